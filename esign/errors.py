@@ -1,0 +1,95 @@
+"""Typed errors: one catalogue of stable codes with Chinese and English messages.
+
+Every input the core refuses (not a PDF, wrong passphrase, keyword not found …) raises
+:class:`EsignError` with a member of :class:`ErrorCode`. Front doors (CLI, HTTP) show the code and
+both messages and map ``http_status`` — they never show a stack trace. Messages may contain
+``{name}`` placeholders filled from the keyword arguments given to :class:`EsignError`.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+
+class ErrorCode(Enum):
+    """code = (HTTP status, 中文, English). The member name is the stable code."""
+
+    NOT_A_PDF = (415, "上传的文件不是 PDF 文件。", "The file is not a PDF.")
+    PDF_TRUNCATED = (422, "PDF 文件不完整（被截断）。", "The PDF file is truncated.")
+    PDF_CORRUPT = (422, "PDF 文件已损坏，无法解析：{detail}", "The PDF file is corrupt and cannot be parsed: {detail}")
+    PDF_ENCRYPTED = (422, "PDF 文件已加密，请提交未加密的文件。", "The PDF is encrypted; submit an unencrypted file.")
+    PDF_TOO_LARGE = (413, "文件过大（上限 {limit} 字节）。", "The file is too large (limit {limit} bytes).")
+    PDF_TOO_COMPLEX = (
+        422,
+        "PDF 文件超出处理限制：{detail}",
+        "The PDF exceeds a processing limit: {detail}",
+    )
+    PAGE_OUT_OF_RANGE = (
+        422,
+        "页码 {page} 超出范围（文档共 {pages} 页）。",
+        "Page {page} is out of range (the document has {pages} pages).",
+    )
+    KEYWORD_NOT_FOUND = (422, "文档中未找到关键字“{keyword}”。", "The keyword '{keyword}' was not found in the document.")
+    BAD_PLACEMENT = (422, "印章位置无效：{detail}", "Invalid seal placement: {detail}")
+    BAD_IMAGE = (422, "印章图片无效：{detail}", "Invalid seal image: {detail}")
+    WRONG_PASSPHRASE = (401, "密钥文件口令错误或密钥文件无法读取。", "Wrong passphrase, or the key file cannot be read.")
+    KEY_FILE_INVALID = (422, "密钥文件格式无效：{detail}", "The key file is invalid: {detail}")
+    CERT_EXPIRED = (
+        422,
+        "签章证书已于 {not_after} 过期。",
+        "The seal certificate expired on {not_after}.",
+    )
+    CERT_NOT_YET_VALID = (
+        422,
+        "签章证书自 {not_before} 起才生效。",
+        "The seal certificate is not valid before {not_before}.",
+    )
+    CERT_KEY_USAGE = (
+        422,
+        "签章证书的密钥用法不允许签名（需要 digitalSignature 或 nonRepudiation）。",
+        "The seal certificate's key usage does not allow signing (digitalSignature or nonRepudiation needed).",
+    )
+    TSA_UNREACHABLE = (
+        503,
+        "时间戳服务不可用：{detail}",
+        "The time-stamping service is unreachable: {detail}",
+    )
+    REVOCATION_UNAVAILABLE = (
+        503,
+        "无法获取证书状态信息（OCSP/CRL）：{detail}",
+        "Revocation information (OCSP/CRL) could not be fetched: {detail}",
+    )
+    SIGNING_FAILED = (500, "签章失败：{detail}", "Sealing failed: {detail}")
+    BAD_OPTION = (400, "参数无效：{detail}", "Invalid option: {detail}")
+
+    @property
+    def http_status(self) -> int:
+        return self.value[0]
+
+
+class EsignError(Exception):
+    """A refusal with a stable code; ``str()`` gives the English message."""
+
+    def __init__(self, code: ErrorCode, **params: Any) -> None:
+        self.code = code
+        self.params = params
+        super().__init__(self.message_en)
+
+    @property
+    def message_zh(self) -> str:
+        return self.code.value[1].format_map(_Defaulting(self.params))
+
+    @property
+    def message_en(self) -> str:
+        return self.code.value[2].format_map(_Defaulting(self.params))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code.name, "message": {"zh": self.message_zh, "en": self.message_en}}
+
+
+class _Defaulting(dict[str, Any]):
+    """Leaves an unknown placeholder visible instead of raising KeyError inside error handling."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
