@@ -50,3 +50,25 @@ def _face_index(path: Path, postscript_name: str) -> int:
         if font["name"].getDebugName(6) == postscript_name:
             return i
     return 0
+
+
+@cache
+def cjk_font_otf(serif: bool = True) -> Path:
+    """A single-face OpenType file of :func:`cjk_font`, extracted once into a cache directory.
+
+    pyHanko's ``GlyphAccumulator`` opens fonts with ``TTFont(handle)``, which cannot pick a face
+    out of a .ttc collection, so the face is written out as a plain .otf the first time it is needed.
+    """
+    font = cjk_font(serif)
+    if font.path.suffix.lower() != ".ttc":
+        return font.path
+    cache_dir = Path(os.environ.get("ESIGN_CACHE_DIR", Path.home() / ".cache" / "esign"))
+    target = cache_dir / f"{font.path.stem}-{font.index}.otf"
+    if not target.exists():
+        from fontTools.ttLib import TTFont
+
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        TTFont(str(font.path), fontNumber=font.index).save(str(tmp))
+        tmp.replace(target)  # atomic: concurrent processes never see a half-written font
+    return target
