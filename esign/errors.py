@@ -62,6 +62,51 @@ class ErrorCode(Enum):
     )
     SIGNING_FAILED = (500, "签章失败：{detail}", "Sealing failed: {detail}")
     BAD_OPTION = (400, "参数无效：{detail}", "Invalid option: {detail}")
+    # --- keystore / seal registry / API clients (issue 4) ---
+    SEAL_NOT_FOUND = (404, "印章“{seal}”不存在。", "Seal '{seal}' does not exist.")
+    SEAL_CODE_TAKEN = (409, "印章编码“{seal}”已被使用。", "Seal code '{seal}' is already in use.")
+    SEAL_NOT_ACTIVE = (
+        409,
+        "印章“{seal}”当前不可用（{reason}）。",
+        "Seal '{seal}' cannot be used now ({reason}).",
+    )
+    SEAL_BAD_TRANSITION = (
+        409,
+        "印章“{seal}”处于“{status}”状态，不能执行“{action}”。",
+        "Seal '{seal}' is {status}; '{action}' is not allowed.",
+    )
+    SEAL_ORG_MISMATCH = (
+        422,
+        "证书所属单位（{cert_org}）与印章单位（{seal_org}）不一致。",
+        "The certificate's organisation ({cert_org}) does not match the seal's ({seal_org}).",
+    )
+    SEAL_VALIDITY_OUTSIDE_CERT = (
+        422,
+        "印章有效期必须在证书有效期（{not_before} 至 {not_after}）之内。",
+        "The seal's validity must lie within the certificate's ({not_before} to {not_after}).",
+    )
+    USCC_INVALID = (
+        422,
+        "统一社会信用代码“{uscc}”无效（GB 32100 校验位错误或格式不符）。",
+        "Unified social credit code '{uscc}' is invalid (GB 32100 shape or check character).",
+    )
+    CERT_KEY_MISMATCH = (422, "证书与签章密钥不匹配。", "The certificate does not match the signing key.")
+    KEY_NOT_FOUND = (404, "密钥“{key}”未登记。", "Key '{key}' is not registered.")
+    KEY_NAME_TAKEN = (409, "密钥名称“{key}”已被使用。", "Key name '{key}' is already in use.")
+    KEYSTORE_OFFLINE = (
+        503,
+        "密钥库不可用（{detail}），请稍后重试。",
+        "The keystore is offline ({detail}); try again later.",
+    )
+    SECRET_UNAVAILABLE = (
+        500,
+        "无法读取口令/PIN（{source}）。",
+        "The passphrase/PIN could not be read ({source}).",
+    )
+    UNAUTHENTICATED = (401, "API 密钥无效或已吊销。", "The API key is invalid or revoked.")
+    PERMISSION_DENIED = (403, "无权执行此操作：{detail}", "Permission denied: {detail}")
+    CLIENT_NOT_FOUND = (404, "API 客户端“{client}”不存在。", "API client '{client}' does not exist.")
+    DATABASE_ERROR = (503, "数据库不可用：{detail}", "The database is unavailable: {detail}")
 
     @property
     def http_status(self) -> int:
