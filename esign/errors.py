@@ -107,6 +107,11 @@ class ErrorCode(Enum):
     PERMISSION_DENIED = (403, "无权执行此操作：{detail}", "Permission denied: {detail}")
     CLIENT_NOT_FOUND = (404, "API 客户端“{client}”不存在。", "API client '{client}' does not exist.")
     DATABASE_ERROR = (503, "数据库不可用：{detail}", "The database is unavailable: {detail}")
+    XML_REPORT_UNAVAILABLE = (
+        422,
+        "无法生成 ETSI TS 119 102-2 XML 验证报告：{detail}",
+        "The ETSI TS 119 102-2 XML validation report cannot be produced: {detail}",
+    )
 
     @property
     def http_status(self) -> int:
