@@ -1,0 +1,322 @@
+"""The one catalogue of verification findings: code → severity, zh/en message, zh/en remedy.
+
+Intake staff must tell the applicant every defect at once (一次性告知), so each finding carries not only
+what is wrong but what the applicant should do about it. The member name is the stable code used in
+JSON, XML and text reports; other modules (modifications, visual comparison, conformance) append
+members here rather than inventing codes of their own.
+
+To append a code, add one member:
+``NAME = _f(Severity.X, "中文说明", "English message", "中文建议", "English remedy")``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum, StrEnum, unique
+
+
+class Severity(StrEnum):
+    """How a finding weighs: ``error`` defeats reliability, ``warning`` limits it, ``info`` is context."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    severity: Severity
+    message_zh: str
+    message_en: str
+    remedy_zh: str
+    remedy_en: str
+
+
+def _f(severity: Severity, message_zh: str, message_en: str, remedy_zh: str, remedy_en: str) -> _Entry:
+    return _Entry(severity, message_zh, message_en, remedy_zh, remedy_en)
+
+
+_RESUBMIT_ZH = "请提交签章机构出具的原始签章文件，不要提交经过编辑、另存或打印再扫描的副本。"
+_RESUBMIT_EN = "Submit the original sealed file as issued, not an edited, re-saved or re-scanned copy."
+_ASK_ISSUER_ZH = "请联系出具文件的机构重新签章后再提交。"
+_ASK_ISSUER_EN = "Ask the issuing organisation to seal the document again, then resubmit it."
+_NONE_ZH = "无需处理。"
+_NONE_EN = "No action needed."
+
+
+@unique
+class FindingCode(Enum):
+    """Every finding the verifier can report. The member name is the stable code."""
+
+    # -- document level ------------------------------------------------------------------------
+    NO_SIGNATURE_FOUND = _f(
+        Severity.ERROR,
+        "文件中没有电子签名或电子印章。",
+        "The document contains no electronic signature or seal.",
+        "请提交已加盖电子印章的文件。",
+        "Submit the document with its electronic seal.",
+    )
+    PARSED_TOLERANTLY = _f(
+        Severity.WARNING,
+        "PDF 文件结构不规范，已按容错方式解析。",
+        "The PDF structure is not well-formed; it was read with a tolerant parser.",
+        "如验证结果异常，请提交原始文件。",
+        "If the result looks wrong, submit the original file.",
+    )
+    EMPTY_SIGNATURE_FIELD = _f(
+        Severity.INFO,
+        "文件中有未签名的签名域。",
+        "The document has an unsigned signature field.",
+        _NONE_ZH,
+        _NONE_EN,
+    )
+    TIME_BUDGET_EXCEEDED = _f(
+        Severity.WARNING,
+        "文件验证超出时间限制，部分检查未完成。",
+        "Verification exceeded its time budget; some checks were not completed.",
+        "请联系受理机构人工核验。",
+        "Ask the receiving office for a manual check.",
+    )
+    # -- structure and format --------------------------------------------------------------------
+    BYTERANGE_INVALID = _f(
+        Severity.ERROR,
+        "签名的字节范围（ByteRange）不合规，签名未正确覆盖文件内容。",
+        "The signature's ByteRange is malformed; it does not cover the file as required.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
+    COVERAGE_PARTIAL = _f(
+        Severity.ERROR,
+        "签名只覆盖了文件的一部分，未签名的部分可能被改动。",
+        "The signature covers only part of its revision; unsigned parts may have been altered.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
+    CONTENTS_NOT_CMS = _f(
+        Severity.ERROR,
+        "签名数据不是有效的 CMS/PKCS#7 签名结构。",
+        "The signature value is not a valid CMS/PKCS#7 structure.",
+        _ASK_ISSUER_ZH,
+        _ASK_ISSUER_EN,
+    )
+    CMS_STRUCTURE_INVALID = _f(
+        Severity.ERROR,
+        "签名数据结构异常（例如包含多个签名者或缺少必要属性）。",
+        "The signature structure is irregular (e.g. several signers or a required attribute is missing).",
+        _ASK_ISSUER_ZH,
+        _ASK_ISSUER_EN,
+    )
+    GBT38540_SIGNATURE = _f(
+        Severity.WARNING,
+        "该签名为 GB/T 38540 电子印章（SES_Signature）格式，本验证器未对其作 PAdES 验证。",
+        "This is a GB/T 38540 electronic seal (SES_Signature); it is not validated as a PAdES signature.",
+        "请使用支持 GB/T 38540 的验证服务核验，或提交 PAdES 格式的签章文件。",
+        "Verify it with a GB/T 38540 validator, or submit a PAdES-sealed file.",
+    )
+    UNSUPPORTED_SUBFILTER = _f(
+        Severity.WARNING,
+        "签名使用了不常见或不受支持的格式（SubFilter）。",
+        "The signature uses an uncommon or unsupported format (SubFilter).",
+        "请提交采用 PAdES（ETSI.CAdES.detached）格式签章的文件。",
+        "Submit a file sealed in PAdES format (ETSI.CAdES.detached).",
+    )
+    DEPRECATED_SUBFILTER = _f(
+        Severity.WARNING,
+        "签名使用了已淘汰的 adbe.pkcs7.sha1 格式。",
+        "The signature uses the deprecated adbe.pkcs7.sha1 format.",
+        _ASK_ISSUER_ZH,
+        _ASK_ISSUER_EN,
+    )
+    # -- integrity and cryptography ---------------------------------------------------------------
+    DIGEST_MISMATCH = _f(
+        Severity.ERROR,
+        "签名后文件内容被改动：摘要值与签名时不一致。",
+        "The document was changed after signing: its digest does not match the signed digest.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
+    SIGNATURE_VALUE_INVALID = _f(
+        Severity.ERROR,
+        "签名值验证失败，签名可能被伪造或损坏。",
+        "The signature value does not verify; the signature may be forged or damaged.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
+    WEAK_DIGEST_ALGORITHM = _f(
+        Severity.ERROR,
+        "签名使用了不安全的摘要算法（如 SHA-1）。",
+        "The signature uses an insecure digest algorithm (e.g. SHA-1).",
+        _ASK_ISSUER_ZH,
+        _ASK_ISSUER_EN,
+    )
+    WEAK_KEY = _f(
+        Severity.ERROR,
+        "签名密钥长度不足（如 RSA 密钥短于 2048 位）。",
+        "The signing key is too short (e.g. an RSA key below 2048 bits).",
+        "请签章机构更换符合要求的证书后重新签章。",
+        "Ask the issuer to seal again with a compliant certificate.",
+    )
+    # -- signer and certificate chain -------------------------------------------------------------
+    SIGNING_CERTIFICATE_NOT_FOUND = _f(
+        Severity.ERROR,
+        "签名中找不到签名者证书。",
+        "The signer's certificate is not in the signature.",
+        _ASK_ISSUER_ZH,
+        _ASK_ISSUER_EN,
+    )
+    CHAIN_UNTRUSTED = _f(
+        Severity.ERROR,
+        "签名证书无法链接到受信任的电子认证服务机构。",
+        "The signing certificate does not chain to a trusted certification authority.",
+        "请确认签章证书由依法设立的电子认证服务机构签发，或联系受理机构确认信任配置。",
+        "Make sure the seal certificate comes from a licensed CA, or ask the office to check its trust list.",
+    )
+    CHAIN_INVALID = _f(
+        Severity.ERROR,
+        "证书链验证失败。",
+        "The certificate chain is invalid.",
+        _ASK_ISSUER_ZH,
+        _ASK_ISSUER_EN,
+    )
+    KEY_USAGE_NOT_ALLOWED = _f(
+        Severity.ERROR,
+        "签名证书的密钥用法不允许用于签名。",
+        "The signing certificate's key usage does not permit signatures.",
+        "请签章机构使用具有数字签名用途的证书重新签章。",
+        "Ask the issuer to seal again with a certificate meant for signing.",
+    )
+    CERTIFICATE_REVOKED = _f(
+        Severity.ERROR,
+        "签名证书在签名时已被吊销。",
+        "The signing certificate was revoked when the signature was made.",
+        "该签章无效，请签章机构使用有效证书重新签章。",
+        "The seal is invalid; ask the issuer to seal again with a valid certificate.",
+    )
+    CERTIFICATE_REVOKED_LATER = _f(
+        Severity.ERROR,
+        "签名证书已被吊销，且无可信时间证明签名早于吊销时间。",
+        "The signing certificate is revoked and no trusted time proves the signature predates revocation.",
+        "请提交带可信时间戳的签章文件，或请签章机构重新签章。",
+        "Submit a file with a trusted timestamp, or ask the issuer to seal again.",
+    )
+    CA_CERTIFICATE_REVOKED = _f(
+        Severity.ERROR,
+        "证书链中的 CA 证书已被吊销。",
+        "A CA certificate in the chain is revoked.",
+        _ASK_ISSUER_ZH,
+        _ASK_ISSUER_EN,
+    )
+    CERTIFICATE_EXPIRED = _f(
+        Severity.ERROR,
+        "签名证书已过期，且无可信时间证明签名时证书有效。",
+        "The signing certificate has expired and no trusted time proves it was valid at signing.",
+        "请签章机构使用有效证书重新签章，并加盖可信时间戳。",
+        "Ask the issuer to seal again with a valid certificate and a trusted timestamp.",
+    )
+    CERTIFICATE_NOT_YET_VALID = _f(
+        Severity.ERROR,
+        "签名时签名证书尚未生效。",
+        "The signing certificate was not yet valid when the signature was made.",
+        _ASK_ISSUER_ZH,
+        _ASK_ISSUER_EN,
+    )
+    REVOCATION_DATA_MISSING = _f(
+        Severity.WARNING,
+        "文件中没有签名证书的吊销状态信息（OCSP/CRL），未能确认签名时证书未被吊销。",
+        "The file holds no revocation data (OCSP/CRL) for the signing certificate; status unconfirmed.",
+        "建议签章机构以 PAdES-B-LT 或更高级别签章（嵌入吊销信息）。",
+        "Ask the issuer to seal at PAdES-B-LT or higher (revocation data embedded).",
+    )
+    REVOCATION_DATA_STALE = _f(
+        Severity.WARNING,
+        "证书吊销状态信息不够新，无法确认签名时的证书状态。",
+        "The revocation data is not fresh enough to confirm the certificate status at signing time.",
+        "请稍后重试，或提交嵌入了最新吊销信息的文件。",
+        "Try again later, or submit a file with up-to-date revocation data.",
+    )
+    # -- time ------------------------------------------------------------------------------------
+    TIMESTAMP_INVALID = _f(
+        Severity.ERROR,
+        "签名时间戳无效（与签名不匹配或已损坏）。",
+        "The signature timestamp is invalid (it does not match the signature or is damaged).",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
+    TIMESTAMP_UNTRUSTED = _f(
+        Severity.WARNING,
+        "时间戳服务机构不受信任，签名时间无法证明。",
+        "The timestamp authority is not trusted, so the signing time is not proven.",
+        "建议使用受信任的时间戳服务加盖时间戳。",
+        "Use a trusted time-stamping service.",
+    )
+    NO_TIMESTAMP = _f(
+        Severity.INFO,
+        "签名不含可信时间戳，签名时间以签名者自述时间为准。",
+        "The signature has no trusted timestamp; the signing time is only as claimed by the signer.",
+        "建议以 PAdES-B-T 或更高级别签章。",
+        "Prefer sealing at PAdES-B-T or higher.",
+    )
+    # -- changes after signing (M appends its detailed codes below) -------------------------------
+    MODIFICATION_CHECK_UNAVAILABLE = _f(
+        Severity.WARNING,
+        "未能完成签名后改动检查。",
+        "The check for changes after signing could not be completed.",
+        "请联系受理机构人工核验文件内容。",
+        "Ask the receiving office to check the content manually.",
+    )
+    MODIFIED_AFTER_SIGNING = _f(
+        Severity.ERROR,
+        "签名后文件被改动，改动不属于允许的范围。",
+        "The document was changed after signing in a way that is not permitted.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
+    PERMITTED_CHANGES = _f(
+        Severity.INFO,
+        "签名后有允许的追加内容（如后续签名、验证数据或时间戳）。",
+        "Permitted additions were made after signing (later signatures, validation data or timestamps).",
+        _NONE_ZH,
+        _NONE_EN,
+    )
+    # -- catch-all -------------------------------------------------------------------------------
+    VALIDATION_ERROR = _f(
+        Severity.ERROR,
+        "验证过程中出现无法处理的数据，签名无法判定。",
+        "Validation hit data it could not process; the signature cannot be judged.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
+
+    @property
+    def severity(self) -> Severity:
+        return self.value.severity
+
+    def message(self) -> dict[str, str]:
+        return {"zh": self.value.message_zh, "en": self.value.message_en}
+
+    def remedy(self) -> dict[str, str]:
+        return {"zh": self.value.remedy_zh, "en": self.value.remedy_en}
+
+    @classmethod
+    def lookup(cls, code: str) -> FindingCode:
+        """A code by name; unknown names (a module newer than the catalogue) map to VALIDATION_ERROR."""
+        return cls.__members__.get(code, cls.VALIDATION_ERROR)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One occurrence of a code: which signature (``None`` = the document) and a technical detail."""
+
+    code: FindingCode
+    signature: int | None = None
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "code": self.code.name,
+            "severity": self.code.severity.value,
+            "signature": self.signature,
+            "message": self.code.message(),
+            "remedy": self.code.remedy(),
+            "detail": self.detail,
+        }
