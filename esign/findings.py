@@ -278,6 +278,105 @@ class FindingCode(Enum):
         _NONE_ZH,
         _NONE_EN,
     )
+    # -- changes after signing: what a person sees (esign/modifications.py, esign/visual.py) ----------
+    PAGE_ADDED_AFTER_SIGNING = _f(
+        Severity.ERROR,
+        "签名后文件中增加了页面。",
+        "Pages were added to the document after it was signed.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
+    PAGE_REMOVED_AFTER_SIGNING = _f(
+        Severity.ERROR,
+        "签名后文件中删除了页面。",
+        "Pages were removed from the document after it was signed.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
+    PAGE_CONTENT_CHANGED_AFTER_SIGNING = _f(
+        Severity.ERROR,
+        "签名后页面内容被改动，显示的内容与签名时不同。",
+        "Page content was changed after signing; the page no longer shows what was signed.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
+    ANNOTATION_ADDED_OVER_CONTENT = _f(
+        Severity.ERROR,
+        "签名后在页面内容上添加了注释、图章或签名外观，遮盖或改变了签名时的内容。",
+        "An annotation, stamp or signature appearance added after signing hides or alters signed content.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
+    VISUAL_CHANGE_AFTER_SIGNING = _f(
+        Severity.ERROR,
+        "签名后页面的显示效果发生了无法解释的变化。",
+        "What the page shows changed after signing, and no permitted change explains it.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
+    SHADOW_ATTACK_SUSPECTED = _f(
+        Severity.ERROR,
+        "疑似“影子攻击”：签名时已隐藏或预置的内容在签名后被显示或替换。",
+        "Shadow attack suspected: content hidden or planted at signing was revealed or swapped in later.",
+        "该文件可能被恶意篡改，请向出具机构索取原始签章文件。",
+        "The file may have been tampered with on purpose; obtain the original sealed file from the issuer.",
+    )
+    DOCMDP_VIOLATION = _f(
+        Severity.ERROR,
+        "签名后的改动超出了认证签名（DocMDP）允许的范围。",
+        "Changes after signing exceed what the certification signature (DocMDP) permits.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
+    FIELDMDP_VIOLATION = _f(
+        Severity.ERROR,
+        "签名后修改了被签名锁定的表单域（FieldMDP）。",
+        "A form field locked by the signature (FieldMDP) was changed after signing.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
+    FORM_FILLED_AFTER_SIGNING = _f(
+        Severity.INFO,
+        "签名后填写了表单域。",
+        "Form fields were filled in after signing.",
+        "请确认签名后填写的表单内容无误。",
+        "Check that the form entries made after signing are correct.",
+    )
+    COMMENT_ADDED_AFTER_SIGNING = _f(
+        Severity.INFO,
+        "签名后添加了批注，认证签名允许添加批注。",
+        "Comments were added after signing, as the certification signature permits.",
+        "请注意批注不属于签名内容。",
+        "Note that the comments are not part of the signed content.",
+    )
+    LATER_SIGNATURE_ADDED = _f(
+        Severity.INFO,
+        "签名后文件又加盖了其他签名或印章。",
+        "Further signatures or seals were added after this signature.",
+        _NONE_ZH,
+        _NONE_EN,
+    )
+    VALIDATION_DATA_ADDED = _f(
+        Severity.INFO,
+        "签名后文件中加入了长期验证数据（DSS/VRI）。",
+        "Long-term validation data (DSS/VRI) was added after signing.",
+        _NONE_ZH,
+        _NONE_EN,
+    )
+    DOC_TIMESTAMP_ADDED = _f(
+        Severity.INFO,
+        "签名后文件加盖了文档时间戳。",
+        "A document timestamp was added after signing.",
+        _NONE_ZH,
+        _NONE_EN,
+    )
+    DIFF_ANALYSIS_FAILED = _f(
+        Severity.WARNING,
+        "签名后改动分析未能完成，无法确认显示内容是否被改动。",
+        "The analysis of changes after signing failed; it is unknown whether the shown content changed.",
+        "请联系受理机构人工核对文件内容，或提交原始签章文件。",
+        "Ask the receiving office to compare the content manually, or submit the original sealed file.",
+    )
     # -- catch-all -------------------------------------------------------------------------------
     VALIDATION_ERROR = _f(
         Severity.ERROR,
