@@ -62,6 +62,13 @@ class ErrorCode(Enum):
     )
     SIGNING_FAILED = (500, "签章失败：{detail}", "Sealing failed: {detail}")
     BAD_OPTION = (400, "参数无效：{detail}", "Invalid option: {detail}")
+    CERT_REVOKED = (422, "签章证书已被吊销。", "The seal certificate has been revoked.")
+    DOCUMENT_LOCKED = (
+        409,
+        "文档已被认证签章锁定，不允许再加盖印章。",
+        "The document is locked by a certification seal that allows no further seals.",
+    )
+    RENDER_FAILED = (500, "印章图片渲染失败：{detail}", "Rendering the seal image failed: {detail}")
     # --- keystore / seal registry / API clients (issue 4) ---
     SEAL_NOT_FOUND = (404, "印章“{seal}”不存在。", "Seal '{seal}' does not exist.")
     SEAL_CODE_TAKEN = (409, "印章编码“{seal}”已被使用。", "Seal code '{seal}' is already in use.")
@@ -111,6 +118,12 @@ class ErrorCode(Enum):
         422,
         "无法生成 ETSI TS 119 102-2 XML 验证报告：{detail}",
         "The ETSI TS 119 102-2 XML validation report cannot be produced: {detail}",
+    )
+    # --- GB/T 38540 / GM/T 0031 electronic seals (issue 6) ---
+    SES_MALFORMED = (
+        422,
+        "电子印章数据（{what}）格式无效：{detail}",
+        "The electronic seal data ({what}) is malformed: {detail}",
     )
 
     @property

@@ -14,7 +14,9 @@ def fixtures() -> None:
 
 
 @fixtures.command()
-@click.option("--port", default=9173, show_default=True, help="Loopback port to listen on (0 = any free port).")
+@click.option(
+    "--port", default=9173, show_default=True, help="Loopback port to listen on (0 = any free port)."
+)
 def serve(port: int) -> None:
     """Serve the test PKI's time-stamping, OCSP and CRL endpoints on 127.0.0.1 until interrupted."""
     from fixtures.pki import start_services
@@ -32,9 +34,15 @@ def serve(port: int) -> None:
 
 @fixtures.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--passphrase-env", default="ESIGN_KEY_PASSPHRASE", show_default=True,
-              help="Environment variable holding the passphrase for the PKCS#12 files.")
-@click.option("--port", default=9173, show_default=True, help="Port the service URLs in certificates point to.")
+@click.option(
+    "--passphrase-env",
+    default="ESIGN_KEY_PASSPHRASE",
+    show_default=True,
+    help="Environment variable holding the passphrase for the PKCS#12 files.",
+)
+@click.option(
+    "--port", default=9173, show_default=True, help="Port the service URLs in certificates point to."
+)
 def export(directory: Path, passphrase_env: str, port: int) -> None:
     """Write the test root (trust anchor) and every seal certificate's key as PKCS#12 into DIRECTORY."""
     import os
