@@ -26,7 +26,7 @@ def looks_like_pdf(data: bytes) -> bool:
 
 
 def open_for_update(pdf: bytes) -> IncrementalPdfFileWriter:
-    """An incremental writer over ``pdf``, or EsignError (NOT_A_PDF, PDF_TRUNCATED, PDF_CORRUPT, PDF_ENCRYPTED)."""
+    """An incremental writer over ``pdf``, or a typed EsignError saying why it cannot be sealed."""
     if not looks_like_pdf(pdf):
         raise EsignError(ErrorCode.NOT_A_PDF)
     if b"%%EOF" not in pdf[-_TRAILER_WINDOW:]:
