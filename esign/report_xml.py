@@ -34,6 +34,8 @@ _MAIN_INDICATION = {
     "INDETERMINATE": "urn:etsi:019102:mainindication:indeterminate",
 }
 _SUBINDICATION = "urn:etsi:019102:subindication:"
+#: esign's named validation policies (docs/report.md): default, online, strict.
+_POLICY = "urn:esign:validation-policy:"
 #: The best signature time is a POE the validation derived (timestamps, or the validation time itself).
 _POE_FROM_VALIDATION = "urn:etsi:019102:poetype:validation"
 
@@ -43,6 +45,7 @@ class _Document:
     """What every signature report of the document shares."""
 
     validation_time: str
+    policy: str | None
     sha256: str | None
     findings: Sequence[Mapping[str, Any]]
     objects: ValidationObjects
@@ -69,6 +72,7 @@ def render_xml(report: Mapping[str, Any]) -> bytes:
             if validation_time
             else datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         ),
+        policy=report.get("policy"),
         sha256=checked_sha256(document_sha256, "the document digest") if document_sha256 else None,
         findings=report.get("findings") or [],
         objects=ValidationObjects(),
@@ -95,6 +99,11 @@ def _append_signature_report(
         element(signers_document, VR, "SignersDocumentRef", VOReference=reference)
     _append_attributes(report, entry)
     signer_certificate = _append_signer(report, entry.get("signed_by") or {}, document.objects)
+    if document.policy:
+        process = element(report, VR, "SignatureValidationProcess")
+        element(
+            process, VR, "SignatureValidationServicePolicy", _POLICY + quote(str(document.policy), safe="")
+        )
     _append_status(report, entry, signer_certificate, document.findings)
     append_pdf_signature(report, entry)
 

@@ -27,7 +27,7 @@ _SIGNER_KEYS = ("subject", "organization", "uscc", "issuer", "serial", "sha256")
 
 
 def append_finding(additional: etree._Element, finding: Mapping[str, Any], scope: str) -> None:
-    """One catalogue finding in both languages; ``scope`` tells a signature's own from the file's."""
+    """One catalogue finding in both languages, with its detail; ``scope``: the signature's or the file's."""
     data = element(additional, VR, "ReportData")
     element(data, VR, "Type", FINDING_TYPE)
     node = element(
@@ -43,6 +43,8 @@ def append_finding(additional: etree._Element, finding: Mapping[str, Any], scope
         for lang in _LANGUAGES:
             if texts.get(lang):
                 element(node, ES, tag, texts[lang], **{XML_LANG: lang})
+    if finding.get("detail"):
+        element(node, ES, "Detail", finding["detail"])
 
 
 def append_pdf_signature(report: etree._Element, entry: Mapping[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,19 @@ import xmlschema
 from lxml import etree
 
 from esign.errors import ErrorCode, EsignError
+from esign.findings import Finding, FindingCode
+from esign.report import (
+    CONDITIONS,
+    Checks,
+    Condition,
+    DocumentInfo,
+    Indication,
+    ReliableSignature,
+    Report,
+    SignatureResult,
+    SignerIdentity,
+    SubIndication,
+)
 from esign.report_xml import render_xml
 
 NS = {"vr": "http://uri.etsi.org/19102/v1.2.1#", "es": "urn:esign:validation-report:1"}
@@ -80,6 +94,7 @@ def _finding(code: str, signature: int | None, severity: str = "error") -> dict[
         "signature": signature,
         "message": {"zh": f"{code} 的说明", "en": f"{code} explained"},
         "remedy": {"zh": "请重新提交原始盖章文件。", "en": "Resubmit the original sealed file."},
+        "detail": f"{code} at offset 1234",
     }
 
 
@@ -90,6 +105,7 @@ def _report(*entries: dict[str, Any], findings: list[dict[str, Any]] | None = No
         "schema_version": 1,
         "document": {"name": "licence.pdf", "sha256": DOC_SHA256, "size": 12345, "pages": 2, "revisions": 3},
         "indication": indication,
+        "policy": "default",
         "validation_time": "2026-11-25T08:00:00+08:00",
         "signatures": list(entries),
         "findings": findings or [],
@@ -350,3 +366,49 @@ def test_values_outside_the_json_contract_are_typed_errors(breakage: Any) -> Non
     with pytest.raises(EsignError) as refused:
         render_xml(report)
     assert refused.value.code is ErrorCode.XML_REPORT_UNAVAILABLE
+
+
+def test_policy_and_finding_detail_are_reported() -> None:
+    xml = _signature_reports(_parse(_report(_hash_failure(0), findings=[_finding("DIGEST_MISMATCH", 0)])))[0]
+    policy = xml.findtext("vr:SignatureValidationProcess/vr:SignatureValidationServicePolicy", namespaces=NS)
+    assert policy == "urn:esign:validation-policy:default"
+    assert xml.findtext(".//es:Finding/es:Detail", namespaces=NS) == "DIGEST_MISMATCH at offset 1234"
+
+
+def test_the_report_model_renders_to_a_schema_valid_report(schema: xmlschema.XMLSchema) -> None:
+    """The dict comes from esign.report's dataclasses in production: enums, datetimes, tuples included."""
+    signer = SignerIdentity(
+        "浙江省市场监督管理局", "浙江省人民政府", "11330000002482061K", "CA", "12ab", CERT_A
+    )
+    conditions = {name: Condition("not_met", ("DIGEST_MISMATCH",)) for name in CONDITIONS}
+    result = SignatureResult(
+        index=0,
+        field="Signature1",
+        kind="signature",
+        subfilter="ETSI.CAdES.detached",
+        format="PAdES-BASELINE-B",
+        signed_by=signer,
+        claimed_signing_time=datetime(2026, 11, 20, 10, tzinfo=timezone(timedelta(hours=8))),
+        best_signature_time=None,
+        indication=Indication.TOTAL_FAILED,
+        subindication=SubIndication.HASH_FAILURE,
+        checks=Checks(integrity="broken", crypto="ok", chain="trusted"),
+        reliable_esignature=ReliableSignature("not_reliable", conditions),
+        findings=("DIGEST_MISMATCH",),
+    )
+    report = Report(
+        document=DocumentInfo("licence.pdf", DOC_SHA256, 100, 1, 2),
+        indication=Indication.TOTAL_FAILED,
+        signatures=(result,),
+        findings=(
+            Finding(FindingCode.DIGEST_MISMATCH, 0, "digest differs"),
+            Finding(FindingCode.PARSED_TOLERANTLY),
+        ),
+        validation_time=datetime(2026, 11, 25, tzinfo=UTC),
+    )
+    xml = render_xml(report.to_dict())
+    schema.validate(xml.decode("utf-8"))
+    signature = _signature_reports(etree.fromstring(xml))[0]
+    assert signature.findtext("vr:SignerInformation/vr:Signer", namespaces=NS) == "浙江省市场监督管理局"
+    codes = [(f.get("code"), f.get("scope")) for f in signature.iterfind(".//es:Finding", NS)]
+    assert codes == [("DIGEST_MISMATCH", "signature"), ("PARSED_TOLERANTLY", "document")]
