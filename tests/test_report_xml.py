@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 import xmlschema
+from cryptography import x509 as cx509
 from lxml import etree
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers
+from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
+from pyhanko.sign.timestamps import HTTPTimeStamper
+from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from esign.errors import ErrorCode, EsignError
 from esign.findings import Finding, FindingCode
@@ -26,6 +34,8 @@ from esign.report import (
     SubIndication,
 )
 from esign.report_xml import render_xml
+from fixtures.documents import licence_pdf
+from fixtures.pki import TestPKI
 
 NS = {"vr": "http://uri.etsi.org/19102/v1.2.1#", "es": "urn:esign:validation-report:1"}
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -412,3 +422,42 @@ def test_the_report_model_renders_to_a_schema_valid_report(schema: xmlschema.XML
     assert signature.findtext("vr:SignerInformation/vr:Signer", namespaces=NS) == "浙江省市场监督管理局"
     codes = [(f.get("code"), f.get("scope")) for f in signature.iterfind(".//es:Finding", NS)]
     assert codes == [("DIGEST_MISMATCH", "signature"), ("PARSED_TOLERANTLY", "document")]
+
+
+@pytest.fixture(scope="session")
+def verify_pdf() -> Callable[[bytes, list[cx509.Certificate]], dict[str, Any]]:
+    """The report dict of the pipeline, default policy (before ``pki``: no pipeline, no services started)."""
+    verify = pytest.importorskip("esign.verify").verify
+    policy = pytest.importorskip("esign.policy").ValidationPolicy
+    return lambda pdf, roots: verify(pdf, policy.preset(trust_roots=roots)).to_dict()
+
+
+def test_a_really_signed_and_timestamped_pdf_gives_a_schema_valid_report(
+    verify_pdf: Callable[[bytes, list[cx509.Certificate]], dict[str, Any]],
+    schema: xmlschema.XMLSchema,
+    pki: TestPKI,
+) -> None:
+    signer = signers.SimpleSigner(
+        signing_cert=pki.cert("agency-a"),
+        signing_key=pki.key("agency-a"),
+        cert_registry=SimpleCertificateStore.from_certs(pki.chain("agency-a")),
+    )
+    signed = BytesIO()
+    meta = signers.PdfSignatureMetadata(field_name="Seal1", subfilter=fields.SigSeedSubFilter.PADES)
+    signers.sign_pdf(IncrementalPdfFileWriter(BytesIO(licence_pdf())), meta, signer, output=signed)
+    stamped = BytesIO()
+    PdfTimeStamper(HTTPTimeStamper(pki.tsa_url), field_name="DocTS1").timestamp_pdf(
+        IncrementalPdfFileWriter(signed), "sha256", output=stamped
+    )
+    roots = [cx509.load_der_x509_certificate(pki.cert("root").dump())]
+    report = verify_pdf(stamped.getvalue(), roots)
+
+    xml = render_xml(report)
+    schema.validate(xml.decode("utf-8"))
+    reports = _signature_reports(etree.fromstring(xml))
+    assert len(reports) == len(report["signatures"]) == 2
+    kinds = [r.find("es:PdfSignature", NS).get("kind") for r in reports]
+    assert kinds == ["signature", "document_timestamp"]
+    assert "杭州市市场监督管理局" in reports[0].findtext("vr:SignerInformation/vr:Signer", namespaces=NS)
+    main = reports[0].findtext("vr:SignatureValidationStatus/vr:MainIndication", namespaces=NS)
+    assert main == "urn:etsi:019102:mainindication:total-passed"
