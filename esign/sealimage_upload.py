@@ -55,9 +55,9 @@ def seal_from_png(data: bytes, width_mm: float, height_mm: float | None = None) 
 
 def _checked_header(data: bytes) -> tuple[int, int]:
     """Width and height from the IHDR chunk, refused before decoding if the file is too big."""
-    if not isinstance(data, bytes | bytearray) or len(data) > MAX_PNG_BYTES:
+    if isinstance(data, bytes | bytearray) and len(data) > MAX_PNG_BYTES:
         raise EsignError(ErrorCode.BAD_IMAGE, detail=f"larger than {MAX_PNG_BYTES} bytes")
-    if not data.startswith(_PNG_SIGNATURE):
+    if not isinstance(data, bytes | bytearray) or not data.startswith(_PNG_SIGNATURE):
         raise EsignError(ErrorCode.BAD_IMAGE, detail="not a PNG file")
     # the IHDR chunk must come first: length 13, type, width, height (big-endian)
     if len(data) < 33 or data[12:16] != b"IHDR":
