@@ -65,12 +65,9 @@ def render_xml(report: Mapping[str, Any]) -> bytes:
             detail="no signature or document timestamp to report (ETSI TS 119 102-2 needs at least one)",
         )
     document_sha256 = (report.get("document") or {}).get("sha256")
-    validation_time = report.get("validation_time")
     document = _Document(
-        validation_time=(
-            xs_datetime(validation_time, "validation_time")
-            if validation_time
-            else datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        validation_time=xs_datetime(
+            report.get("validation_time") or datetime.now(UTC).isoformat(), "validation_time"
         ),
         policy=report.get("policy"),
         sha256=checked_sha256(document_sha256, "the document digest") if document_sha256 else None,
