@@ -385,6 +385,35 @@ class FindingCode(Enum):
         _RESUBMIT_ZH,
         _RESUBMIT_EN,
     )
+    # -- GB/T 38540 electronic seals (esign.gm) -------------------------------------------------------
+    SES_STRUCTURE_INVALID = _f(
+        Severity.ERROR,
+        "电子印章签章数据（SES_Signature）格式无效，无法验证。",
+        "The electronic seal signature (SES_Signature) is malformed and cannot be verified.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
+    SES_SIGNER_NOT_IN_SEAL = _f(
+        Severity.ERROR,
+        "签章人证书不在电子印章的证书列表中，签章人无权使用该印章。",
+        "The signer's certificate is not in the seal's certificate list: the signer may not use this seal.",
+        _ASK_ISSUER_ZH,
+        _ASK_ISSUER_EN,
+    )
+    SES_SEAL_SIGNATURE_INVALID = _f(
+        Severity.ERROR,
+        "电子印章的制章者签名无效，印章数据可能被篡改（如印章图片被替换）。",
+        "The seal maker's signature on the seal is invalid; the seal data (e.g. its picture) may be altered.",
+        _ASK_ISSUER_ZH,
+        _ASK_ISSUER_EN,
+    )
+    SES_SEAL_OUTSIDE_VALIDITY = _f(
+        Severity.ERROR,
+        "签章时间不在电子印章的有效期内。",
+        "The signing time is outside the seal's validity period.",
+        _ASK_ISSUER_ZH,
+        _ASK_ISSUER_EN,
+    )
 
     @property
     def severity(self) -> Severity:
