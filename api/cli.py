@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "fixtures": "api.commands.fixtures:fixtures",
     "seal": "api.commands.seal:seal",
     "demo": "api.commands.demo:demo",
+    "conformance": "api.commands.conformance:conformance",
 }
 
 
