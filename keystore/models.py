@@ -1,0 +1,156 @@
+"""The registry's tables (SQLAlchemy 2). Schema changes go through ``keystore/migrations``.
+
+Times are stored in UTC and come back timezone-aware on every backend (SQLite has no time zones).
+Audit records keep their time as the ISO text that was hashed, so verification recomputes the
+hash from exactly the stored characters.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, LargeBinary, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "AuditCheckpoint",
+    "AuditRecord",
+    "Base",
+    "Client",
+    "Grant",
+    "KeyEntry",
+    "Seal",
+    "SealEvent",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, whatever the backend keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the registry")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class KeyEntry(Base):
+    """A signing key known to the keystore: where it is (reference JSON, no secrets) and its certificate."""
+
+    __tablename__ = "keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[str] = mapped_column(Text)
+    cert_chain: Mapped[str] = mapped_column(Text)  # PEM, signing certificate first
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Seal(Base):
+    __tablename__ = "seals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    seal_type: Mapped[str] = mapped_column(String(2))
+    org_name: Mapped[str] = mapped_column(String(200))
+    uscc: Mapped[str] = mapped_column(String(18), index=True)
+    key_name: Mapped[str] = mapped_column(ForeignKey("keys.name"))
+    cert_chain: Mapped[str] = mapped_column(Text)
+    #: the seal picture as a one-page PDF (``esign.sealimage.SealImage.pdf``) and its size
+    appearance: Mapped[bytes] = mapped_column(LargeBinary)
+    appearance_width_mm: Mapped[float] = mapped_column(Float)
+    appearance_height_mm: Mapped[float] = mapped_column(Float)
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_to: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128))
+    updated_by: Mapped[str] = mapped_column(String(128))
+
+    events: Mapped[list[SealEvent]] = relationship(order_by="SealEvent.id", cascade="all, delete-orphan")
+
+
+class SealEvent(Base):
+    """One line of a seal's history (registered, suspended, rotated …)."""
+
+    __tablename__ = "seal_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seal_id: Mapped[int] = mapped_column(ForeignKey("seals.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(128))
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class Client(Base):
+    """An API client; ``key_hash`` is a slow hash of its API key, which is shown once and never stored."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    org_name: Mapped[str] = mapped_column(String(200))
+    uscc: Mapped[str] = mapped_column(String(18), index=True)
+    roles: Mapped[str] = mapped_column(String(200))  # comma-separated role names
+    key_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    grants: Mapped[list[Grant]] = relationship(cascade="all, delete-orphan")
+
+
+class Grant(Base):
+    """Client X may seal with seal Y (still subject to the organisation rule)."""
+
+    __tablename__ = "grants"
+
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), primary_key=True)
+    seal_id: Mapped[int] = mapped_column(ForeignKey("seals.id"), primary_key=True)
+
+
+class AuditRecord(Base):
+    __tablename__ = "audit_records"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    seal_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    payload: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """A signature by the audit key over (sequence, record hash): pins the chain up to ``seq``."""
+
+    __tablename__ = "audit_checkpoints"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[str] = mapped_column(String(40))
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    certificate: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,0 +1,220 @@
+"""PKCS#11 tokens (HSMs, smart cards, SoftHSM2): one logged-in session per token per process.
+
+A PKCS#11 application may log in to a token only once (a second ``C_Login`` fails with
+USER_ALREADY_LOGGED_IN), and one session must not run two signing operations at the same time
+(``C_SignInit``/``C_Sign`` pairs would interleave). So sessions live in a process-wide cache and
+every signature on a session holds that session's lock; threads and event loops share it safely.
+A forked child must not reuse its parent's sessions: run workers as separate processes (spawn).
+
+Besides opening keys for signing, this module can generate a key pair on a token and import an
+existing private key and certificate — what ``esign keystore`` and the tests need to set up a token.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import pkcs11
+from asn1crypto import keys, x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+from pkcs11 import Attribute, KeyType, ObjectClass
+from pkcs11.util.ec import decode_ec_private_key, encode_ec_public_key, encode_named_curve_parameters
+from pkcs11.util.rsa import decode_rsa_private_key, encode_rsa_public_key
+from pkcs11.util.x509 import decode_x509_certificate
+from pyhanko.sign.pkcs11 import PKCS11Signer
+
+from esign.errors import ErrorCode, EsignError
+from keystore.secrets import Secret
+
+__all__ = [
+    "TokenSession",
+    "forget_token",
+    "generate_keypair",
+    "import_certificate",
+    "import_private_key",
+    "open_token",
+    "signer_for",
+]
+
+
+@dataclass
+class TokenSession:
+    """A logged-in session and the lock that serialises operations on it."""
+
+    session: Any  # pkcs11.Session
+    lock: threading.Lock
+
+
+_sessions: dict[tuple[str, str], TokenSession] = {}
+_sessions_lock = threading.Lock()
+
+
+def open_token(module: str, token_label: str, pin: Secret) -> TokenSession:
+    """The cached session for ``token_label``, logging in on first use.
+
+    Any failure to reach the module or token is "keystore offline": the PIN is never part of the
+    message, and the underlying exception is not chained so it cannot carry the PIN either.
+    """
+    key = (module, token_label)
+    with _sessions_lock:
+        cached = _sessions.get(key)
+        if cached is not None:
+            return cached
+        try:
+            # read-write: the same session also imports and generates keys (``esign keystore``)
+            token = pkcs11.lib(module).get_token(token_label=token_label)
+            session = token.open(user_pin=pin.reveal_str(), rw=True)
+        except pkcs11.PinIncorrect:
+            raise EsignError(ErrorCode.WRONG_PASSPHRASE) from None
+        except Exception as exc:  # the module raises assorted types for "no library", "no token", …
+            raise EsignError(
+                ErrorCode.KEYSTORE_OFFLINE, detail=f"PKCS#11 token {token_label!r}: {type(exc).__name__}"
+            ) from None
+        opened = TokenSession(session=session, lock=threading.Lock())
+        _sessions[key] = opened
+        return opened
+
+
+def forget_token(module: str, token_label: str) -> None:
+    """Drop a session that stopped working so the next use logs in afresh."""
+    with _sessions_lock:
+        _sessions.pop((module, token_label), None)
+
+
+class _SerializedKey:
+    """A private-key handle whose ``sign`` holds the session lock (the only operation pyHanko calls)."""
+
+    def __init__(self, handle: Any, lock: threading.Lock) -> None:
+        self._handle = handle
+        self._lock = lock
+
+    def sign(self, data: bytes, **kwargs: Any) -> bytes:
+        with self._lock:
+            return self._handle.sign(data, **kwargs)
+
+
+class SessionSafePKCS11Signer(PKCS11Signer):
+    """``PKCS11Signer`` whose signatures are serialised per token session."""
+
+    def __init__(self, token: TokenSession, **kwargs: Any) -> None:
+        super().__init__(token.session, **kwargs)
+        self._token_lock = token.lock
+
+    def _pull_signing_key_handle(self) -> Any:
+        with self._token_lock:
+            return _SerializedKey(super()._pull_signing_key_handle(), self._token_lock)
+
+
+def signer_for(
+    token: TokenSession,
+    key_label: str,
+    *,
+    signing_cert: x509.Certificate | None = None,
+    chain: list[x509.Certificate] | None = None,
+    cert_label: str | None = None,
+) -> SessionSafePKCS11Signer:
+    """A ready signer for ``key_label``; objects are loaded now so later async use never blocks.
+
+    ECDSA keys use the raw mechanism (hash in software, ``CKM_ECDSA`` on the token) because
+    SoftHSM 2.6 and many HSMs do not offer the combined ``CKM_ECDSA_SHA256``.
+    """
+    with token.lock:
+        found = list(
+            token.session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: key_label})
+        )
+    if len(found) != 1:
+        raise EsignError(
+            ErrorCode.KEYSTORE_OFFLINE,
+            detail=f"{len(found)} private keys labelled {key_label!r} on the token",
+        )
+    signer = SessionSafePKCS11Signer(
+        token,
+        key_label=key_label,
+        cert_label=cert_label if signing_cert is None else None,
+        signing_cert=signing_cert,
+        ca_chain=chain or [],
+        use_raw_mechanism=found[0].key_type == KeyType.EC,
+    )
+    try:
+        signer._load_objects()
+    except Exception as exc:
+        raise EsignError(
+            ErrorCode.KEYSTORE_OFFLINE, detail=f"loading {key_label!r}: {type(exc).__name__}"
+        ) from None
+    return signer
+
+
+def generate_keypair(token: TokenSession, label: str, algorithm: str) -> PublicKeyTypes:
+    """Generate ``rsa2048``/``rsa3072``/``ec-p256``/``ec-p384`` on the token and return its public key.
+
+    The private key is created sensitive and non-extractable: it never leaves the token. The caller
+    gets a certificate issued for the public key and imports it with :func:`import_certificate`.
+    """
+    private = {Attribute.EXTRACTABLE: False, Attribute.SENSITIVE: True}
+    with token.lock:
+        if algorithm in ("rsa2048", "rsa3072"):
+            public, _ = token.session.generate_keypair(
+                KeyType.RSA,
+                int(algorithm[3:]),
+                store=True,
+                label=label,
+                id=label.encode(),
+                private_template=private,
+            )
+            return serialization.load_der_public_key(_rsa_spki(encode_rsa_public_key(public)))
+        if algorithm in ("ec-p256", "ec-p384"):
+            curve = {"ec-p256": "secp256r1", "ec-p384": "secp384r1"}[algorithm]
+            params = token.session.create_domain_parameters(
+                KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters(curve)}, local=True
+            )
+            public, _ = params.generate_keypair(
+                store=True, label=label, id=label.encode(), private_template=private
+            )
+            return serialization.load_der_public_key(encode_ec_public_key(public))
+    raise EsignError(ErrorCode.BAD_OPTION, detail=f"unknown key algorithm {algorithm!r}")
+
+
+def _rsa_spki(pkcs1: bytes) -> bytes:
+    """python-pkcs11 encodes RSA public keys as bare PKCS#1; cryptography wants SubjectPublicKeyInfo."""
+    return keys.PublicKeyInfo(
+        {"algorithm": {"algorithm": "rsa"}, "public_key": keys.RSAPublicKey.load(pkcs1)}
+    ).dump()
+
+
+def import_private_key(token: TokenSession, label: str, key: PrivateKeyTypes) -> None:
+    """Store an existing software key on the token (as a non-extractable, sensitive object)."""
+    der = key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    if isinstance(key, rsa.RSAPrivateKey):
+        attrs = decode_rsa_private_key(der)
+    elif isinstance(key, ec.EllipticCurvePrivateKey):
+        attrs = decode_ec_private_key(der)
+    else:
+        raise EsignError(ErrorCode.KEY_FILE_INVALID, detail="only RSA and ECDSA keys can be imported")
+    attrs.update(
+        {
+            Attribute.TOKEN: True,
+            Attribute.LABEL: label,
+            Attribute.ID: label.encode(),
+            Attribute.SIGN: True,
+            Attribute.SENSITIVE: True,
+            Attribute.EXTRACTABLE: False,
+        }
+    )
+    with token.lock:
+        token.session.create_object(attrs)
+
+
+def import_certificate(token: TokenSession, label: str, cert: x509.Certificate) -> None:
+    """Store the seal certificate next to its key so the token is self-describing."""
+    attrs = decode_x509_certificate(cert.dump())
+    attrs.update({Attribute.TOKEN: True, Attribute.LABEL: label, Attribute.ID: label.encode()})
+    with token.lock:
+        token.session.create_object(attrs)
