@@ -58,7 +58,8 @@ DEFAULT_TIME_BUDGET = 20.0
 MAX_STREAM_BYTES = 256 * 1024 * 1024
 #: the content streams and forms pdfminer must parse for one page; its parser is pure Python
 MAX_PAGE_CONTENT_BYTES = 16 * 1024 * 1024
-#: the %PDF- header may follow some junk, but within the first KiB (as viewers accept it)
+#: the %PDF- header may follow some junk, but within the first KiB (as viewers accept it); the
+#: %%EOF marker likewise within the last KiB
 _HEADER_WINDOW = 1024
 _STREAM_KEYWORD = re.compile(rb"stream\r?\n")
 _INFLATE_CHUNK = 1024 * 1024
@@ -99,7 +100,7 @@ def find_text(
     if limit is not None and limit < 1:
         raise EsignError(ErrorCode.BAD_OPTION, detail="limit must be at least 1")
     deadline = _Deadline(time_budget)
-    with _pdf_errors():
+    with _pdf_errors(pdf):
         _check_inflated_sizes(pdf, deadline)
         document = _open(pdf)
         all_pages = _list_pages(document, deadline)
@@ -285,8 +286,9 @@ class _Deadline:
 
 
 @contextmanager
-def _pdf_errors() -> Iterator[None]:
-    """Turns whatever pdfminer raises on a malformed file into PDF_CORRUPT.
+def _pdf_errors(pdf: bytes) -> Iterator[None]:
+    """Turns whatever pdfminer raises on a malformed file into PDF_CORRUPT, or PDF_TRUNCATED when
+    the file lacks its final ``%%EOF`` (the usual damage of an interrupted upload).
 
     pdfminer reports damage with its own exceptions but also with plain ValueError, KeyError,
     TypeError, AssertionError or RecursionError from deep inside, so the net is deliberately wide;
@@ -299,6 +301,8 @@ def _pdf_errors() -> Iterator[None]:
     except PDFEncryptionError as error:
         raise EsignError(ErrorCode.PDF_ENCRYPTED) from error
     except Exception as error:
+        if b"%%EOF" not in pdf[-_HEADER_WINDOW:]:
+            raise EsignError(ErrorCode.PDF_TRUNCATED) from error
         raise EsignError(ErrorCode.PDF_CORRUPT, detail=f"{type(error).__name__}: {error}"[:200]) from error
 
 
