@@ -1,0 +1,107 @@
+"""Validation material carried by the document, and the certvalidator contexts built from it.
+
+Revocation is judged from what the file itself embeds (DSS, CMS ``adbe-revocationInfoArchival``);
+the network is used only when the policy says so, and never for AIA chasing by default. The DSS is
+read once per document and shared by all its signatures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from asn1crypto import cms, crl, ocsp, x509
+from pyhanko.pdf_utils.decode_limits import DecodePurpose
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.general import NonexistentAttributeError, find_unique_cms_attribute
+from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.fetchers.api import FetcherBackend
+
+from esign.policy import ValidationPolicy
+
+
+@dataclass(frozen=True)
+class Evidence:
+    certs: tuple[x509.Certificate, ...] = ()
+    ocsps: tuple[ocsp.OCSPResponse, ...] = ()
+    crls: tuple[crl.CertificateList, ...] = ()
+
+    @property
+    def has_revocation_data(self) -> bool:
+        return bool(self.ocsps or self.crls)
+
+    def plus(self, other: Evidence) -> Evidence:
+        return Evidence(self.certs + other.certs, self.ocsps + other.ocsps, self.crls + other.crls)
+
+
+def read_dss(reader: PdfFileReader) -> tuple[Evidence, str | None]:
+    """The document's DSS, and a problem description when it exists but cannot be read."""
+    try:
+        dss = DocumentSecurityStore.read_dss(reader)
+    except NoDSSFoundError:
+        return Evidence(), None
+    except (PdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return Evidence(), f"DSS unreadable: {exc}"
+    try:
+        ocsps = tuple(ocsp.OCSPResponse.load(_stream(ref, DecodePurpose.OCSP_RESPONSE)) for ref in dss.ocsps)
+        crls = tuple(crl.CertificateList.load(_stream(ref, DecodePurpose.CRL)) for ref in dss.crls)
+        certs = tuple(dss.load_certs())
+        for response in ocsps:
+            _ = response["response_status"].native  # asn1crypto is lazy; fail here, inside the guard
+        return Evidence(certs, ocsps, crls), None
+    except (PdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return Evidence(), f"DSS entries unreadable: {exc}"
+
+
+def _stream(ref: object, purpose: DecodePurpose) -> bytes:
+    return ref.get_object().read_data(purpose)  # type: ignore[attr-defined]
+
+
+def cms_revocation_data(signer_info: cms.SignerInfo) -> Evidence:
+    """Revocation values the signer archived inside the CMS (Adobe's signed attribute)."""
+    try:
+        archival = find_unique_cms_attribute(signer_info["signed_attrs"], "adobe_revocation_info_archival")
+    except (NonexistentAttributeError, ValueError, KeyError, TypeError):
+        return Evidence()
+    try:
+        crls = tuple(archival["crl"]) if archival["crl"] else ()
+        ocsps = tuple(archival["ocsp"]) if archival["ocsp"] else ()
+        return Evidence(crls=crls, ocsps=ocsps)
+    except (ValueError, KeyError, TypeError):
+        return Evidence()
+
+
+def validation_context(
+    policy: ValidationPolicy, evidence: Evidence, moment: datetime, validation_time: datetime
+) -> ValidationContext:
+    """A context that judges the chain at ``moment`` (the best signature time) with embedded revocation data.
+
+    When ``moment`` lies before the validation time, revocation data issued later still speaks about
+    ``moment`` (that is what B-LT embeds), hence ``retroactive_revinfo``.
+    """
+    point_in_time = moment < validation_time or policy.validation_time is not None
+    fetching = policy.allow_fetching and not point_in_time
+    backend = _fetcher_backend(policy.fetch_timeout_s) if fetching else None
+    return ValidationContext(
+        trust_roots=list(policy.trust_roots),
+        other_certs=list(evidence.certs),
+        crls=list(evidence.crls),
+        ocsps=list(evidence.ocsps),
+        moment=moment if point_in_time else None,
+        best_signature_time=moment,
+        allow_fetching=fetching,
+        revocation_mode="soft-fail",
+        retroactive_revinfo=point_in_time,
+        fetcher_backend=backend,
+    )
+
+
+def _fetcher_backend(timeout_s: float) -> FetcherBackend | None:
+    """An HTTP backend with the policy's timeout; certvalidator's default when ``requests`` is absent."""
+    try:
+        from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
+    except ImportError:
+        return None
+    return RequestsFetcherBackend(per_request_timeout=timeout_s)

@@ -1,0 +1,80 @@
+"""Admission of uploaded bytes: size and type guards, strict-then-tolerant parsing, decode limits.
+
+Everything that can make a hostile upload crash or exhaust the verifier is refused here with a typed
+:class:`EsignError`, before any signature is looked at. Third-party producers often write slightly
+broken files, so a strict parse failure is retried tolerantly and reported as a finding rather than
+rejected; only files that neither parser can read are refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from io import BytesIO
+
+from pyhanko.pdf_utils.decode_limits import DecodeLimits, StreamDecodeLimits
+from pyhanko.pdf_utils.misc import PdfDecodeLimitError, PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from esign.errors import ErrorCode, EsignError
+from esign.policy import Limits
+
+_HEADER_WINDOW = 1024
+
+
+@dataclass(frozen=True)
+class ParsedPdf:
+    data: bytes
+    reader: PdfFileReader
+    tolerant: bool
+
+    @property
+    def revisions(self) -> int:
+        return self.reader.total_revisions
+
+    def page_count(self) -> int | None:
+        """The declared page count; ``None`` when the page tree is unreadable (reported elsewhere)."""
+        try:
+            count = self.reader.root["/Pages"]["/Count"]
+            return int(count) if isinstance(count, int) and count >= 0 else None
+        except (PdfError, KeyError, TypeError, ValueError, AttributeError):
+            return None
+
+
+def open_pdf(data: bytes, limits: Limits) -> ParsedPdf:
+    """Admit ``data`` as a PDF or raise :class:`EsignError` saying why not."""
+    if len(data) > limits.max_file_size:
+        raise EsignError(ErrorCode.PDF_TOO_LARGE, limit=limits.max_file_size)
+    if data.find(b"%PDF-", 0, _HEADER_WINDOW) < 0:
+        raise EsignError(ErrorCode.NOT_A_PDF)
+    decode_limits = DecodeLimits(per_stream=StreamDecodeLimits(max_output_size=limits.max_decoded_stream))
+    try:
+        reader, tolerant = _read(data, strict=True, decode_limits=decode_limits), False
+    except PdfDecodeLimitError as exc:
+        raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=str(exc)) from exc
+    except (PdfError, *_PARSER_CRASHES):
+        try:
+            reader, tolerant = _read(data, strict=False, decode_limits=decode_limits), True
+        except PdfDecodeLimitError as exc:
+            raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=str(exc)) from exc
+        except (PdfError, *_PARSER_CRASHES) as exc:
+            if data.find(b"%%EOF", max(0, len(data) - _HEADER_WINDOW)) < 0:
+                raise EsignError(ErrorCode.PDF_TRUNCATED) from exc
+            raise EsignError(ErrorCode.PDF_CORRUPT, detail=_short(exc)) from exc
+    if reader.encrypted:
+        raise EsignError(ErrorCode.PDF_ENCRYPTED)
+    return ParsedPdf(data=data, reader=reader, tolerant=tolerant)
+
+
+#: what a parser may raise on garbage besides its own error type (malformed numbers, bad nesting …)
+_PARSER_CRASHES = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError)
+
+
+def _read(data: bytes, *, strict: bool, decode_limits: DecodeLimits) -> PdfFileReader:
+    reader = PdfFileReader(BytesIO(data), strict=strict, decode_limits=decode_limits)
+    _ = reader.root  # the catalog must resolve, or nothing else will
+    return reader
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."

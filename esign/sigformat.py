@@ -1,0 +1,65 @@
+"""What a signature's /Contents holds (CMS, a GB/T 38540 seal, or junk) and which level it reaches.
+
+Recognising a Chinese SES_Signature matters even though this pipeline does not verify SM2: an
+applicant holding a genuine GB/T 38540 seal must be told "unsupported format", not "forged".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from asn1crypto import cms, core
+
+_GM_OID_PREFIX = "1.2.156.10197."
+
+ContentsKind = Literal["cms", "gbt38540", "not_cms"]
+
+
+@dataclass(frozen=True)
+class ParsedContents:
+    kind: ContentsKind
+    signed_data: cms.SignedData | None = None
+    detail: str = ""
+
+
+def parse_contents(contents: bytes) -> ParsedContents:
+    """Classify /Contents; a CMS value is checked deep enough that later code can index it safely."""
+    try:
+        info = cms.ContentInfo.load(contents)
+        if info["content_type"].native != "signed_data":
+            raise ValueError(f"content type is {info['content_type'].native}, not signed_data")
+        signed_data = info["content"]
+        _ = signed_data["encap_content_info"]["content_type"].native
+        _ = len(signed_data["signer_infos"])
+        return ParsedContents("cms", signed_data)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        if _is_ses_signature(contents):
+            return ParsedContents("gbt38540", detail="GB/T 38540 SES_Signature")
+        return ParsedContents("not_cms", detail=str(exc)[:200] or type(exc).__name__)
+
+
+def _is_ses_signature(contents: bytes) -> bool:
+    """SES_Signature (v1–v5): SEQUENCE { TBS_Sign SEQUENCE { version INTEGER, … }, …, SM2 OID, signature }."""
+    try:
+        outer = core.Sequence.load(contents.rstrip(b"\x00"))
+        children = [outer[i] for i in range(len(outer))]
+        if len(children) < 3 or children[0].tag != 16:
+            return False
+        tbs = core.Sequence.load(children[0].dump())
+        if len(tbs) < 3 or tbs[0].tag != 2:
+            return False
+        oids = [c for c in children[1:3] if c.tag == 6]
+        return any(core.ObjectIdentifier.load(o.dump()).dotted.startswith(_GM_OID_PREFIX) for o in oids)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError):
+        return False
+
+
+def signature_level(*, pades: bool, timestamped: bool, revocation_embedded: bool, archived: bool) -> str:
+    """PAdES-BASELINE-B/T/LT/LTA for ETSI.CAdES.detached, PKCS7-B/T/LT/LTA for the Adobe SubFilters."""
+    prefix = "PAdES-BASELINE" if pades else "PKCS7"
+    if not timestamped:
+        return f"{prefix}-B"
+    if not revocation_embedded:
+        return f"{prefix}-T"
+    return f"{prefix}-LTA" if archived else f"{prefix}-LT"

@@ -1,0 +1,191 @@
+"""The verification pipeline: bytes + policy → one complete :class:`Report`.
+
+Thin by design: admission (pdfinput) → enumeration (signatures) → per-slot checks (validation) →
+changes after signing (modifications, when that module is present) → art. 13 (law) → report.
+Document timestamps are judged first because a valid one is proof of existence for every
+signature it covers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import time
+from datetime import UTC, datetime
+from types import ModuleType
+
+from pyhanko.pdf_utils import generic
+
+from esign.evidence import Evidence, read_dss
+from esign.findings import Finding, FindingCode
+from esign.law import reliable_signature
+from esign.pdfinput import ParsedPdf, open_pdf
+from esign.policy import ValidationPolicy
+from esign.report import (
+    Checks,
+    DocumentInfo,
+    Indication,
+    Modifications,
+    Report,
+    SignatureResult,
+    SubIndication,
+)
+from esign.report import worst_indication as _worst
+from esign.signatures import SignatureSlot, find_signatures
+from esign.validation import Assessment, DocumentTimes, assess
+
+__all__ = ["averify", "verify"]
+
+
+def verify(pdf: bytes, policy: ValidationPolicy | None = None, *, name: str = "document.pdf") -> Report:
+    """Verify every signature in ``pdf``; raises :class:`~esign.errors.EsignError` only for unusable input."""
+    return asyncio.run(averify(pdf, policy, name=name))
+
+
+async def averify(
+    pdf: bytes, policy: ValidationPolicy | None = None, *, name: str = "document.pdf"
+) -> Report:
+    policy = policy or ValidationPolicy.preset()
+    deadline = time.monotonic() + policy.limits.time_budget_s
+    validation_time = policy.validation_time or datetime.now(UTC)
+    parsed = open_pdf(pdf, policy.limits)
+    doc_findings: list[Finding] = []
+    if parsed.tolerant:
+        doc_findings.append(Finding(FindingCode.PARSED_TOLERANTLY))
+    slots, empty_fields = find_signatures(parsed)
+    doc_findings += [Finding(FindingCode.EMPTY_SIGNATURE_FIELD, None, name_) for name_ in empty_fields]
+    if len(slots) > policy.limits.max_signatures:
+        examined = f"only the first {policy.limits.max_signatures} signatures were examined"
+        doc_findings.append(Finding(FindingCode.TIME_BUDGET_EXCEEDED, None, examined))
+        slots = slots[: policy.limits.max_signatures]
+    dss, dss_problem = read_dss(parsed.reader)
+    if dss_problem:
+        doc_findings.append(Finding(FindingCode.VALIDATION_ERROR, None, dss_problem))
+
+    times = DocumentTimes(validation_time)
+    by_index: dict[int, Assessment] = {}
+    for index, slot in enumerate(slots):
+        if slot.is_timestamp:
+            by_index[index] = await _bounded(parsed, slot, index, policy, dss, times, deadline)
+    proven = tuple((a.signed_end, a.proven_time) for a in by_index.values() if a.signed_end and a.proven_time)
+    times = DocumentTimes(validation_time, proven)
+    for index, slot in enumerate(slots):
+        if index not in by_index:
+            by_index[index] = await _bounded(parsed, slot, index, policy, dss, times, deadline)
+
+    changes = _modifications_module()
+    results = tuple(_result(parsed, by_index[i], policy, changes) for i in range(len(slots)))
+    findings = list(doc_findings)
+    if not results:
+        findings.insert(0, Finding(FindingCode.NO_SIGNATURE_FOUND))
+    for index in range(len(slots)):
+        findings.extend(by_index[index].findings)
+    return Report(
+        document=DocumentInfo(
+            name=name,
+            sha256=hashlib.sha256(pdf).hexdigest(),
+            size=len(pdf),
+            pages=parsed.page_count(),
+            revisions=parsed.revisions,
+        ),
+        indication=_worst(results),
+        signatures=results,
+        findings=tuple(findings),
+        policy=policy.name,
+        validation_time=validation_time,
+    )
+
+
+async def _bounded(
+    parsed: ParsedPdf,
+    slot: SignatureSlot,
+    index: int,
+    policy: ValidationPolicy,
+    dss: Evidence,
+    times: DocumentTimes,
+    deadline: float,
+) -> Assessment:
+    """One slot within what is left of the document's time budget."""
+    remaining = deadline - time.monotonic()
+    try:
+        if remaining <= 0:
+            raise TimeoutError
+        return await asyncio.wait_for(assess(parsed, slot, index, policy, dss, times), remaining)
+    except TimeoutError:
+        out = Assessment(
+            index=index, slot=slot, kind="document_timestamp" if slot.is_timestamp else "signature"
+        )
+        out.fail(FindingCode.TIME_BUDGET_EXCEEDED, Indication.INDETERMINATE, SubIndication.TRY_LATER)
+        return out
+
+
+def _modifications_module() -> ModuleType | None:
+    """The change analysis (esign.modifications) is optional: without it, modifications are 'unknown'."""
+    try:
+        return importlib.import_module("esign.modifications")
+    except ImportError:
+        return None
+
+
+def _result(
+    parsed: ParsedPdf, a: Assessment, policy: ValidationPolicy, changes: ModuleType | None
+) -> SignatureResult:
+    modifications, change_defeats = _judge_changes(parsed, a, policy, changes)
+    indication, sub = a.verdict
+    checks = Checks(a.integrity, a.crypto, a.chain, a.coverage, modifications)
+    codes = frozenset(f.code for f in a.findings)
+    return SignatureResult(
+        index=a.index,
+        field=a.slot.field_name,
+        kind=a.kind,
+        subfilter=a.slot.subfilter.lstrip("/") if a.slot.subfilter else None,
+        format=a.format,
+        signed_by=a.signed_by,
+        claimed_signing_time=a.claimed_signing_time,
+        best_signature_time=a.best_signature_time,
+        indication=indication,
+        subindication=sub,
+        checks=checks,
+        reliable_esignature=reliable_signature(checks, indication, codes, policy, change_defeats),
+        findings=tuple(dict.fromkeys(f.code.name for f in a.findings)),
+    )
+
+
+def _judge_changes(
+    parsed: ParsedPdf, a: Assessment, policy: ValidationPolicy, changes: ModuleType | None
+) -> tuple[Modifications, frozenset[FindingCode]]:
+    """Run the change analysis for one signature; its findings join the assessment's."""
+    if a.signed_end is None or a.integrity != "ok":
+        return "unknown", frozenset()
+    if changes is None:
+        a.note(FindingCode.MODIFICATION_CHECK_UNAVAILABLE, "change analysis module not installed")
+        return "unknown", frozenset()
+    try:
+        revision = _signed_revision(parsed, a.slot)
+        analysis = changes.analyse_changes(parsed.data, parsed.reader, revision, limits=policy.limits)
+    except Exception as exc:  # the boundary: diff analysis and rendering on hostile input
+        a.note(FindingCode.MODIFICATION_CHECK_UNAVAILABLE, f"{type(exc).__name__}: {str(exc)[:200]}")
+        return "unknown", frozenset()
+    defeats: set[FindingCode] = set()
+    for change in analysis.findings:
+        code = FindingCode.lookup(change.code)
+        a.note(code, change.detail)
+        if not change.permitted:
+            defeats.add(code)
+    if analysis.status == "suspicious":
+        if not defeats:
+            a.note(FindingCode.MODIFIED_AFTER_SIGNING)
+            defeats.add(FindingCode.MODIFIED_AFTER_SIGNING)
+        a.fail_verdict(Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE)
+    elif analysis.status == "unknown":
+        a.note(FindingCode.MODIFICATION_CHECK_UNAVAILABLE)
+    return analysis.status, frozenset(defeats)
+
+
+def _signed_revision(parsed: ParsedPdf, slot: SignatureSlot) -> int:
+    """The revision that last wrote the signature dictionary (as pyHanko numbers revisions)."""
+    ref = slot.field.raw_get("/V")
+    if isinstance(ref, generic.IndirectObject):
+        return parsed.reader.xrefs.get_last_change(ref.reference)
+    return parsed.revisions - 1
