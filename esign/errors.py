@@ -63,6 +63,7 @@ class ErrorCode(Enum):
     SIGNING_FAILED = (500, "签章失败：{detail}", "Sealing failed: {detail}")
     BAD_OPTION = (400, "参数无效：{detail}", "Invalid option: {detail}")
     CERT_REVOKED = (422, "签章证书已被吊销。", "The seal certificate has been revoked.")
+    IO_ERROR = (500, "文件读写失败：{detail}", "Reading or writing a file failed: {detail}")
     DOCUMENT_LOCKED = (
         409,
         "文档已被认证签章锁定，不允许再加盖印章。",

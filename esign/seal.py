@@ -24,7 +24,7 @@ from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.stamp import BaseStampStyle, StaticStampStyle, TextStampStyle
 from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.errors import PathValidationError, RevokedError
+from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, RevokedError
 
 from esign.appearance import (
     AtKeyword,
@@ -250,7 +250,7 @@ def _text_style(background: SealPdfContent, text: str) -> TextStampStyle:
 
 
 def _own_chain_context(signer: signers.Signer) -> ValidationContext:
-    roots = [c for c in signer.cert_registry if c.self_signed]
+    roots = [c for c in signer.cert_registry if c.self_signed != "no"]  # asn1crypto: "no" | "maybe" | "yes"
     return ValidationContext(trust_roots=roots, allow_fetching=True)
 
 
@@ -268,6 +268,12 @@ def _estimate_reserved(signer: signers.Signer, level: Level) -> int:
 
 
 def _signing_error(exc: SigningError) -> EsignError:
+    """pyHanko wraps most causes in SigningError; the cause says which typed error it is."""
+    cause = exc.__cause__
+    if isinstance(cause, RevokedError):
+        return EsignError(ErrorCode.CERT_REVOKED)
+    if isinstance(cause, PathValidationError | PathBuildingError):
+        return EsignError(ErrorCode.REVOCATION_UNAVAILABLE, detail=str(cause)[:200])
     message = str(exc)
     if "forbid" in message.lower() or "docmdp" in message.lower() or "certif" in message.lower():
         return EsignError(ErrorCode.DOCUMENT_LOCKED)

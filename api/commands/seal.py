@@ -1,0 +1,323 @@
+"""``esign seal``: seal one PDF, or every PDF of a folder, with a PKCS#12 key.
+
+Secrets never travel on the command line (shell history, ``ps``): the passphrase comes from an
+environment variable or a file. Every refusal prints its stable code and the message in Chinese
+and English, and writes no output file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiohttp
+import click
+from pyhanko.sign.signers import Signer
+
+from esign.appearance import AtKeyword, AtPosition, CrossPage, Invisible, Placement
+from esign.errors import ErrorCode, EsignError
+from esign.seal import Certification, Level, SealOptions
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from esign.batch import BatchItem
+    from esign.sealimage import SealImage
+
+EXIT_FAILED = 1
+
+
+@click.command()
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "target",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Sealed PDF to write; a folder when SOURCE is a folder (batch mode).",
+)
+@click.option(
+    "--p12",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PKCS#12 file with the seal's key and certificate chain.",
+)
+@click.option("--passphrase-env", metavar="VAR", help="Environment variable holding the PKCS#12 passphrase.")
+@click.option(
+    "--passphrase-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File whose first line is the PKCS#12 passphrase.",
+)
+@click.option(
+    "--level",
+    type=click.Choice([lv.value for lv in Level]),
+    default=Level.B_B.value,
+    show_default=True,
+    help="PAdES baseline level; B-T and above need --tsa.",
+)
+@click.option("--tsa", "tsa_url", metavar="URL", help="RFC 3161 time-stamping service URL.")
+@click.option("--tsa-timeout", default=10.0, show_default=True, help="Seconds to wait for the TSA.")
+@click.option(
+    "--certify",
+    type=click.Choice([c.value for c in Certification]),
+    default="none",
+    show_default=True,
+    help="Certification seal (DocMDP) and the changes it still allows; 'none' = approval seal.",
+)
+@click.option("--page", type=int, help="Visible seal on this page (1-based, -1 = last) at --x/--y.")
+@click.option("--x", "x_mm", type=float, help="Seal centre, millimetres from the page's left edge.")
+@click.option("--y", "y_mm", type=float, help="Seal centre, millimetres from the page's top edge.")
+@click.option("--keyword", help="Centre the seal on this text, e.g. the agency name or （盖章）.")
+@click.option(
+    "--occurrence",
+    type=click.Choice(["first", "last"]),
+    default="last",
+    show_default=True,
+    help="Which match of --keyword to use.",
+)
+@click.option(
+    "--cross-page",
+    "cross_pages",
+    is_flag=False,
+    flag_value="all",
+    default=None,
+    metavar="[PAGES]",
+    help="Cross-page seal (骑缝章) over the right edge of PAGES (e.g. 1-4,6; default all pages).",
+)
+@click.option(
+    "--image",
+    "image_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Transparent PNG of the seal.",
+)
+@click.option("--image-width", default=42.0, show_default=True, help="Width of --image on the page (mm).")
+@click.option("--seal-name", help="Draw a round official seal for this organisation name instead of --image.")
+@click.option("--seal-purpose", default="", help="Purpose text under the star, e.g. 合同专用章.")
+@click.option("--seal-code", help="Seal code along the lower arc.")
+@click.option(
+    "--seal-size", default=42.0, show_default=True, help="Diameter of the drawn seal (mm): 40, 42, 45."
+)
+@click.option("--reason", help="Reason recorded in the signature.")
+@click.option("--location", help="Location recorded in the signature.")
+def seal(
+    source: Path,
+    target: Path,
+    p12: Path | None,
+    passphrase_env: str | None,
+    passphrase_file: Path | None,
+    level: str,
+    tsa_url: str | None,
+    tsa_timeout: float,
+    certify: str,
+    page: int | None,
+    x_mm: float | None,
+    y_mm: float | None,
+    keyword: str | None,
+    occurrence: str,
+    cross_pages: str | None,
+    image_path: Path | None,
+    image_width: float,
+    seal_name: str | None,
+    seal_purpose: str,
+    seal_code: str | None,
+    seal_size: float,
+    reason: str | None,
+    location: str | None,
+) -> None:
+    """Seal SOURCE (a PDF, or a folder of PDFs) and write the result to OUTPUT.
+
+    \b
+    Placement: --page/--x/--y, --keyword, --cross-page, or none of them for an invisible seal.
+    Seal picture: --image PNG, or --seal-name to draw the standard round seal.
+    Exit status: 0 all sealed (or already sealed), 1 any document failed, 2 usage error.
+    """
+    try:
+        placement = _placement(page, x_mm, y_mm, keyword, occurrence, cross_pages)
+        options = SealOptions(
+            level=Level(level),
+            certification=Certification(certify),
+            placement=placement,
+            reason=reason,
+            location=location,
+        )
+        image = _image(image_path, image_width, seal_name, seal_purpose, seal_code, seal_size)
+        if not isinstance(placement, Invisible) and image is None:
+            raise click.UsageError("a visible seal needs --image or --seal-name")
+        signer = _signer(p12, passphrase_env, passphrase_file)
+    except EsignError as exc:
+        _fail(exc)
+    run = _Run(signer, options, image, tsa_url, tsa_timeout)
+    ok = asyncio.run(
+        _seal_folder(run, source, target) if source.is_dir() else _seal_one_file(run, source, target)
+    )
+    sys.exit(0 if ok else EXIT_FAILED)
+
+
+def _placement(
+    page: int | None,
+    x_mm: float | None,
+    y_mm: float | None,
+    keyword: str | None,
+    occurrence: str,
+    cross_pages: str | None,
+) -> Placement:
+    chosen = [
+        name
+        for name, on in (("--page", page is not None), ("--keyword", keyword), ("--cross-page", cross_pages))
+        if on
+    ]
+    if len(chosen) > 1:
+        raise click.UsageError(f"choose one placement, not {' and '.join(chosen)}")
+    if page is not None:
+        if x_mm is None or y_mm is None:
+            raise click.UsageError("--page needs --x and --y (millimetres from the top-left corner)")
+        return AtPosition(page, x_mm, y_mm)
+    if keyword:
+        return AtKeyword(keyword, occurrence)  # type: ignore[arg-type]
+    if cross_pages:
+        return CrossPage(None if cross_pages == "all" else _page_list(cross_pages))
+    return Invisible()
+
+
+def _page_list(spec: str) -> tuple[int, ...]:
+    pages: list[int] = []
+    try:
+        for part in spec.split(","):
+            first, _, last = part.partition("-")
+            pages.extend(range(int(first), int(last or first) + 1))
+    except ValueError as exc:
+        raise click.UsageError(f"--cross-page takes page numbers like 1-4,6, not {spec!r}") from exc
+    return tuple(pages)
+
+
+def _image(
+    image_path: Path | None,
+    image_width: float,
+    seal_name: str | None,
+    purpose: str,
+    code: str | None,
+    size: float,
+) -> SealImage | None:
+    from esign.sealimage import round_seal, seal_from_png
+
+    if image_path and seal_name:
+        raise click.UsageError("use --image or --seal-name, not both")
+    if image_path:
+        return seal_from_png(image_path.read_bytes(), image_width)
+    if seal_name:
+        return round_seal(seal_name, purpose, code, size)
+    return None
+
+
+def _signer(p12: Path | None, passphrase_env: str | None, passphrase_file: Path | None) -> Signer:
+    from esign.signers import load_pkcs12
+
+    if p12 is None:
+        raise click.UsageError(
+            "give the seal's key with --p12 (registry seals come with --seal in a later version)"
+        )
+    if passphrase_env and passphrase_file:
+        raise click.UsageError("use --passphrase-env or --passphrase-file, not both")
+    if passphrase_file:
+        passphrase = passphrase_file.read_bytes().splitlines()[0] if passphrase_file.stat().st_size else b""
+    elif passphrase_env:
+        if passphrase_env not in os.environ:
+            raise click.UsageError(f"environment variable {passphrase_env} is not set")
+        passphrase = os.environ[passphrase_env].encode()
+    else:
+        passphrase = None
+    return load_pkcs12(p12.read_bytes(), passphrase)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Everything one invocation seals with; the signer and TSA client are reused for every document."""
+
+    signer: Signer
+    options: SealOptions
+    image: SealImage | None
+    tsa_url: str | None
+    tsa_timeout: float
+
+    def sealer(self, session: aiohttp.ClientSession) -> Callable[[bytes], Awaitable[bytes]]:
+        from pyhanko.sign.timestamps import HTTPTimeStamper
+
+        from esign.seal import aseal
+
+        timestamper = (
+            HTTPTimeStamper(self.tsa_url, timeout=self.tsa_timeout, session=session) if self.tsa_url else None
+        )
+
+        async def seal_one(pdf: bytes) -> bytes:
+            return await aseal(pdf, self.signer, self.options, image=self.image, timestamper=timestamper)
+
+        return seal_one
+
+
+async def _seal_one_file(run: _Run, source: Path, target: Path) -> bool:
+    from esign.batch import write_atomically
+
+    async with aiohttp.ClientSession() as session:
+        try:
+            write_atomically(target, await run.sealer(session)(source.read_bytes()))
+        except EsignError as exc:
+            _report(exc)
+            return False
+    click.echo(f"已盖章 sealed: {target}")
+    return True
+
+
+async def _seal_folder(run: _Run, source: Path, target: Path) -> bool:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from esign.batch import ItemStatus, aseal_folder, pending_pairs
+
+    if target.exists() and not target.is_dir():
+        raise click.UsageError("in batch mode OUTPUT must be a folder")
+    total = sum(1 for _ in pending_pairs(source, target))
+    console = Console(stderr=True)
+    async with aiohttp.ClientSession() as session:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("盖章 sealing", total=total)
+            items = await aseal_folder(
+                source, target, run.sealer(session), lambda _item: progress.advance(task)
+            )
+    _summary(console, items)
+    return not any(item.status is ItemStatus.FAILED for item in items)
+
+
+def _summary(console: Console, items: list[BatchItem]) -> None:
+    from rich.table import Table
+
+    from esign.batch import ItemStatus
+
+    failed = [item for item in items if item.status is ItemStatus.FAILED]
+    if failed:
+        table = Table("file", "code", "错误", "error", title="失败的文件 Failed documents")
+        for item in failed:
+            assert item.error is not None
+            table.add_row(
+                item.source.name, item.error.code.name, item.error.message_zh, item.error.message_en
+            )
+        console.print(table)
+    counts = Table("sealed 已盖章", "skipped 已跳过", "failed 失败", "seconds 秒")
+    counts.add_row(
+        *(str(sum(1 for i in items if i.status is s)) for s in ItemStatus),
+        f"{sum(i.seconds for i in items):.1f}",
+    )
+    console.print(counts)
+
+
+def _report(exc: EsignError) -> None:
+    click.echo(f"错误 error [{exc.code.name}] {exc.message_zh} / {exc.message_en}", err=True)
+
+
+def _fail(exc: EsignError) -> None:
+    _report(exc)
+    sys.exit(EXIT_FAILED if exc.code is not ErrorCode.BAD_OPTION else 2)
