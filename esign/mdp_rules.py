@@ -1,0 +1,230 @@
+"""Which object-level changes a signature allows: its DocMDP/FieldMDP constraints and pyHanko's diff policy.
+
+pyHanko's standard diff policy knows no rule for plain annotations (it treats every comment as an
+unexplained change), so a document certified with DocMDP P=3 — which explicitly allows comments —
+would always look tampered with. :class:`AnnotationAdditionRule` closes that gap: it clears *added*
+non-widget annotations at level ``ANNOTATIONS``; whether that level is allowed is then decided against
+the DocMDP permission, and what the annotations actually draw is judged separately by the visual check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader
+from pyhanko.sign.diff_analysis import (
+    DEFAULT_DIFF_POLICY,
+    ModificationLevel,
+    QualifiedWhitelistRule,
+    ReferenceUpdate,
+    StandardDiffPolicy,
+)
+from pyhanko.sign.fields import FieldMDPSpec, MDPPerm
+from pyhanko.sign.validation import read_certification_data
+
+#: Bound on page-tree depth, so a hostile tree cannot exhaust the stack.
+MAX_TREE_DEPTH = 64
+
+
+def resolved(obj: generic.PdfObject, key: str, default: object = None) -> Any:
+    """``obj[key]`` dereferenced, or ``default``; pyHanko's ``dict.get`` would return the bare reference."""
+    if isinstance(obj, generic.DictionaryObject) and key in obj:
+        return obj[key]
+    return default
+
+
+@dataclass(frozen=True)
+class MdpConstraints:
+    """The modification policy in force for one signature (``None`` = unrestricted)."""
+
+    doc_mdp: MDPPerm | None = None
+    field_mdp: FieldMDPSpec | None = None
+
+    @property
+    def allows_form_filling(self) -> bool:
+        return self.doc_mdp is None or self.doc_mdp >= MDPPerm.FILL_FORMS
+
+    @property
+    def allows_annotations(self) -> bool:
+        """Only an explicit P=3 certification allows comments; an approval signature makes no such promise."""
+        return self.doc_mdp == MDPPerm.ANNOTATE
+
+    def is_locked(self, field_name: str) -> bool:
+        return self.field_mdp is not None and self.field_mdp.is_locked(field_name)
+
+
+def read_constraints(reader: PdfFileReader, signed_revision: int) -> MdpConstraints:
+    """The DocMDP/FieldMDP constraints of the signature written in ``signed_revision``.
+
+    The certification (document-level /Perms/DocMDP) binds every later signature as well, so the
+    strictest of it and the signature's own transform or field /Lock wins.
+    """
+    own_doc_mdp: MDPPerm | None = None
+    field_mdp: FieldMDPSpec | None = None
+    for field, sig in _signature_fields(reader):
+        if _last_change(reader, sig) != signed_revision:
+            continue
+        sig_dict = sig.get_object()
+        own_doc_mdp, field_mdp = _transform_constraints(sig_dict)
+        lock = resolved(field, "/Lock")
+        if lock is not None:
+            lock = lock.get_object()
+            if own_doc_mdp is None and "/P" in lock:
+                own_doc_mdp = MDPPerm(int(lock["/P"]))
+            if field_mdp is None:
+                field_mdp = FieldMDPSpec.from_pdf_object(lock)
+        break
+    certified = read_certification_data(reader)
+    doc_mdp = own_doc_mdp
+    if certified is not None and _certified_at_or_before(reader, signed_revision):
+        doc_mdp = certified.permission if doc_mdp is None else min(doc_mdp, certified.permission)
+    return MdpConstraints(doc_mdp=doc_mdp, field_mdp=field_mdp)
+
+
+def _certified_at_or_before(reader: PdfFileReader, revision: int) -> bool:
+    sig = reader.root["/Perms"].raw_get("/DocMDP")
+    last = _last_change(reader, sig)
+    return last is None or last <= revision
+
+
+def _last_change(reader: PdfFileReader, obj: generic.PdfObject) -> int | None:
+    if not isinstance(obj, generic.IndirectObject):
+        return None
+    try:
+        return reader.xrefs.get_last_change(obj.reference)
+    except KeyError:
+        return None
+
+
+def _transform_constraints(sig_dict: generic.DictionaryObject) -> tuple[MDPPerm | None, FieldMDPSpec | None]:
+    doc_mdp: MDPPerm | None = None
+    field_mdp: FieldMDPSpec | None = None
+    for ref_dict in resolved(sig_dict, "/Reference", ()):
+        ref_dict = ref_dict.get_object()
+        method = resolved(ref_dict, "/TransformMethod")
+        params = resolved(ref_dict, "/TransformParams", generic.DictionaryObject()).get_object()
+        if method == "/DocMDP":
+            doc_mdp = MDPPerm(int(resolved(params, "/P", 2)))
+        elif method == "/FieldMDP":
+            field_mdp = FieldMDPSpec.from_pdf_object(params)
+    return doc_mdp, field_mdp
+
+
+def _signature_fields(reader: PdfFileReader) -> Iterator[tuple[generic.DictionaryObject, generic.PdfObject]]:
+    """Signed signature fields as (field, raw /V), found by walking the AcroForm tree ourselves."""
+    try:
+        fields = reader.root["/AcroForm"]["/Fields"]
+    except KeyError:
+        return
+    stack = [(f, 0) for f in fields]
+    seen: set[int] = set()
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, generic.IndirectObject):
+            if node.reference.idnum in seen or depth > MAX_TREE_DEPTH:
+                continue
+            seen.add(node.reference.idnum)
+        field = node.get_object()
+        if not isinstance(field, generic.DictionaryObject):
+            continue
+        if "/V" in field and _field_type(field) == "/Sig":
+            yield field, field.raw_get("/V")
+        stack.extend((kid, depth + 1) for kid in resolved(field, "/Kids", ()))
+
+
+def _field_type(field: generic.DictionaryObject) -> str | None:
+    node: generic.PdfObject | None = field
+    for _ in range(MAX_TREE_DEPTH):
+        if not isinstance(node, generic.DictionaryObject):
+            return None
+        if "/FT" in node:
+            return str(node["/FT"])
+        node = resolved(node, "/Parent")
+    return None
+
+
+class AnnotationAdditionRule(QualifiedWhitelistRule):
+    """Clears pages that only gained new, freshly written non-widget annotations, at level ANNOTATIONS.
+
+    Deleting or rewriting existing annotations, touching anything else in the page dictionary, or
+    reusing object numbers from the signed revision is left unexplained (so it stays suspicious).
+    """
+
+    def apply_qualified(
+        self, old: HistoricalResolver, new: HistoricalResolver
+    ) -> Iterable[tuple[ModificationLevel, ReferenceUpdate]]:
+        for old_page, new_page_ref in _parallel_pages(old.root["/Pages"], new.root["/Pages"], 0):
+            yield from self._page_updates(old, new, old_page, new_page_ref)
+
+    @staticmethod
+    def _page_updates(
+        old: HistoricalResolver,
+        new: HistoricalResolver,
+        old_page: generic.DictionaryObject,
+        new_page_ref: generic.IndirectObject,
+    ) -> Iterator[tuple[ModificationLevel, ReferenceUpdate]]:
+        new_page = new_page_ref.get_object()
+        old_annots = _annotation_refs(old_page)
+        new_annots = _annotation_refs(new_page)
+        if old_annots is None or new_annots is None or not old_annots < new_annots:
+            return
+        if set(old_page.keys()) != set(new_page.keys()) or any(
+            old_page.raw_get(k) != new_page.raw_get(k) for k in new_page if k != "/Annots"
+        ):
+            return
+        added = new_annots - old_annots
+        if any(not old.is_ref_unassignable(ref) for ref in added):
+            return
+        dependencies: set[generic.Reference] = set()
+        for ref in added:
+            annot = new(ref)
+            if not isinstance(annot, generic.DictionaryObject) or resolved(annot, "/Subtype") == "/Widget":
+                return
+            dependencies |= new.collect_dependencies(annot, since_revision=new.revision)
+        level = ModificationLevel.ANNOTATIONS
+        yield level, ReferenceUpdate(new_page_ref.reference)
+        annots_value = new_page.raw_get("/Annots")
+        if isinstance(annots_value, generic.IndirectObject):
+            yield level, ReferenceUpdate(annots_value.reference)
+        for ref in added | dependencies:
+            yield level, ReferenceUpdate(ref)
+
+
+def _parallel_pages(
+    old_node: generic.PdfObject, new_node: generic.PdfObject, depth: int
+) -> Iterator[tuple[generic.DictionaryObject, generic.IndirectObject]]:
+    """Leaf pages of two page trees with identical structure; stops silently where they differ."""
+    old_kids = resolved(old_node.get_object(), "/Kids", ())
+    new_kids = resolved(new_node.get_object(), "/Kids", ())
+    if depth > MAX_TREE_DEPTH or len(old_kids) != len(new_kids):
+        return
+    for old_kid, new_kid in zip(old_kids, new_kids, strict=True):
+        same_ref = isinstance(old_kid, generic.IndirectObject) and isinstance(new_kid, generic.IndirectObject)
+        if not same_ref or old_kid.reference != new_kid.reference:
+            return
+        old_obj = old_kid.get_object()
+        if resolved(old_obj, "/Type") == "/Pages":
+            yield from _parallel_pages(old_obj, new_kid, depth + 1)
+        else:
+            yield old_obj, new_kid
+
+
+def _annotation_refs(page: generic.DictionaryObject) -> set[generic.Reference] | None:
+    """Indirect annotation refs of a page, or None when any annotation is a direct object."""
+    annots = resolved(page, "/Annots", generic.ArrayObject())
+    if not isinstance(annots, generic.ArrayObject):
+        return None
+    raw = [annots.raw_get(i) for i in range(len(annots))]
+    if not all(isinstance(a, generic.IndirectObject) for a in raw):
+        return None
+    return {a.reference for a in raw}
+
+
+#: pyHanko's standard rules plus the annotation rule above.
+DIFF_POLICY = StandardDiffPolicy(
+    global_rules=[*DEFAULT_DIFF_POLICY.global_rules, AnnotationAdditionRule()],
+    form_rule=DEFAULT_DIFF_POLICY.form_rule,
+)

@@ -1,0 +1,228 @@
+"""Changes after signing, judged by what a person SEES — not only by which objects changed.
+
+Three independent views are combined, and every one of them is reported:
+
+1. pyHanko's object-level difference analysis (with an extra rule for DocMDP P=3 comments),
+   checked against the signature's DocMDP/FieldMDP constraints;
+2. an inventory of permitted additions (later signatures, document timestamps, DSS/VRI data,
+   form filling) so the report says what was added even when it is allowed;
+3. page-level comparison: added/removed pages, then the changed pages rendered in the signed revision
+   and in the final file and compared pixel by pixel (:mod:`esign.visual`, :mod:`esign.visual_judgement`).
+
+Nothing here raises: any failure becomes status ``unknown`` with a ``DIFF_ANALYSIS_FAILED`` finding.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel, SuspiciousModification
+
+from esign.change_model import ChangeAnalysis, ChangeFinding, ChangeStatus
+from esign.mdp_rules import DIFF_POLICY, MAX_TREE_DEPTH, MdpConstraints, read_constraints, resolved
+from esign.page_changes import ObjectDigester, PageComparison, compare_pages
+from esign.visual import RenderError, RenderTimeout, compare, page_dpi, render_pages
+from esign.visual_judgement import judge_page, regions_of
+
+if TYPE_CHECKING:
+    from esign.policy import Limits
+
+__all__ = ["ChangeAnalysis", "ChangeFinding", "analyse_changes"]
+
+DEFAULT_RENDER_DPI = 72
+DEFAULT_RENDER_BATCH = 16
+DEFAULT_TIME_BUDGET_S = 60.0
+#: Codes meaning "we could not tell" rather than "something bad happened".
+UNKNOWN_CODES = frozenset({"DIFF_ANALYSIS_FAILED"})
+
+
+class BudgetExceeded(RuntimeError):
+    """The time budget of the document ran out."""
+
+
+def analyse_changes(
+    pdf: bytes, reader: PdfFileReader, signed_revision: int, *, limits: Limits | None = None
+) -> ChangeAnalysis:
+    """Judge everything appended after ``signed_revision``; never raises."""
+    budget = getattr(limits, "time_budget_s", DEFAULT_TIME_BUDGET_S)
+    deadline = time.monotonic() + budget
+    findings: list[ChangeFinding] = []
+    try:
+        if signed_revision >= reader.xrefs.total_revisions - 1:
+            return ChangeAnalysis("none", ())
+        constraints = read_constraints(reader, signed_revision)
+        findings += _object_diff(reader, signed_revision, constraints)
+        _check(deadline)
+        pages = compare_pages(reader, signed_revision)
+        findings += _additions(reader, signed_revision, constraints, pages)
+        findings += _page_count_changes(pages)
+        _check(deadline)
+        findings += _visual_changes(pdf, reader, signed_revision, pages, constraints, limits, deadline)
+    except (BudgetExceeded, RenderTimeout) as e:
+        findings.append(_failed(f"time budget of {budget:g} s exceeded: {e}"))
+    except Exception as e:  # hostile files reach here; the report must say so, not crash
+        findings.append(_failed(f"{type(e).__name__}: {e}"))
+    return ChangeAnalysis(_status(findings), tuple(findings))
+
+
+def _status(findings: list[ChangeFinding]) -> ChangeStatus:
+    if any(not f.permitted and f.code not in UNKNOWN_CODES for f in findings):
+        return "suspicious"
+    if any(f.code in UNKNOWN_CODES for f in findings):
+        return "unknown"
+    return "permitted"
+
+
+def _check(deadline: float) -> None:
+    if time.monotonic() > deadline:
+        raise BudgetExceeded("analysis stopped")
+
+
+def _failed(detail: str, pages: tuple[int, ...] = ()) -> ChangeFinding:
+    return ChangeFinding("DIFF_ANALYSIS_FAILED", False, pages, detail[:500])
+
+
+def _object_diff(
+    reader: PdfFileReader, signed_revision: int, constraints: MdpConstraints
+) -> list[ChangeFinding]:
+    """pyHanko's verdict on the objects, mapped onto DocMDP/FieldMDP findings."""
+    try:
+        result = DIFF_POLICY.review_file(reader, signed_revision, constraints.field_mdp, constraints.doc_mdp)
+    except Exception as e:  # pyHanko raises many types on malformed updates
+        return [_failed(f"object diff failed: {type(e).__name__}: {e}")]
+    if isinstance(result, SuspiciousModification):
+        reason = str(result)[:500]
+        if "locked" in reason:
+            return [ChangeFinding("FIELDMDP_VIOLATION", False, (), reason)]
+        code = "DOCMDP_VIOLATION" if constraints.doc_mdp is not None else "MODIFIED_AFTER_SIGNING"
+        return [ChangeFinding(code, False, (), reason)]
+    assert isinstance(result, DiffResult)
+    level = result.modification_level
+    doc_mdp = constraints.doc_mdp
+    if doc_mdp is not None and level > ModificationLevel.LTA_UPDATES and level.value > doc_mdp.value:
+        return [
+            ChangeFinding("DOCMDP_VIOLATION", False, (), f"{level.name} exceeds DocMDP P={doc_mdp.value}")
+        ]
+    # Within the permission (an approval signature promises nothing about comments), whether the
+    # added objects change what is shown is judged by the renderer.
+    return []
+
+
+def _additions(
+    reader: PdfFileReader, signed_revision: int, constraints: MdpConstraints, pages: PageComparison
+) -> Iterator[ChangeFinding]:
+    """Permitted-kind additions, reported even when allowed, so the applicant sees what was appended."""
+    old = reader.get_historical_resolver(signed_revision)
+    old_digests, new_digests = ObjectDigester(), ObjectDigester()
+    if _digest_key(old.root, "/DSS", old_digests) != _digest_key(reader.root, "/DSS", new_digests):
+        yield ChangeFinding("VALIDATION_DATA_ADDED", True)
+    old_fields = dict(_field_values(old.root, old_digests))
+    signature_pages = tuple(
+        sorted({p.new_number for p in pages.changed for a in p.added + p.rewritten if a.field_type == "/Sig"})
+    )
+    filled: list[str] = []
+    for name, (field_type, value, digest) in _field_values(reader.root, new_digests):
+        if old_fields.get(name, (None, None, None))[2] == digest:
+            continue
+        if field_type == "/Sig" and isinstance(value, generic.DictionaryObject):
+            if resolved(value, "/Type") == "/DocTimeStamp":
+                yield ChangeFinding("DOC_TIMESTAMP_ADDED", True, (), name)
+            else:
+                permitted = constraints.allows_form_filling
+                yield ChangeFinding("LATER_SIGNATURE_ADDED", permitted, signature_pages, name)
+        elif field_type != "/Sig" and name in old_fields:
+            filled.append(name)
+    if filled:
+        permitted = constraints.allows_form_filling and not any(constraints.is_locked(n) for n in filled)
+        yield ChangeFinding("FORM_FILLED_AFTER_SIGNING", permitted, (), ", ".join(sorted(filled)))
+
+
+def _digest_key(root: generic.DictionaryObject, key: str, digester: ObjectDigester) -> bytes | None:
+    return digester.digest(root.raw_get(key)) if key in root else None
+
+
+def _field_values(
+    root: generic.DictionaryObject, digester: ObjectDigester
+) -> Iterator[tuple[str, tuple[str | None, generic.PdfObject | None, bytes]]]:
+    """Terminal form fields: fully-qualified name → (type, value, digest of the value)."""
+    try:
+        fields = root["/AcroForm"]["/Fields"]
+    except (KeyError, TypeError):
+        return
+    stack: list[tuple[generic.PdfObject, str, str | None, int]] = [(f, "", None, 0) for f in fields]
+    while stack:
+        node, prefix, inherited_type, depth = stack.pop()
+        field = node.get_object()
+        if depth > MAX_TREE_DEPTH or not isinstance(field, generic.DictionaryObject):
+            continue
+        name = f"{prefix}.{field['/T']}" if prefix and "/T" in field else str(resolved(field, "/T", prefix))
+        field_type = str(field["/FT"]) if "/FT" in field else inherited_type
+        kids = [k for k in resolved(field, "/Kids", ()) if "/T" in k.get_object()]
+        if kids:
+            stack.extend((kid, name, field_type, depth + 1) for kid in kids)
+            continue
+        value = resolved(field, "/V")
+        raw = field.raw_get("/V") if "/V" in field else generic.NullObject()
+        yield name, (field_type, value, digester.digest(raw))
+
+
+def _page_count_changes(pages: PageComparison) -> Iterator[ChangeFinding]:
+    if pages.added_pages:
+        yield ChangeFinding("PAGE_ADDED_AFTER_SIGNING", False, pages.added_pages)
+    if pages.removed_pages:
+        yield ChangeFinding(
+            "PAGE_REMOVED_AFTER_SIGNING", False, (), f"pages {pages.removed_pages} of the signed revision"
+        )
+
+
+def _visual_changes(
+    pdf: bytes,
+    reader: PdfFileReader,
+    signed_revision: int,
+    pages: PageComparison,
+    constraints: MdpConstraints,
+    limits: Limits | None,
+    deadline: float,
+) -> Iterator[ChangeFinding]:
+    """Render each changed page before and after, in batches of pages rendered at the same DPI."""
+    if not pages.changed:
+        return
+    signed_pdf = pdf[: _revision_end(pdf, reader, signed_revision)]
+    dpi = int(getattr(limits, "render_dpi", DEFAULT_RENDER_DPI))
+    batch = max(1, int(getattr(limits, "render_batch_pages", DEFAULT_RENDER_BATCH)))
+    by_dpi: dict[int, list] = {}
+    for pair in pages.changed:
+        by_dpi.setdefault(page_dpi(pair.geometry, dpi), []).append(pair)
+    for pair_dpi, pairs in by_dpi.items():
+        for start in range(0, len(pairs), batch):
+            chunk = pairs[start : start + batch]
+            try:
+                before = render_pages(signed_pdf, [p.old_number for p in chunk], pair_dpi, deadline, batch)
+                after = render_pages(pdf, [p.new_number for p in chunk], pair_dpi, deadline, batch)
+            except RenderTimeout:
+                raise
+            except RenderError as e:
+                yield _failed(str(e), tuple(p.new_number for p in chunk))
+                continue
+            for pair in chunk:
+                regions = regions_of(pair, constraints)
+                rects = [r.annotation.rect for r in regions]
+                diff = compare(before[pair.old_number], after[pair.new_number], pair.geometry, rects)
+                yield from judge_page(pair, regions, diff, pair_dpi, pages.optional_content_changed)
+            _check(deadline)
+
+
+def _revision_end(pdf: bytes, reader: PdfFileReader, revision: int) -> int:
+    """Offset just past the %%EOF marker (and its end-of-line) that closes ``revision``."""
+    info = reader.xrefs.get_xref_container_info(revision)
+    eof = pdf.find(b"%%EOF", info.end_location)
+    if eof < 0:
+        raise ValueError(f"no %%EOF after revision {revision}")
+    end = eof + 5
+    while end < len(pdf) and end < eof + 7 and pdf[end : end + 1] in (b"\r", b"\n"):
+        end += 1
+    return end

@@ -1,0 +1,364 @@
+"""Object-level page comparison between the signed revision and the final file.
+
+This decides WHICH pages need rendering (only pages whose content, resources or annotations changed,
+so a 2,000-page file with one changed page renders one page) and collects the structural signals that
+tell a plain edit from a shadow attack:
+
+* *dormant object activated* — the page now uses an object that already existed in the signed revision
+  but was not used by that page (hide-and-replace: the attacker planted the replacement before signing);
+* *object overwritten in place* — an object the page used at signing was redefined under the same
+  object number by a later incremental update (replace: font, XObject or content stream swapped);
+* *optional content state changed* — /OCProperties in the catalog changed (hide: a layer turned on/off).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from esign.mdp_rules import MAX_TREE_DEPTH, resolved
+
+#: Page attributes that a page inherits from its ancestors in the page tree.
+INHERITABLE = ("/Resources", "/MediaBox", "/CropBox", "/Rotate")
+#: Back-pointers that do not influence what a page shows and would drag the whole tree into a digest.
+_BACK_POINTERS = frozenset({"/Parent", "/P", "/Popup"})
+#: Nesting bound for digests: deeper structures are hostile, not documents.
+MAX_OBJECT_DEPTH = 256
+_HIDDEN_FLAGS = 0b10 | 0b100000  # Hidden (bit 2) and NoView (bit 6)
+
+ObjKey = tuple[int, int]
+
+
+class PageStructureError(ValueError):
+    """The page structure cannot be analysed (cycles, absurd depth, non-dictionary pages)."""
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """What the visual judgement needs to know about one annotation."""
+
+    key: ObjKey | None
+    subtype: str
+    rect: tuple[float, float, float, float] | None
+    visible: bool
+    field_name: str | None = None
+    field_type: str | None = None
+
+    @property
+    def is_widget(self) -> bool:
+        return self.subtype == "/Widget"
+
+
+@dataclass(frozen=True)
+class PageGeometry:
+    """MediaBox and /Rotate: how PDF user space maps onto poppler's rendering (which uses the MediaBox)."""
+
+    media_box: tuple[float, float, float, float]
+    rotate: int
+
+
+@dataclass(frozen=True)
+class PagePair:
+    """A page of the signed revision and the page at the same place in the final file, with what changed."""
+
+    old_number: int  # 1-based page number in the signed revision
+    new_number: int  # 1-based page number in the final file
+    geometry: PageGeometry
+    content_changed: bool
+    added: tuple[Annotation, ...] = ()
+    removed: tuple[Annotation, ...] = ()
+    rewritten: tuple[Annotation, ...] = ()
+    dormant_objects: tuple[ObjKey, ...] = ()
+    overwritten_objects: tuple[ObjKey, ...] = ()
+
+
+@dataclass(frozen=True)
+class PageComparison:
+    added_pages: tuple[int, ...]  # numbers in the final file
+    removed_pages: tuple[int, ...]  # numbers in the signed revision
+    changed: tuple[PagePair, ...]  # only pairs with a change, or every pair when optional content changed
+    optional_content_changed: bool
+
+
+@dataclass
+class _Page:
+    key: ObjKey | None
+    page: generic.DictionaryObject
+    inherited: dict[str, generic.PdfObject] = field(default_factory=dict)
+
+
+class ObjectDigester:
+    """Content hashes of objects as one revision sees them, memoised per object number."""
+
+    def __init__(self) -> None:
+        self._memo: dict[ObjKey, bytes] = {}
+
+    def digest(self, obj: generic.PdfObject, depth: int = 0) -> bytes:
+        if depth > MAX_OBJECT_DEPTH:
+            raise PageStructureError("object nesting too deep")
+        if isinstance(obj, generic.IndirectObject):
+            key = (obj.reference.idnum, obj.reference.generation)
+            cached = self._memo.get(key)
+            if cached is not None:
+                return cached
+            self._memo[key] = b"cycle"  # a reference back into itself hashes to a constant
+            result = self.digest(obj.get_object(), depth + 1)
+            self._memo[key] = result
+            return result
+        h = hashlib.sha256(type(obj).__name__.encode())
+        if isinstance(obj, generic.DictionaryObject):
+            for k in sorted(k for k in obj if k not in _BACK_POINTERS):
+                h.update(k.encode() + b"\0" + self.digest(obj.raw_get(k), depth + 1))
+            if isinstance(obj, generic.StreamObject):
+                h.update(hashlib.sha256(obj.encoded_data or b"").digest())
+        elif isinstance(obj, generic.ArrayObject):
+            for i in range(len(obj)):
+                h.update(self.digest(obj.raw_get(i), depth + 1))
+        else:
+            h.update(repr(obj).encode())
+        return h.digest()
+
+
+def _closure(obj: generic.PdfObject) -> set[ObjKey]:
+    """Object numbers reachable from ``obj`` (back-pointers excluded)."""
+    seen: set[ObjKey] = set()
+    stack: list[tuple[generic.PdfObject, int]] = [(obj, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_OBJECT_DEPTH:
+            raise PageStructureError("object nesting too deep")
+        if isinstance(item, generic.IndirectObject):
+            key = (item.reference.idnum, item.reference.generation)
+            if key in seen:
+                continue
+            seen.add(key)
+            item = item.get_object()
+        if isinstance(item, generic.DictionaryObject):
+            stack.extend((item.raw_get(k), depth + 1) for k in item if k not in _BACK_POINTERS)
+        elif isinstance(item, generic.ArrayObject):
+            stack.extend((item.raw_get(i), depth + 1) for i in range(len(item)))
+    return seen
+
+
+def list_pages(root: generic.DictionaryObject) -> list[_Page]:
+    """Leaf pages in order, with inherited attributes resolved; cycles and absurd depth are refused."""
+    pages: list[_Page] = []
+    visited: set[ObjKey] = set()
+
+    def walk(node: generic.PdfObject, inherited: dict[str, generic.PdfObject], depth: int) -> None:
+        if depth > MAX_TREE_DEPTH:
+            raise PageStructureError("page tree too deep")
+        key = None
+        if isinstance(node, generic.IndirectObject):
+            key = (node.reference.idnum, node.reference.generation)
+            if key in visited:
+                raise PageStructureError("page tree contains a cycle")
+            visited.add(key)
+        obj = node.get_object()
+        if not isinstance(obj, generic.DictionaryObject):
+            raise PageStructureError("page tree node is not a dictionary")
+        here = {**inherited, **{k: obj.raw_get(k) for k in INHERITABLE if k in obj}}
+        if "/Kids" in obj:
+            for kid in obj["/Kids"]:
+                walk(kid, here, depth + 1)
+        else:
+            pages.append(_Page(key, obj, here))
+
+    walk(root.raw_get("/Pages"), {}, 0)
+    return pages
+
+
+def compare_pages(reader: PdfFileReader, signed_revision: int) -> PageComparison:
+    """Pair the pages of the signed revision with those of the final file and find what changed."""
+    old = reader.get_historical_resolver(signed_revision)
+    old_pages, new_pages = list_pages(old.root), list_pages(reader.root)
+    old_digests, new_digests = ObjectDigester(), ObjectDigester()
+    rewritten = _rewritten_after(reader, signed_revision)
+    ocg_changed = _optional_content_digest(old.root, old_digests) != _optional_content_digest(
+        reader.root, new_digests
+    )
+    pairs, added, removed = _pair_pages(old_pages, new_pages)
+    changed: list[PagePair] = []
+    for old_ix, new_ix in pairs:
+        op, np_ = old_pages[old_ix], new_pages[new_ix]
+        content_changed = _content_digest(op, old_digests) != _content_digest(np_, new_digests)
+        old_annots = dict(_annotations(op.page, old_digests))
+        new_annots = dict(_annotations(np_.page, new_digests))
+        a_added = tuple(a for k, (a, _) in new_annots.items() if k not in old_annots)
+        a_removed = tuple(a for k, (a, _) in old_annots.items() if k not in new_annots)
+        a_rewritten = tuple(
+            a for k, (a, d) in new_annots.items() if k in old_annots and old_annots[k][1] != d
+        )
+        moved = old_ix != new_ix
+        if not (content_changed or a_added or a_removed or a_rewritten or moved or ocg_changed):
+            continue
+        dormant, overwritten = _shadow_signals(
+            op, np_, (old_digests, new_digests), (old, reader), signed_revision, rewritten
+        )
+        changed.append(
+            PagePair(
+                old_number=old_ix + 1,
+                new_number=new_ix + 1,
+                geometry=_geometry(np_),
+                content_changed=content_changed or moved,
+                added=a_added,
+                removed=a_removed,
+                rewritten=a_rewritten,
+                dormant_objects=dormant if content_changed else (),
+                overwritten_objects=overwritten if content_changed else (),
+            )
+        )
+    return PageComparison(
+        added_pages=tuple(ix + 1 for ix in added),
+        removed_pages=tuple(ix + 1 for ix in removed),
+        changed=tuple(changed),
+        optional_content_changed=ocg_changed,
+    )
+
+
+def _pair_pages(old: list[_Page], new: list[_Page]) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """Pair by page object; unmatched pages pair by position only when the count is unchanged.
+
+    Matching by object number keeps an inserted page from making every later page look changed, and the
+    positional fallback still catches a page object swapped for a new one (a content change, not an
+    addition plus a removal).
+    """
+    old_index = {p.key: i for i, p in enumerate(old) if p.key is not None}
+    pairs: list[tuple[int, int]] = []
+    matched_old: set[int] = set()
+    unmatched_new: list[int] = []
+    for j, page in enumerate(new):
+        i = old_index.get(page.key) if page.key is not None else None
+        if i is None or i in matched_old:
+            unmatched_new.append(j)
+        else:
+            pairs.append((i, j))
+            matched_old.add(i)
+    unmatched_old = [i for i in range(len(old)) if i not in matched_old]
+    if len(old) == len(new):
+        pairs.extend(zip(unmatched_old, unmatched_new, strict=True))
+        return sorted(pairs, key=lambda p: p[1]), [], []
+    return sorted(pairs, key=lambda p: p[1]), unmatched_new, unmatched_old
+
+
+def _content_digest(page: _Page, digester: ObjectDigester) -> bytes:
+    h = hashlib.sha256()
+    for k in sorted(k for k in page.page if k not in {"/Annots", "/Parent", *INHERITABLE}):
+        h.update(k.encode() + digester.digest(page.page.raw_get(k)))
+    for k in sorted(page.inherited):
+        h.update(k.encode() + digester.digest(page.inherited[k]))
+    return h.digest()
+
+
+def _annotations(
+    page: generic.DictionaryObject, digester: ObjectDigester
+) -> Iterator[tuple[ObjKey | tuple[str, int], tuple[Annotation, bytes]]]:
+    annots = resolved(page, "/Annots", generic.ArrayObject())
+    if not isinstance(annots, generic.ArrayObject):
+        return
+    for i in range(len(annots)):
+        raw = annots.raw_get(i)
+        key: ObjKey | None = None
+        if isinstance(raw, generic.IndirectObject):
+            key = (raw.reference.idnum, raw.reference.generation)
+        annot = raw.get_object()
+        if not isinstance(annot, generic.DictionaryObject):
+            continue
+        yield (key or ("direct", i)), (_describe(annot, key), digester.digest(raw))
+
+
+def _describe(annot: generic.DictionaryObject, key: ObjKey | None) -> Annotation:
+    flags = resolved(annot, "/F", 0)
+    visible = not (isinstance(flags, int) and flags & _HIDDEN_FLAGS) and "/AP" in annot
+    name_parts: list[str] = []
+    field_type: str | None = None
+    node: generic.PdfObject | None = annot
+    for _ in range(MAX_TREE_DEPTH):
+        if not isinstance(node, generic.DictionaryObject):
+            break
+        if "/T" in node:
+            name_parts.insert(0, str(node["/T"]))
+        if field_type is None and "/FT" in node:
+            field_type = str(node["/FT"])
+        node = resolved(node, "/Parent")
+    return Annotation(
+        key=key,
+        subtype=str(resolved(annot, "/Subtype", "")),
+        rect=_rect(resolved(annot, "/Rect")),
+        visible=visible,
+        field_name=".".join(name_parts) or None,
+        field_type=field_type,
+    )
+
+
+def _rect(value: generic.PdfObject | None) -> tuple[float, float, float, float] | None:
+    try:
+        x1, y1, x2, y2 = (float(v) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return None
+    return min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)
+
+
+def _geometry(page: _Page) -> PageGeometry:
+    box = _rect(page.inherited.get("/MediaBox") and page.inherited["/MediaBox"].get_object())
+    rotate = page.inherited.get("/Rotate", 0)
+    rotate = int(rotate.get_object()) if isinstance(rotate, generic.PdfObject) else 0
+    return PageGeometry(media_box=box or (0.0, 0.0, 612.0, 792.0), rotate=rotate % 360)
+
+
+def _optional_content_digest(root: generic.DictionaryObject, digester: ObjectDigester) -> bytes | None:
+    value = root.raw_get("/OCProperties") if "/OCProperties" in root else None
+    return None if value is None else digester.digest(value)
+
+
+def _rewritten_after(reader: PdfFileReader, signed_revision: int) -> set[ObjKey]:
+    keys: set[ObjKey] = set()
+    for revision in range(signed_revision + 1, reader.xrefs.total_revisions):
+        keys |= {(r.idnum, r.generation) for r in reader.xrefs.explicit_refs_in_revision(revision)}
+    return keys
+
+
+def _shadow_signals(
+    old_page: _Page,
+    new_page: _Page,
+    digests: tuple[ObjectDigester, ObjectDigester],
+    handlers: tuple[object, PdfFileReader],
+    signed_revision: int,
+    rewritten: set[ObjKey],
+) -> tuple[tuple[ObjKey, ...], tuple[ObjKey, ...]]:
+    """(dormant objects now used, objects used at signing that were redefined with other content)."""
+    reader = handlers[1]
+    old_used = _page_closure(old_page)
+    new_used = _page_closure(new_page)
+    dormant = sorted(key for key in new_used - old_used if _existed_at(reader, key, signed_revision))
+    overwritten = sorted(
+        key
+        for key in (old_used & rewritten) - {old_page.key}
+        if _digest_of(key, digests[0], handlers[0]) != _digest_of(key, digests[1], handlers[1])
+    )
+    return tuple(dormant), tuple(overwritten)
+
+
+def _digest_of(key: ObjKey, digester: ObjectDigester, handler: object) -> bytes:
+    return digester.digest(generic.IndirectObject(key[0], key[1], handler))
+
+
+def _page_closure(page: _Page) -> set[ObjKey]:
+    used: set[ObjKey] = set()
+    for k in page.page:
+        if k not in {"/Annots", "/Parent", *INHERITABLE}:
+            used |= _closure(page.page.raw_get(k))
+    for value in page.inherited.values():
+        used |= _closure(value)
+    return used
+
+
+def _existed_at(reader: PdfFileReader, key: ObjKey, revision: int) -> bool:
+    try:
+        return reader.xrefs.get_introducing_revision(generic.Reference(*key)) <= revision
+    except KeyError:
+        return False

@@ -1,0 +1,184 @@
+"""Render pages with poppler and measure what changed in the picture.
+
+Object comparison cannot tell whether a change is visible, and a change can be visible without any
+page object changing (optional content, replaced fonts). So the signed revision (the file prefix that
+ends at the revision's %%EOF) and the final file are both rendered by ``pdftoppm`` — gray, modest DPI,
+only the pages that need it, at most ``batch`` pages per call, each call bounded by the remaining time
+budget — and compared pixel by pixel.
+
+Thresholds: a pixel counts as changed when its gray value moves by more than :data:`CHANGE_LEVEL`;
+a page counts as visually changed when more than :func:`min_changed_pixels` pixels changed (a few
+anti-aliasing pixels never do: the same renderer draws identical input identically). Inside regions
+where a permitted widget may draw, the question is instead whether signed ink was *erased* (a pixel
+darker than :data:`INK_LEVEL` became lighter than :data:`PAPER_LEVEL`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageChops
+
+from esign.page_changes import PageGeometry
+
+CHANGE_LEVEL = 40
+INK_LEVEL = 128
+PAPER_LEVEL = 200
+#: Largest page bitmap we let poppler allocate (gray: one byte per pixel); bigger pages render at lower DPI.
+MAX_PAGE_PIXELS = 16_000_000
+#: Margin around annotation rectangles, in pixels, for anti-aliased edges.
+RECT_MARGIN = 2
+
+Rect = tuple[float, float, float, float]
+PixelBox = tuple[int, int, int, int]
+
+
+class RenderError(RuntimeError):
+    """poppler could not render a page (corrupt input, missing binary)."""
+
+
+class RenderTimeout(RenderError):
+    """Rendering did not finish within the remaining time budget."""
+
+
+@dataclass(frozen=True)
+class PixelDiff:
+    """Changed-pixel counts of one page, overall and per region (regions given in PDF user space)."""
+
+    size_changed: bool
+    changed_outside: int  # changed pixels outside every region
+    changed_in: tuple[int, ...]
+    erased_in: tuple[int, ...]  # signed ink that became paper
+    revealed_in: tuple[int, ...]  # signed paper that became ink
+    ink_in: tuple[int, ...]  # ink of the signed rendering under each region
+
+
+def min_changed_pixels(dpi: int) -> int:
+    """About one small glyph stroke at 72 DPI, scaled to the rendering resolution."""
+    return max(3, round(6 * (dpi / 72) ** 2))
+
+
+def page_dpi(geometry: PageGeometry, dpi: int) -> int:
+    """``dpi``, lowered for huge pages so one bitmap stays under :data:`MAX_PAGE_PIXELS`."""
+    x0, y0, x1, y1 = geometry.media_box
+    area_in2 = max(abs(x1 - x0) * abs(y1 - y0), 1.0) / (72 * 72)
+    return max(1, min(dpi, int(math.sqrt(MAX_PAGE_PIXELS / area_in2))))
+
+
+def render_pages(
+    pdf: bytes, pages: Sequence[int], dpi: int, deadline: float, batch: int
+) -> dict[int, Image.Image]:
+    """Gray bitmaps of the 1-based ``pages`` of ``pdf``; one pdftoppm call per run of consecutive pages."""
+    binary = shutil.which("pdftoppm")
+    if binary is None:
+        raise RenderError("pdftoppm (poppler-utils) is not installed")
+    images: dict[int, Image.Image] = {}
+    with tempfile.TemporaryDirectory(prefix="esign-render-") as tmp:
+        source = Path(tmp) / "in.pdf"
+        source.write_bytes(pdf)
+        for first, last in _runs(sorted(set(pages)), batch):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RenderTimeout("time budget exhausted before rendering")
+            prefix = Path(tmp) / f"p{first}"
+            cmd = [
+                binary,
+                "-q",
+                "-gray",
+                "-r",
+                str(dpi),
+                "-f",
+                str(first),
+                "-l",
+                str(last),
+                str(source),
+                str(prefix),
+            ]
+            try:
+                done = subprocess.run(cmd, capture_output=True, timeout=remaining, check=False)
+            except subprocess.TimeoutExpired as e:
+                raise RenderTimeout(f"pdftoppm exceeded the time budget on pages {first}-{last}") from e
+            if done.returncode != 0:
+                raise RenderError(f"pdftoppm failed on pages {first}-{last}: {done.stderr[:200]!r}")
+            for out in Path(tmp).glob(f"p{first}-*.pgm"):
+                number = int(re.search(r"-(\d+)\.pgm$", out.name).group(1))  # type: ignore[union-attr]
+                with Image.open(out) as img:
+                    images[number] = img.convert("L")
+                out.unlink()
+    missing = set(pages) - images.keys()
+    if missing:
+        raise RenderError(f"pdftoppm produced no image for pages {sorted(missing)}")
+    return images
+
+
+def _runs(pages: Sequence[int], batch: int) -> Iterable[tuple[int, int]]:
+    start = prev = None
+    for p in pages:
+        if start is not None and p == prev + 1 and p - start < batch:  # type: ignore[operator]
+            prev = p
+            continue
+        if start is not None:
+            yield start, prev  # type: ignore[misc]
+        start = prev = p
+    if start is not None:
+        yield start, prev  # type: ignore[misc]
+
+
+def compare(old: Image.Image, new: Image.Image, geometry: PageGeometry, regions: Sequence[Rect]) -> PixelDiff:
+    """Changed, erased and inked pixel counts; regions are mapped from PDF space onto the bitmap."""
+    zeros = tuple(0 for _ in regions)
+    if old.size != new.size:
+        everything = old.size[0] * old.size[1]
+        return PixelDiff(True, everything, zeros, zeros, zeros, zeros)
+    changed = ImageChops.difference(old, new).point(lambda v: 255 if v > CHANGE_LEVEL else 0)
+    boxes = [_to_pixels(r, geometry, old.size) for r in regions]
+    changed_in = tuple(_count(changed.crop(b)) for b in boxes)
+    ink_old = old.point(lambda v: 255 if v < INK_LEVEL else 0)
+    paper_new = new.point(lambda v: 255 if v > PAPER_LEVEL else 0)
+    erased = ImageChops.multiply(ink_old, paper_new)
+    erased_in = tuple(_count(erased.crop(b)) for b in boxes)
+    ink_in = tuple(_count(ink_old.crop(b)) for b in boxes)
+    paper_old = old.point(lambda v: 255 if v > PAPER_LEVEL else 0)
+    ink_new = new.point(lambda v: 255 if v < INK_LEVEL else 0)
+    revealed_in = tuple(_count(ImageChops.multiply(paper_old, ink_new).crop(b)) for b in boxes)
+    outside = changed.copy()
+    for b in boxes:
+        outside.paste(0, b)
+    return PixelDiff(False, _count(outside), changed_in, erased_in, revealed_in, ink_in)
+
+
+def _count(mask: Image.Image) -> int:
+    """Number of nonzero pixels of a 0/255 mask."""
+    return mask.histogram()[255] if mask.width and mask.height else 0
+
+
+def _to_pixels(rect: Rect, geometry: PageGeometry, size: tuple[int, int]) -> PixelBox:
+    """Map a user-space rectangle to a pixel box of a rendering of the MediaBox with /Rotate applied."""
+    bx0, by0, bx1, by1 = geometry.media_box
+    width_pt, height_pt = bx1 - bx0, by1 - by0
+    rotate = geometry.rotate
+    # top-left based unrotated coordinates, in points
+    left, right = rect[0] - bx0, rect[2] - bx0
+    top, bottom = by1 - rect[3], by1 - rect[1]
+    if rotate == 90:
+        left, right, top, bottom = height_pt - bottom, height_pt - top, left, right
+    elif rotate == 180:
+        left, right, top, bottom = width_pt - right, width_pt - left, height_pt - bottom, height_pt - top
+    elif rotate == 270:
+        left, right, top, bottom = top, bottom, width_pt - right, width_pt - left
+    page_w_pt, page_h_pt = (height_pt, width_pt) if rotate in (90, 270) else (width_pt, height_pt)
+    sx, sy = size[0] / max(page_w_pt, 1e-6), size[1] / max(page_h_pt, 1e-6)
+    return (
+        max(0, math.floor(left * sx) - RECT_MARGIN),
+        max(0, math.floor(top * sy) - RECT_MARGIN),
+        min(size[0], math.ceil(right * sx) + RECT_MARGIN),
+        min(size[1], math.ceil(bottom * sy) + RECT_MARGIN),
+    )
