@@ -99,6 +99,8 @@ def find_text(
         raise EsignError(ErrorCode.BAD_OPTION, detail="the search text is empty")
     if limit is not None and limit < 1:
         raise EsignError(ErrorCode.BAD_OPTION, detail="limit must be at least 1")
+    if order not in ("first", "last"):
+        raise EsignError(ErrorCode.BAD_OPTION, detail=f"order must be 'first' or 'last', not {order!r}")
     deadline = _Deadline(time_budget)
     with _pdf_errors(pdf):
         _check_inflated_sizes(pdf, deadline)

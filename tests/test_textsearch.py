@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from io import BytesIO
 
 import pikepdf
@@ -34,16 +35,19 @@ def _assert_near(actual: tuple[float, ...], expected: tuple[float, ...]) -> None
     assert all(abs(a - e) <= TOLERANCE for a, e in zip(actual, expected, strict=True)), (actual, expected)
 
 
-def _modified(pdf: bytes, change: object) -> bytes:
+Encoder = Callable[[str], bytes]
+
+
+def _modified(pdf: bytes, change: Callable[[pikepdf.Pdf], None]) -> bytes:
     """``pdf`` after ``change(pikepdf.Pdf)``, saved without recompressing anything."""
     with pikepdf.open(BytesIO(pdf)) as document:
-        change(document)  # type: ignore[operator]
+        change(document)
         out = BytesIO()
         document.save(out)
         return out.getvalue()
 
 
-def _cjk_page(content_for: object) -> bytes:
+def _cjk_page(content_for: Callable[[Encoder], bytes]) -> bytes:
     """A one-page PDF whose content ``content_for(code)`` draws with the CJK font /F1, where
     ``code(text)`` gives the hex string operands of ``text``."""
     font = SealFont()
@@ -51,7 +55,7 @@ def _cjk_page(content_for: object) -> bytes:
     def code(text: str) -> bytes:
         return b"".join(font.code(char) for char in text)
 
-    content: bytes = content_for(code)  # type: ignore[operator]
+    content = content_for(code)
     pdf = pikepdf.new()
     page = pdf.add_blank_page(page_size=(595, 842))
     page.obj.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font.embed(pdf)))
@@ -116,12 +120,12 @@ def test_text_outside_the_cropbox_is_not_found(licence: bytes) -> None:
 
 
 def test_text_split_across_operators_and_spaced_out_is_found() -> None:
-    def content(code: object) -> bytes:
+    def content(code: Encoder) -> bytes:
         return (
             b"BT /F1 14 Tf 1 0 0 1 100 500 Tm [%s] TJ ET\n"  # "（盖" in one operator
             b"BT /F1 14 Tf 3 Tc 1 0 0 1 128 500 Tm [%s -200 %s] TJ ET\n"  # "章）" spaced, kerned apart
             b"BT /F1 14 Tf 1 0 0 1 100 300 Tm [%s] TJ ET"  # a decoy: only half the keyword
-            % (code("（盖"), code("章"), code("）"), code("（盖"))  # type: ignore[operator]
+            % (code("（盖"), code("章"), code("）"), code("（盖"))
         )
 
     [hit] = find_text(_cjk_page(content), SEAL_MARK_TEXT)
@@ -131,10 +135,10 @@ def test_text_split_across_operators_and_spaced_out_is_found() -> None:
 
 
 def test_text_broken_over_two_lines_gives_one_box_around_both() -> None:
-    def content(code: object) -> bytes:
+    def content(code: Encoder) -> bytes:
         return b"BT /F1 12 Tf 1 0 0 1 400 500 Tm [%s] TJ 0 -20 Td [%s] TJ ET" % (
-            code("杭州市市场"),  # type: ignore[operator]
-            code("监督管理局"),  # type: ignore[operator]
+            code("杭州市市场"),
+            code("监督管理局"),
         )
 
     [hit] = find_text(_cjk_page(content), DEFAULT_AGENCY)
