@@ -12,6 +12,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
 from pyhanko.sign.fields import MDPPerm, SigFieldSpec
+from pyhanko.sign.timestamps import HTTPTimeStamper
 from pyhanko.sign.validation import DocumentSecurityStore
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
@@ -226,6 +227,14 @@ def test_sticky_note_in_margin_under_p3_certification_is_permitted_comment(certi
     assert "COMMENT_ADDED_AFTER_SIGNING" in _codes(analysis)
 
 
+def test_document_timestamp_is_permitted(signed, pki):
+    writer = IncrementalPdfFileWriter(BytesIO(signed))
+    stamped = signers.PdfTimeStamper(HTTPTimeStamper(pki.tsa_url)).timestamp_pdf(writer, "sha256")
+    analysis = _analyse(stamped.getvalue())
+    assert analysis.status == "permitted", analysis.findings
+    assert "DOC_TIMESTAMP_ADDED" in _codes(analysis)
+
+
 # -- attacks ------------------------------------------------------------------------------------------
 
 
@@ -329,6 +338,31 @@ def test_shadow_hide_and_replace_dormant_content_is_shadow_attack(signed):
     assert analysis.status == "suspicious"
     shadow = [f for f in analysis.findings if f.code == "SHADOW_ATTACK_SUSPECTED"]
     assert shadow and "planted before signing" in shadow[0].detail
+
+
+def test_change_on_page_33_of_40_is_found_without_a_page_limit(signer):
+    pdf = pikepdf.new()
+    font = pdf.make_indirect(Dictionary(Type=Name.Font, Subtype=Name.Type1, BaseFont=Name.Helvetica))
+    for n in range(1, 41):
+        text = f"BT /F1 14 Tf 72 700 Td (Page {n} of the licence) Tj ET".encode()
+        page = Dictionary(
+            Type=Name.Page,
+            MediaBox=[0, 0, 420, 800],
+            Resources=Dictionary(Font=Dictionary(F1=font)),
+            Contents=pdf.make_stream(text),
+        )
+        pdf.pages.append(pikepdf.Page(pdf.make_indirect(page)))
+    out = BytesIO()
+    pdf.save(out)
+    signed = _sign(out.getvalue(), signer, "Seal1")
+
+    def rewrite_page_33(writer, _page_ref):
+        page_ref = writer.root["/Pages"]["/Kids"].raw_get(32)
+        page_ref.get_object()["/Contents"] = writer.add_object(generic.StreamObject(stream_data=DORMANT))
+        writer.mark_update(page_ref)
+
+    changed = [f for f in _analyse(_update(signed, rewrite_page_33)).findings if f.pages]
+    assert [(f.code, f.pages) for f in changed] == [("PAGE_CONTENT_CHANGED_AFTER_SIGNING", (33,))]
 
 
 # -- robustness ---------------------------------------------------------------------------------------
