@@ -13,6 +13,7 @@ import click
 #: subcommand name → "module:attribute" of its click command
 COMMANDS: dict[str, str] = {
     "fixtures": "api.commands.fixtures:fixtures",
+    "verify": "api.commands.verify:verify",
     "seal": "api.commands.seal:seal",
     "demo": "api.commands.demo:demo",
     "conformance": "api.commands.conformance:conformance",

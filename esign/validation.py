@@ -354,7 +354,9 @@ def _judge_chain(out: Assessment, status: dict, cert: x509.Certificate, best: da
         out.fail(
             FindingCode.CA_CERTIFICATE_REVOKED, Indication.INDETERMINATE, SubIndication.REVOKED_CA_NO_POE
         )
-    elif problem is AdESIndeterminate.OUT_OF_BOUNDS_NO_POE or problem is AdESFailure.NOT_YET_VALID:
+    elif problem in (AdESIndeterminate.OUT_OF_BOUNDS_NO_POE, AdESFailure.NOT_YET_VALID) or not _valid_at(
+        cert, best
+    ):
         _judge_validity_period(out, cert, best)
     elif problem is AdESIndeterminate.CHAIN_CONSTRAINTS_FAILURE and not _may_sign(cert):
         out.chain = "untrusted"
@@ -431,6 +433,11 @@ def _pdf_signing_time(slot: SignatureSlot) -> datetime | None:
         return generic.parse_pdf_date(str(raw), strict=False) if raw is not None else None
     except (ValueError, TypeError, PdfError):
         return None
+
+
+def _valid_at(cert: x509.Certificate, moment: datetime) -> bool:
+    validity = cert["tbs_certificate"]["validity"]
+    return validity["not_before"].native <= moment <= validity["not_after"].native
 
 
 def _may_sign(cert: x509.Certificate) -> bool:

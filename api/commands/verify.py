@@ -1,0 +1,85 @@
+"""``esign verify FILE…``: a thin front door over :func:`esign.verify.verify`.
+
+Exit codes: 0 TOTAL_PASSED, 1 TOTAL_FAILED, 2 INDETERMINATE, 3 NO_SIGNATURE_FOUND, 4 input not
+processable. With several files the worst code wins and JSON is one object per line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from esign.errors import ErrorCode, EsignError
+from esign.policy import PRESETS, ValidationPolicy, load_trust_anchors
+
+EXIT_CODES = {"TOTAL_PASSED": 0, "TOTAL_FAILED": 1, "INDETERMINATE": 2, "NO_SIGNATURE_FOUND": 3}
+EXIT_UNPROCESSABLE = 4
+_SEVERITY = [0, 3, 2, 1, 4]  # exit codes ordered from best to worst
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--trust", "trust", multiple=True, help="Trust anchor PEM/DER file or directory (repeatable).")
+@click.option("--at", "at", default=None, help="Validation time, ISO 8601 with time zone.")
+@click.option("--policy", "policy_name", type=click.Choice(PRESETS), default="default", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "xml", "text"]), default="json", show_default=True
+)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+def verify(
+    files: tuple[Path, ...], trust: tuple[str, ...], at: str | None, policy_name: str, fmt: str, lang: str
+) -> None:
+    """Verify every signature and document timestamp in FILES (EN 319 102-1 and art. 13)."""
+    try:
+        policy = _policy(trust, at, policy_name)
+    except EsignError as exc:
+        click.echo(json.dumps({"error": exc.to_dict()}, ensure_ascii=False))
+        raise SystemExit(EXIT_UNPROCESSABLE) from None
+    worst = 0
+    for path in files:
+        code = _verify_one(path, policy, fmt, lang)
+        worst = max(worst, code, key=_SEVERITY.index)
+    raise SystemExit(worst)
+
+
+def _policy(trust: tuple[str, ...], at: str | None, name: str) -> ValidationPolicy:
+    sources = list(trust) or ([os.environ["ESIGN_TRUST_DIR"]] if os.environ.get("ESIGN_TRUST_DIR") else [])
+    moment = None
+    if at is not None:
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError as exc:
+            raise EsignError(ErrorCode.BAD_OPTION, detail=f"--at {at!r} is not an ISO 8601 time") from exc
+    return ValidationPolicy.preset(name, trust_roots=load_trust_anchors(sources), validation_time=moment)
+
+
+def _verify_one(path: Path, policy: ValidationPolicy, fmt: str, lang: str) -> int:
+    from esign.verify import verify as run_verify
+
+    try:
+        report = run_verify(path.read_bytes(), policy, name=path.name).to_dict()
+    except (EsignError, OSError) as exc:
+        error = (
+            exc
+            if isinstance(exc, EsignError)
+            else EsignError(ErrorCode.BAD_OPTION, detail=f"cannot read {path}: {exc}")
+        )
+        click.echo(
+            json.dumps({"document": {"name": path.name}, "error": error.to_dict()}, ensure_ascii=False)
+        )
+        return EXIT_UNPROCESSABLE
+    if fmt == "json":
+        click.echo(json.dumps(report, ensure_ascii=False))
+    elif fmt == "text":
+        from esign.report_text import render_text
+
+        click.echo(render_text(report, lang), nl=False)
+    else:
+        from esign.report_xml import render_xml
+
+        click.echo(render_xml(report).decode("utf-8"))
+    return EXIT_CODES[report["indication"]]
