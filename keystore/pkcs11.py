@@ -131,13 +131,16 @@ def signer_for(
             ErrorCode.KEYSTORE_OFFLINE,
             detail=f"{len(found)} private keys labelled {key_label!r} on the token",
         )
+    key_is_ec = found[0].key_type == KeyType.EC
+    if signing_cert is not None and (signing_cert.public_key.algorithm == "ec") != key_is_ec:
+        raise EsignError(ErrorCode.CERT_KEY_MISMATCH)
     signer = SessionSafePKCS11Signer(
         token,
         key_label=key_label,
         cert_label=cert_label if signing_cert is None else None,
         signing_cert=signing_cert,
         ca_chain=chain or [],
-        use_raw_mechanism=found[0].key_type == KeyType.EC,
+        use_raw_mechanism=key_is_ec,
     )
     try:
         signer._load_objects()

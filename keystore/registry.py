@@ -93,6 +93,7 @@ def appearance_for(spec: SealSpec, upload: bytes | None = None) -> SealImage:
     SVG is refused: rendering untrusted SVG safely (external references, entity expansion, scripts)
     is a larger attack surface than a seal picture is worth, and PNG covers every scanned seal.
     """
+    _check_spec(spec)
     if upload is not None:
         if not upload.startswith(_PNG_MAGIC):
             raise EsignError(ErrorCode.BAD_IMAGE, detail="only PNG seal pictures are accepted (not SVG/JPEG)")
