@@ -1,0 +1,164 @@
+"""API clients, API keys and the authorisation rules (one test per rule, across organisations)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from esign.errors import ErrorCode, EsignError
+from esign.seal import SealOptions
+from keystore import clients, registry
+from keystore.authz import OPERATOR, Principal, require_auditor, require_verifier
+from keystore.db import Database
+from keystore.keys import KeyStore
+from keystore.models import Client
+from keystore.registry import SealSpec, appearance_for, register_seal
+from keystore.service import SealService
+from tests.keystore_fixtures import *  # noqa: F403 - the fixtures
+from tests.keystore_fixtures import ORG_A, ORG_B, USCC_A, USCC_B, small_pdf
+
+
+def _client(db: Database, name: str, uscc: str, roles: str) -> Principal:
+    org = ORG_A if uscc == USCC_A else ORG_B
+    with db.transaction() as session:
+        key = clients.create_client(
+            session, OPERATOR, name=name, org_name=org, uscc=uscc, roles=roles
+        ).api_key
+    with db.transaction() as session:
+        return clients.authenticate(session, key)
+
+
+def _grant(db: Database, client: str, seal: str) -> None:
+    with db.transaction() as session:
+        clients.grant_seal(session, OPERATOR, client, registry.find_seal(session, seal))
+
+
+@pytest.fixture
+def two_agencies(db: Database, make_seal) -> None:
+    """Seal A-1 of agency A and seal B-1 of agency B."""
+    make_seal("A-1")
+    make_seal("B-1", label="agency-b", org=ORG_B, uscc=USCC_B)
+
+
+def test_api_key_is_shown_once_and_stored_only_as_a_slow_hash(db: Database) -> None:
+    with db.transaction() as session:
+        new = clients.create_client(
+            session, OPERATOR, name="intake", org_name=ORG_A, uscc=USCC_A, roles="sealer"
+        )
+    with db.transaction() as session:
+        row = session.execute(select(Client).where(Client.name == "intake")).scalar_one()
+        assert new.api_key not in row.key_hash and new.api_key.split("_")[-1] not in row.key_hash
+        assert row.key_hash.startswith("scrypt$")
+        assert clients.authenticate(session, new.api_key).name == "intake"
+
+
+@pytest.mark.parametrize("key", ["", "esk_1_wrong", "esk_999_x", "not-a-key"])
+def test_wrong_api_key_is_unauthenticated(db: Database, key: str) -> None:
+    _client(db, "intake", USCC_A, "sealer")
+    with pytest.raises(EsignError) as info, db.transaction() as session:
+        clients.authenticate(session, key)
+    assert info.value.code is ErrorCode.UNAUTHENTICATED and info.value.code.http_status == 401
+
+
+def test_revoked_client_cannot_authenticate(db: Database) -> None:
+    with db.transaction() as session:
+        key = clients.create_client(
+            session, OPERATOR, name="old", org_name=ORG_A, uscc=USCC_A, roles="sealer"
+        ).api_key
+        clients.revoke_client(session, OPERATOR, "old")
+    with pytest.raises(EsignError) as info, db.transaction() as session:
+        clients.authenticate(session, key)
+    assert info.value.code is ErrorCode.UNAUTHENTICATED
+
+
+def test_client_with_bad_uscc_or_unknown_role_is_refused(db: Database) -> None:
+    with pytest.raises(EsignError) as info, db.transaction() as session:
+        clients.create_client(
+            session, OPERATOR, name="x", org_name=ORG_A, uscc="11330100MB1234567X", roles="sealer"
+        )
+    assert info.value.code is ErrorCode.USCC_INVALID
+    with pytest.raises(EsignError) as info, db.transaction() as session:
+        clients.create_client(session, OPERATOR, name="x", org_name=ORG_A, uscc=USCC_A, roles="superuser")
+    assert info.value.code is ErrorCode.BAD_OPTION
+
+
+def test_sealer_seals_with_its_granted_seal(db: Database, keys: KeyStore, two_agencies: None) -> None:
+    sealer = _client(db, "a-sealer", USCC_A, "sealer")
+    _grant(db, "a-sealer", "A-1")
+    result = SealService(db, keys).apply(sealer, "A-1", small_pdf(), SealOptions())
+    assert result.audit_seq > 0
+
+
+def test_sealer_of_agency_a_cannot_use_agency_b_seal(
+    db: Database, keys: KeyStore, two_agencies: None
+) -> None:
+    sealer = _client(db, "a-sealer", USCC_A, "sealer")
+    with pytest.raises(EsignError) as info:
+        SealService(db, keys).apply(sealer, "B-1", small_pdf(), SealOptions())
+    assert info.value.code is ErrorCode.PERMISSION_DENIED and "another organisation" in str(info.value)
+
+
+def test_seal_cannot_be_granted_across_organisations(db: Database, two_agencies: None) -> None:
+    _client(db, "a-sealer", USCC_A, "sealer")
+    with pytest.raises(EsignError) as info:
+        _grant(db, "a-sealer", "B-1")
+    assert info.value.code is ErrorCode.PERMISSION_DENIED
+
+
+def test_sealer_without_grant_is_refused(db: Database, keys: KeyStore, two_agencies: None) -> None:
+    sealer = _client(db, "a-sealer", USCC_A, "sealer")
+    with pytest.raises(EsignError) as info:
+        SealService(db, keys).apply(sealer, "A-1", small_pdf(), SealOptions())
+    assert info.value.code is ErrorCode.PERMISSION_DENIED and "not granted" in str(info.value)
+
+
+@pytest.mark.parametrize("roles", ["verifier", "auditor", "seal-admin"])
+def test_non_sealer_roles_cannot_seal(db: Database, keys: KeyStore, two_agencies: None, roles: str) -> None:
+    who = _client(db, "other", USCC_A, roles)
+    with pytest.raises(EsignError) as info:
+        SealService(db, keys).apply(who, "A-1", small_pdf(), SealOptions())
+    assert info.value.code is ErrorCode.PERMISSION_DENIED
+
+
+def test_seal_admin_manages_only_its_own_organisation(
+    db: Database, keys: KeyStore, two_agencies: None, add_p12_key
+) -> None:
+    admin = _client(db, "a-admin", USCC_A, "seal-admin")
+    with db.transaction() as session:
+        registry.suspend_seal(session, admin, "A-1")
+    with pytest.raises(EsignError) as info, db.transaction() as session:
+        registry.suspend_seal(session, admin, "B-1")
+    assert info.value.code is ErrorCode.PERMISSION_DENIED
+    spec = SealSpec("B-2", "02", ORG_B, USCC_B, "agency-b")
+    with pytest.raises(EsignError) as info:
+        asyncio.run(register_seal(db, keys, admin, spec, appearance_for(spec)))
+    assert info.value.code is ErrorCode.PERMISSION_DENIED
+    with db.transaction() as session:
+        assert registry.find_seal(session, "B-1").status == "active"
+
+
+def test_sealer_cannot_manage_seals(db: Database, two_agencies: None) -> None:
+    sealer = _client(db, "a-sealer", USCC_A, "sealer")
+    with pytest.raises(EsignError) as info, db.transaction() as session:
+        registry.revoke_seal(session, sealer, "A-1")
+    assert info.value.code is ErrorCode.PERMISSION_DENIED
+
+
+def test_only_auditors_read_the_audit_log_and_only_verifiers_verify(db: Database) -> None:
+    auditor = _client(db, "auditor", USCC_A, "auditor")
+    verifier = _client(db, "verifier", USCC_A, "verifier")
+    require_auditor(auditor)
+    require_verifier(verifier)
+    with pytest.raises(EsignError):
+        require_auditor(verifier)
+    with pytest.raises(EsignError):
+        require_verifier(auditor)
+
+
+def test_api_clients_cannot_create_clients(db: Database) -> None:
+    admin = _client(db, "a-admin", USCC_A, "seal-admin")
+    with pytest.raises(EsignError) as info, db.transaction() as session:
+        clients.create_client(session, admin, name="sneaky", org_name=ORG_A, uscc=USCC_A, roles="sealer")
+    assert info.value.code is ErrorCode.PERMISSION_DENIED
