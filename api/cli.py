@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "seal": "api.commands.seal:seal",
     "demo": "api.commands.demo:demo",
     "conformance": "api.commands.conformance:conformance",
+    "serve": "api.commands.serve:serve",
 }
 
 

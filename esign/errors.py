@@ -126,6 +126,36 @@ class ErrorCode(Enum):
         "电子印章数据（{what}）格式无效：{detail}",
         "The electronic seal data ({what}) is malformed: {detail}",
     )
+    # --- HTTP service (issue 5) ---
+    API_KEY_MISSING = (
+        401,
+        "缺少 API 密钥（请求头 Authorization: Bearer <密钥>）。",
+        "An API key is required (header Authorization: Bearer <key>).",
+    )
+    MALFORMED_REQUEST = (400, "请求格式错误：{detail}", "Malformed request: {detail}")
+    REQUEST_INVALID = (422, "请求参数无效：{detail}", "Invalid request parameters: {detail}")
+    RESOURCE_NOT_FOUND = (404, "资源“{path}”不存在。", "No resource at '{path}'.")
+    METHOD_NOT_ALLOWED = (405, "不支持 {method} 方法。", "Method {method} is not allowed here.")
+    NOT_ACCEPTABLE = (
+        406,
+        "无法提供所请求的格式：{detail}",
+        "The requested format cannot be served: {detail}",
+    )
+    RATE_LIMITED = (
+        429,
+        "请求过于频繁，请 {retry_after} 秒后重试。",
+        "Too many requests; retry after {retry_after} s.",
+    )
+    OVERLOADED = (
+        503,
+        "服务繁忙（处理队列已满），请稍后重试。",
+        "The service is busy (work queue full); retry later.",
+    )
+    INTERNAL_ERROR = (
+        500,
+        "服务内部错误（请求编号 {request_id}），已记录。",
+        "Internal error (request id {request_id}); it has been logged.",
+    )
 
     @property
     def http_status(self) -> int:
