@@ -8,6 +8,7 @@ rejected; only files that neither parser can read are refused.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from io import BytesIO
 
@@ -36,7 +37,7 @@ class ParsedPdf:
         try:
             count = self.reader.root["/Pages"]["/Count"]
             return int(count) if isinstance(count, int) and count >= 0 else None
-        except (PdfError, KeyError, TypeError, ValueError, AttributeError):
+        except (PdfError, *_PARSER_CRASHES):
             return None
 
 
@@ -66,7 +67,16 @@ def open_pdf(data: bytes, limits: Limits) -> ParsedPdf:
 
 
 #: what a parser may raise on garbage besides its own error type (malformed numbers, bad nesting …)
-_PARSER_CRASHES = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError)
+_PARSER_CRASHES = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    RecursionError,
+    OverflowError,
+    zlib.error,
+)
 
 
 def _read(data: bytes, *, strict: bool, decode_limits: DecodeLimits) -> PdfFileReader:

@@ -17,6 +17,7 @@ from types import ModuleType
 
 from pyhanko.pdf_utils import generic
 
+from esign.errors import ErrorCode, EsignError
 from esign.evidence import Evidence, read_dss
 from esign.findings import Finding, FindingCode
 from esign.law import reliable_signature
@@ -53,7 +54,10 @@ async def averify(
     doc_findings: list[Finding] = []
     if parsed.tolerant:
         doc_findings.append(Finding(FindingCode.PARSED_TOLERANTLY))
-    slots, empty_fields = find_signatures(parsed)
+    try:
+        slots, empty_fields = find_signatures(parsed)
+    except Exception as exc:  # the boundary: a form tree so broken that no field can be trusted
+        raise EsignError(ErrorCode.PDF_CORRUPT, detail=f"{type(exc).__name__}: {str(exc)[:200]}") from exc
     doc_findings += [Finding(FindingCode.EMPTY_SIGNATURE_FIELD, None, name_) for name_ in empty_fields]
     if len(slots) > policy.limits.max_signatures:
         examined = f"only the first {policy.limits.max_signatures} signatures were examined"
