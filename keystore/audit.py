@@ -40,6 +40,7 @@ __all__ = [
     "checkpoint",
     "iter_records",
     "record_as_dict",
+    "record_hash",
     "verify_chain",
 ]
 

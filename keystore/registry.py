@@ -13,6 +13,7 @@ other operations are plain database work inside the caller's transaction.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -98,10 +99,16 @@ def appearance_for(spec: SealSpec, upload: bytes | None = None) -> SealImage:
         if not upload.startswith(_PNG_MAGIC):
             raise EsignError(ErrorCode.BAD_IMAGE, detail="only PNG seal pictures are accepted (not SVG/JPEG)")
         return seal_from_png(upload, UPLOAD_WIDTH_MM)
-    if spec.seal_type == "03":
-        return oval_seal(spec.org_name, spec.uscc)
-    purpose = "" if spec.seal_type in ("01", "99") else SEAL_TYPES[spec.seal_type]
-    return round_seal(spec.org_name, purpose)
+    return _drawn_appearance(spec.seal_type, spec.org_name, spec.uscc)
+
+
+@functools.lru_cache(maxsize=64)
+def _drawn_appearance(seal_type: str, org_name: str, uscc: str) -> SealImage:
+    """Drawing takes a few hundred milliseconds and gives the same bytes for the same inputs: cache it."""
+    if seal_type == "03":
+        return oval_seal(org_name, uscc)
+    purpose = "" if seal_type in ("01", "99") else SEAL_TYPES[seal_type]
+    return round_seal(org_name, purpose)
 
 
 def _check_spec(spec: SealSpec) -> None:
