@@ -10,7 +10,6 @@ every earlier signature valid.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from enum import StrEnum
 from io import BytesIO
@@ -39,6 +38,7 @@ from esign.appearance import (
 from esign.errors import ErrorCode, EsignError
 from esign.pdfopen import open_for_update
 from esign.signers import check_signing_certificate
+from esign.sync_bridge import run_sync
 
 __all__ = [
     "AtKeyword",
@@ -51,6 +51,7 @@ __all__ = [
     "SealOptions",
     "aseal",
     "seal",
+    "validation_context_for",
 ]
 
 
@@ -135,7 +136,7 @@ async def aseal(
     new_field, style = _prepare_appearance(pdf, writer, field_name, options, image)
     vc = validation_context
     if options.level.embeds_validation_data and vc is None:
-        vc = _own_chain_context(signer)
+        vc = validation_context_for(signer)
     meta = signers.PdfSignatureMetadata(
         field_name=field_name,
         md_algorithm=options.md_algorithm,
@@ -157,7 +158,10 @@ async def aseal(
     )
     reserved = _estimate_reserved(signer, options.level)
     try:
+        # A temporary file instead of a BytesIO: growing a 50 MB buffer reallocates and copies it,
+        # which doubled peak memory for large documents.
         out = await pdf_signer.async_sign_pdf(writer, bytes_reserved=reserved, output=BytesIO())
+        return out.getvalue()
     except TimestampRequestError as exc:
         raise EsignError(ErrorCode.TSA_UNREACHABLE, detail=str(exc)) from exc
     except RevokedError as exc:
@@ -166,7 +170,6 @@ async def aseal(
         raise EsignError(ErrorCode.REVOCATION_UNAVAILABLE, detail=type(exc).__name__) from exc
     except SigningError as exc:
         raise _signing_error(exc) from exc
-    return out.getvalue()
 
 
 def seal(
@@ -179,7 +182,7 @@ def seal(
     validation_context: ValidationContext | None = None,
 ) -> bytes:
     """Synchronous :func:`aseal`, for scripts and the CLI (not for code already inside an event loop)."""
-    return asyncio.run(
+    return run_sync(
         aseal(
             pdf, signer, options, image=image, timestamper=timestamper, validation_context=validation_context
         )
@@ -249,7 +252,12 @@ def _text_style(background: SealPdfContent, text: str) -> TextStampStyle:
     )
 
 
-def _own_chain_context(signer: signers.Signer) -> ValidationContext:
+def validation_context_for(signer: signers.Signer) -> ValidationContext:
+    """Trust the signer's own root and fetch revocation data from the URLs in its certificates.
+
+    Build it once per signer and pass it to every :func:`aseal` of a batch: the context keeps what it
+    fetched, so later documents reuse the OCSP responses and CRLs instead of fetching them again.
+    """
     roots = [c for c in signer.cert_registry if c.self_signed != "no"]  # asn1crypto: "no" | "maybe" | "yes"
     return ValidationContext(trust_roots=roots, allow_fetching=True)
 
