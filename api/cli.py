@@ -18,6 +18,10 @@ COMMANDS: dict[str, str] = {
     "demo": "api.commands.demo:demo",
     "conformance": "api.commands.conformance:conformance",
     "serve": "api.commands.serve:serve",
+    "keystore": "api.commands.keystore:keystore",
+    "seals": "api.commands.seals:seals",
+    "clients": "api.commands.clients:clients",
+    "audit": "api.commands.audit:audit",
 }
 
 
