@@ -74,6 +74,16 @@ class Database:
     def is_postgresql(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
+    @classmethod
+    def open(cls, url: str | None = None) -> Database:
+        """Connect and bring the schema up to date (what every front door does at start-up)."""
+        database = cls(url)
+        try:
+            database.upgrade()
+        except OperationalError as exc:
+            raise EsignError(ErrorCode.DATABASE_ERROR, detail=type(exc.orig).__name__) from None
+        return database
+
     def upgrade(self) -> None:
         upgrade(self.url, self.engine)
 

@@ -26,6 +26,7 @@ from keystore.secrets import read_secret
 __all__ = [
     "add_pkcs11_key",
     "add_pkcs12_key",
+    "audit_key",
     "chain_from_pem",
     "chain_to_pem",
     "find_key",
@@ -62,6 +63,12 @@ def find_key(session: Session, name: str) -> KeyEntry:
     if entry is None:
         raise EsignError(ErrorCode.KEY_NOT_FOUND, key=name)
     return entry
+
+
+def audit_key(session: Session) -> KeyEntry | None:
+    """The key named by ``ESIGN_AUDIT_KEY`` that signs audit checkpoints, if one is configured."""
+    name = os.environ.get("ESIGN_AUDIT_KEY")
+    return find_key(session, name) if name else None
 
 
 def list_keys(session: Session) -> list[KeyEntry]:

@@ -29,7 +29,7 @@ from keystore import audit
 from keystore.authz import Principal, require_sealer
 from keystore.clients import is_granted
 from keystore.db import Database
-from keystore.keyring import find_key, key_ref
+from keystore.keyring import audit_key, find_key, key_chain, key_ref
 from keystore.keys import KeyRef, KeyStore
 from keystore.registry import find_seal, require_usable, seal_appearance, seal_chain
 
@@ -55,6 +55,21 @@ class _Prepared:
 
 class SealService:
     """One per process: it owns the key cache (each key is opened once) and the audit settings."""
+
+    @classmethod
+    def from_env(cls, db: Database, timestamper: TimeStamper | None = None) -> SealService:
+        """The service as configured by ``ESIGN_AUDIT_KEY`` and ``ESIGN_AUDIT_*`` (see docs/audit.md)."""
+        keys = KeyStore()
+        with db.transaction() as session:
+            entry = audit_key(session)
+            signer = keys.signer(key_ref(entry), key_chain(entry)) if entry else None
+        return cls(
+            db,
+            keys,
+            settings=audit.AuditSettings.from_env(),
+            checkpoint_signer=signer,
+            timestamper=timestamper,
+        )
 
     def __init__(
         self,

@@ -1,0 +1,201 @@
+"""``esign seals``: the seal registry — register, inspect, suspend/resume/revoke, rotate, grant, batch."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from api.commands.keystore import database_option, reports_errors
+from keystore.authz import OPERATOR
+
+
+def _when(value: datetime | None) -> datetime | None:
+    """Command-line dates without a zone are UTC."""
+    from datetime import UTC
+
+    return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
+
+
+@click.group()
+def seals() -> None:
+    """Seals: which exist, what backs them, their lifecycle."""
+
+
+@seals.command()
+@click.argument("code")
+@click.option(
+    "--type",
+    "seal_type",
+    default="01",
+    show_default=True,
+    help="01 单位专用章 02 财务 03 发票 04 合同 05 法人 99 其他",
+)
+@click.option("--org", "org_name", required=True, help="Organisation name, as in the certificate.")
+@click.option("--uscc", required=True, help="Unified social credit code (18 characters).")
+@click.option("--key", "key_name", required=True, help="Registered key (esign keystore list).")
+@click.option("--valid-from", type=click.DateTime(), help="Default: now or the certificate's start (UTC).")
+@click.option("--valid-to", type=click.DateTime(), help="Default: the certificate's end (UTC).")
+@click.option(
+    "--image", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Seal picture (PNG)."
+)
+@database_option
+@reports_errors
+def register(
+    code: str,
+    seal_type: str,
+    org_name: str,
+    uscc: str,
+    key_name: str,
+    valid_from: datetime | None,
+    valid_to: datetime | None,
+    image: Path | None,
+    database_url: str | None,
+) -> None:
+    """Register seal CODE backed by key KEY (checks organisation, key usage, validity, key possession)."""
+    from keystore.db import Database
+    from keystore.keys import KeyStore
+    from keystore.registry import SealSpec, appearance_for, register_seal
+
+    spec = SealSpec(code, seal_type, org_name, uscc, key_name, _when(valid_from), _when(valid_to))
+    appearance = appearance_for(spec, image.read_bytes() if image else None)
+    db = Database.open(database_url)
+    seal = asyncio.run(register_seal(db, KeyStore(), OPERATOR, spec, appearance))
+    click.echo(
+        f"registered {seal.code}: {seal.org_name} valid {seal.valid_from:%Y-%m-%d} … {seal.valid_to:%Y-%m-%d}"
+    )
+
+
+@seals.command("list")
+@click.option("--uscc", help="Only this organisation's seals.")
+@database_option
+@reports_errors
+def list_seals(uscc: str | None, database_url: str | None) -> None:
+    """List seals with their effective status (active, suspended, revoked, expired, pending)."""
+    from keystore.db import Database
+    from keystore.registry import SEAL_TYPES, effective_status, list_seals
+
+    db = Database.open(database_url)
+    with db.transaction() as session:
+        for seal in list_seals(session, uscc):
+            click.echo(
+                f"{seal.code}\t{effective_status(seal)}\t{seal.seal_type} {SEAL_TYPES[seal.seal_type]}\t"
+                f"{seal.org_name}\t{seal.uscc}\t{seal.valid_to:%Y-%m-%d}"
+            )
+
+
+@seals.command()
+@click.argument("code")
+@database_option
+@reports_errors
+def show(code: str, database_url: str | None) -> None:
+    """Show one seal: organisation, certificate, key, validity, status and history."""
+    from keystore.db import Database
+    from keystore.registry import SEAL_TYPES, effective_status, find_seal, seal_chain
+
+    db = Database.open(database_url)
+    with db.transaction() as session:
+        seal = find_seal(session, code)
+        cert = seal_chain(seal)[0]
+        click.echo(f"seal:        {seal.code} ({seal.seal_type} {SEAL_TYPES[seal.seal_type]})")
+        click.echo(f"organisation: {seal.org_name} / {seal.uscc}")
+        click.echo(f"status:      {effective_status(seal)}")
+        click.echo(f"valid:       {seal.valid_from.isoformat()} … {seal.valid_to.isoformat()}")
+        click.echo(f"key:         {seal.key_name}")
+        click.echo(f"certificate: {cert.subject.human_friendly} (serial {cert.serial_number:x})")
+        click.echo("history:")
+        for event in seal.events:
+            click.echo(f"  {event.at.isoformat()}  {event.action:<10} {event.actor}  {event.detail}")
+
+
+def _lifecycle(action: str) -> click.Command:
+    @click.argument("code")
+    @click.option("--reason", default="", help="Recorded in the history and the audit log.")
+    @database_option
+    @reports_errors
+    def command(code: str, reason: str, database_url: str | None) -> None:
+        from keystore import registry
+        from keystore.db import Database
+
+        change = {
+            "suspend": registry.suspend_seal,
+            "resume": registry.resume_seal,
+            "revoke": registry.revoke_seal,
+        }
+        db = Database.open(database_url)
+        with db.transaction() as session:
+            seal = change[action](session, OPERATOR, code, reason)
+        click.echo(f"{seal.code}: {seal.status}")
+
+    command.__doc__ = {
+        "suspend": "Suspend seal CODE (it can be resumed).",
+        "resume": "Resume a suspended seal CODE.",
+        "revoke": "Revoke seal CODE for good.",
+    }[action]
+    return seals.command(action)(command)
+
+
+for _action in ("suspend", "resume", "revoke"):
+    _lifecycle(_action)
+
+
+@seals.command()
+@click.argument("code")
+@click.option(
+    "--key", "key_name", required=True, help="The new key (esign keystore import/add-pkcs11 first)."
+)
+@click.option("--valid-to", type=click.DateTime(), help="Default: the new certificate's end (UTC).")
+@database_option
+@reports_errors
+def rotate(code: str, key_name: str, valid_to: datetime | None, database_url: str | None) -> None:
+    """Put a new key and certificate behind seal CODE; the code and the history stay."""
+    from keystore.db import Database
+    from keystore.keys import KeyStore
+    from keystore.registry import rotate_seal
+
+    db = Database.open(database_url)
+    seal = asyncio.run(rotate_seal(db, KeyStore(), OPERATOR, code, key_name, _when(valid_to)))
+    click.echo(f"rotated {seal.code} to key {seal.key_name}, valid to {seal.valid_to:%Y-%m-%d}")
+
+
+@seals.command()
+@click.argument("code")
+@click.argument("client")
+@database_option
+@reports_errors
+def grant(code: str, client: str, database_url: str | None) -> None:
+    """Allow API client CLIENT (a sealer of the same organisation) to seal with CODE."""
+    from keystore.clients import grant_seal
+    from keystore.db import Database
+    from keystore.registry import find_seal
+
+    db = Database.open(database_url)
+    with db.transaction() as session:
+        grant_seal(session, OPERATOR, client, find_seal(session, code))
+    click.echo(f"granted {code} to {client}")
+
+
+@seals.command()
+@click.argument("code")
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("target", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--batch-id", required=True, help="Names the batch in the audit log; re-run with the same id.")
+@database_option
+@reports_errors
+def batch(code: str, source: Path, target: Path, batch_id: str, database_url: str | None) -> None:
+    """Seal every PDF in SOURCE into TARGET with seal CODE; each document gets its audit record.
+
+    Crash-safe: after a kill, re-running the same command completes the batch; no sealed file
+    ever lacks its audit record. Prints "done" when every document is sealed and recorded.
+    """
+    from keystore.batch import run_batch
+    from keystore.db import Database
+    from keystore.service import SealService
+
+    service = SealService.from_env(Database.open(database_url))
+    sources = sorted(path for path in source.iterdir() if path.suffix.lower() == ".pdf")
+    report = asyncio.run(run_batch(service, OPERATOR, code, sources, target, batch_id))
+    click.echo(f"sealed {report.sealed}, completed {report.completed}, already done {report.already_done}")
+    click.echo("done")

@@ -1,0 +1,135 @@
+"""The ``esign keystore|seals|clients|audit`` commands, end to end on a real database and real keys."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import update
+
+from api.cli import main
+from fixtures.pki import TestPKI
+from keystore.db import Database
+from keystore.models import AuditRecord
+from tests.keystore_fixtures import *  # noqa: F403 - the fixtures
+from tests.keystore_fixtures import ORG_A, P12_PASSPHRASE, P12_PASSPHRASE_ENV, USCC_A
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def esign(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+    monkeypatch.setenv("ESIGN_DATABASE_URL", db_url)
+    monkeypatch.setenv("ESIGN_KEYSTORE_DIR", str(tmp_path / "keystore.d"))
+    monkeypatch.setenv(P12_PASSPHRASE_ENV, P12_PASSPHRASE)
+    monkeypatch.setenv("ESIGN_AUDIT_KEY", "audit")
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True) -> Result:
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+        assert (result.exit_code == 0) is ok, result.output
+        assert "Traceback" not in result.output
+        return result
+
+    return run
+
+
+@pytest.fixture
+def registered(esign: Run, p12_file, db_url: str) -> Run:  # type: ignore[no-untyped-def]
+    """A database with the agency-a-ec and audit keys and the active seal A-1."""
+    esign("keystore", "init")
+    for label, name in (("agency-a-ec", "a-ec"), ("audit", "audit")):
+        esign("keystore", "import", name, str(p12_file(label)), "--passphrase-env", P12_PASSPHRASE_ENV)
+    esign("seals", "register", "A-1", "--org", ORG_A, "--uscc", USCC_A, "--key", "a-ec", "--type", "04")
+    return esign
+
+
+def test_keys_and_seals_are_listed_and_shown(registered: Run) -> None:
+    keys = registered("keystore", "list").output
+    assert "a-ec\tPKCS#12" in keys and ORG_A in keys
+    assert "A-1\tactive\t04 合同专用章" in registered("seals", "list").output
+    shown = registered("seals", "show", "A-1").output
+    assert "status:      active" in shown and "registered" in shown
+
+
+def test_lifecycle_commands_change_status_and_history(registered: Run) -> None:
+    registered("seals", "suspend", "A-1", "--reason", "inspection")
+    assert "A-1\tsuspended" in registered("seals", "list").output
+    registered("seals", "resume", "A-1")
+    registered("seals", "revoke", "A-1", "--reason", "key lost")
+    failed = registered("seals", "resume", "A-1", ok=False)
+    assert "SEAL_BAD_TRANSITION" in failed.output
+    history = registered("seals", "show", "A-1").output
+    assert [line.split()[1] for line in history.splitlines() if line.startswith("  ")] == [
+        "registered",
+        "suspended",
+        "resumed",
+        "revoked",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["--uscc", "11330100MB1234567X", "--key", "a-ec"], "USCC_INVALID"),
+        (["--uscc", "12330100MB2345678W", "--key", "a-ec"], "SEAL_ORG_MISMATCH"),
+        (["--uscc", USCC_A, "--key", "nope"], "KEY_NOT_FOUND"),
+    ],
+)
+def test_bad_registration_prints_a_typed_bilingual_error(registered: Run, args: list[str], code: str) -> None:
+    result = registered("seals", "register", "A-2", "--org", ORG_A, *args, ok=False)
+    assert code in result.output and "错误" in result.output
+    assert "A-2" not in registered("seals", "list").output
+
+
+def test_unknown_seal_is_a_typed_error(registered: Run) -> None:
+    assert "SEAL_NOT_FOUND" in registered("seals", "show", "NOPE", ok=False).output
+
+
+def test_client_key_is_printed_once_and_never_listed(registered: Run) -> None:
+    created = registered("clients", "create", "intake", "--org", ORG_A, "--uscc", USCC_A, "--roles", "sealer")
+    api_key = created.stdout.strip().splitlines()[-1]
+    assert api_key.startswith("esk_")
+    registered("seals", "grant", "A-1", "intake")
+    listed = registered("clients", "list").output
+    assert "intake" in listed and api_key not in listed
+    registered("clients", "revoke", "intake")
+    assert "revoked" in registered("clients", "list").output
+
+
+def test_audit_verify_passes_then_names_the_edited_record(registered: Run, db_url: str) -> None:
+    registered("audit", "checkpoint")
+    assert "OK" in registered("audit", "verify").output
+    db = Database(db_url)
+    with db.transaction() as session:
+        session.execute(update(AuditRecord).where(AuditRecord.seq == 2).values(actor="mallory"))
+    db.dispose()
+    failed = registered("audit", "verify", ok=False)
+    assert "first bad record 2 [edited]" in failed.output
+
+
+def test_audit_verify_rejects_checkpoint_under_another_certificate(
+    registered: Run, pki: TestPKI, tmp_path: Path
+) -> None:
+    registered("audit", "checkpoint")
+    other = tmp_path / "other.pem"
+    other.write_bytes(pki.root_pem("agency-a"))
+    assert "checkpoint-forged" in registered("audit", "verify", "--audit-cert", str(other), ok=False).output
+
+
+def test_audit_list_and_export_show_every_record(registered: Run, tmp_path: Path) -> None:
+    listed = registered("audit", "list").output.splitlines()
+    assert [line.split("\t")[3] for line in listed] == ["key.added", "key.added", "seal.registered"]
+    out = tmp_path / "audit.jsonl"
+    registered("audit", "export", "-o", str(out))
+    records = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    assert [r["seq"] for r in records] == [1, 2, 3]
+    assert records[2]["payload"]["seal"] == "A-1" and records[2]["prev_hash"] == records[1]["hash"]
+
+
+def test_secrets_are_never_taken_on_the_command_line(registered: Run, p12_file) -> None:  # type: ignore[no-untyped-def]
+    result = registered("keystore", "import", "x", str(p12_file("agency-b")), ok=False)
+    assert "passphrase-env" in result.output
