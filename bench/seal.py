@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from harness import child_peak_rss, rate, vm_hwm_mb  # noqa: E402 - after the path set-up
 
 PASSPHRASE = b"bench"
 
@@ -99,24 +100,13 @@ def stock_sealer(p12: Path, seal_pdf: Path, level: str, tsa_url: str | None) -> 
     return run
 
 
-def rate(fn: Callable[[bytes], bytes], pdf: bytes, seconds: float) -> float:
-    fn(pdf)  # warm-up: imports, font and key caches
-    done, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds or done < 3:
-        fn(pdf)
-        done += 1
-    return done / (time.perf_counter() - started)
-
-
 def peak_rss_child(side: str, workdir: Path, pdf_path: Path | None) -> float:
     """Peak RSS (MB) of a fresh process that seals ``pdf_path`` once with ``side`` (None: imports only).
 
     The key and seal picture come ready-made from ``workdir``: drawing the seal loads the 24 MB CJK
     font, which is a one-off cost of registering a seal, not of sealing.
     """
-    command = [sys.executable, __file__, "--rss-child", side, str(workdir), str(pdf_path or "")]
-    result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=600)
-    return float(result.stdout.strip().splitlines()[-1])
+    return child_peak_rss(__file__, [side, str(workdir), str(pdf_path or "")])
 
 
 def _rss_child(side: str, workdir: str, pdf_path: str) -> None:
@@ -128,9 +118,7 @@ def _rss_child(side: str, workdir: str, pdf_path: str) -> None:
         p12, seal_pdf = Path(workdir) / "agency-a.p12", Path(workdir) / "seal.pdf"
         sealer = {"esign": esign_sealer, "stock": stock_sealer}[side](p12, seal_pdf, "B-B", None)
         sealer(Path(pdf_path).read_bytes())
-    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork+exec.
-    status = Path("/proc/self/status").read_text()
-    print(int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024)
+    print(vm_hwm_mb())
 
 
 def main() -> None:

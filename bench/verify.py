@@ -1,0 +1,146 @@
+"""Verification throughput: ``esign.verify`` vs. stock pyHanko ``validate_pdf_signature``, same run.
+
+    .venv/bin/python bench/verify.py [--seconds 5] [--skip-large]
+
+esign does more per signature than stock pyHanko (ByteRange sanity, the visual change analysis,
+the art. 13 mapping, one complete report), so the question is how much that costs. Stock pyHanko
+validates every embedded signature of the same document against the same trust root, with no
+network (and, for B-LT, revocation data from the document's DSS). The 50 MB document's peak RSS is
+measured in a fresh child process per side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from io import BytesIO
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from harness import child_peak_rss, rate, vm_hwm_mb  # noqa: E402 - after the path set-up
+
+from fixtures.pki import TestPKI  # noqa: E402
+
+
+def esign_verifier(root_pem: Path) -> Callable[[bytes], object]:
+    from esign.policy import ValidationPolicy, load_trust_anchors
+    from esign.verify import verify
+
+    policy = ValidationPolicy.preset("default", trust_roots=load_trust_anchors([root_pem]))
+    return lambda pdf: verify(pdf, policy)
+
+
+def stock_verifier(root_pem: Path) -> Callable[[bytes], object]:
+    from asn1crypto import pem, x509
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import DocumentSecurityStore, validate_pdf_signature
+    from pyhanko.sign.validation.errors import NoDSSFoundError
+    from pyhanko_certvalidator import ValidationContext
+
+    root = x509.Certificate.load(pem.unarmor(root_pem.read_bytes())[2])
+
+    def run(pdf: bytes) -> list[object]:
+        reader = PdfFileReader(BytesIO(pdf))
+        settings = {"trust_roots": [root], "allow_fetching": False}
+        try:
+            vc = DocumentSecurityStore.read_dss(reader).as_validation_context(settings)
+        except NoDSSFoundError:
+            vc = ValidationContext(**settings)
+        return [validate_pdf_signature(sig, vc) for sig in reader.embedded_signatures]
+
+    return run
+
+
+def build_documents(pki: TestPKI, large: Path | None) -> dict[str, bytes]:
+    from pyhanko.sign.timestamps import HTTPTimeStamper
+
+    from esign.seal import AtPosition, Level, SealOptions, seal
+    from esign.sealimage import round_seal
+    from esign.signers import load_pkcs12
+    from fixtures.documents import licence_pdf, long_pdf
+
+    signers = [load_pkcs12(pki.pkcs12(label, b"b"), b"b") for label in ("agency-a", "agency-b", "agency-c")]
+    image = round_seal("杭州市市场监督管理局", "行政审批专用章")
+    visible = SealOptions(placement=AtPosition(1, 150, 235))
+    licence = licence_pdf()
+    docs = {
+        "1-page B-B": seal(licence, signers[0], visible, image=image),
+        "1-page B-LT": seal(
+            licence, signers[0], SealOptions(level=Level.B_LT), timestamper=HTTPTimeStamper(pki.tsa_url)
+        ),
+        "200-page B-B": seal(long_pdf(200), signers[0]),
+    }
+    ten = licence
+    for i in range(10):
+        ten = seal(ten, signers[i % 3])
+    docs["10 signatures"] = ten
+    if large is not None:
+        from fixtures.documents import large_pdf
+
+        docs["50 MB B-B"] = seal(large_pdf(50), signers[0])
+        large.write_bytes(docs["50 MB B-B"])
+    return docs
+
+
+def _rss_child(side: str, root_pem: str, pdf_path: str) -> None:
+    verifier = {"esign": esign_verifier, "stock": stock_verifier}[side](Path(root_pem))
+    if pdf_path:
+        verifier(Path(pdf_path).read_bytes())
+    print(vm_hwm_mb())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per side and case")
+    parser.add_argument("--skip-large", action="store_true", help="skip the 50 MB document")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--rss-child", nargs=3, metavar=("SIDE", "ROOT", "PDF"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child:
+        _rss_child(*args.rss_child)
+        return
+
+    from fixtures.pki import running_services
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp, running_services() as services:
+        workdir = Path(tmp)
+        root_pem = services.pki.write_trust_dir(workdir / "trust") / "esign-test-root.pem"
+        large = None if args.skip_large else workdir / "large.pdf"
+        docs = build_documents(services.pki, large)
+        ours_fn, stock_fn = esign_verifier(root_pem), stock_verifier(root_pem)
+        for name, pdf in docs.items():
+            ours, stock = rate(ours_fn, pdf, args.seconds), rate(stock_fn, pdf, args.seconds)
+            results.append({"case": name, "esign_per_s": ours, "pyhanko_per_s": stock, "ratio": ours / stock})
+            line = f"{name:16} esign {ours:8.2f}/s ({1 / ours:6.3f} s/doc)   pyHanko {stock:8.2f}/s"
+            print(f"{line}   ratio {ours / stock:5.2f}x", flush=True)
+        if large is not None:
+            size_mb = large.stat().st_size / 2**20
+            floor = child_peak_rss(__file__, ["esign", str(root_pem), ""])
+            ours_rss = child_peak_rss(__file__, ["esign", str(root_pem), str(large)])
+            stock_rss = child_peak_rss(__file__, ["stock", str(root_pem), str(large)])
+            limit = 2 * size_mb + 80
+            print(f"50 MB peak RSS: file {size_mb:.1f} MB, imports alone {floor:.0f} MB, ", end="")
+            print(f"esign {ours_rss:.0f} MB, pyHanko {stock_rss:.0f} MB (target ≤ {limit:.0f} MB)")
+            results.append(
+                {
+                    "case": "50 MB peak RSS (MB)",
+                    "file_mb": size_mb,
+                    "imports_mb": floor,
+                    "esign_mb": ours_rss,
+                    "pyhanko_mb": stock_rss,
+                    "target_mb": limit,
+                }
+            )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
