@@ -1,0 +1,98 @@
+"""The FastAPI application factory: ``uvicorn api.app:create_app --factory``.
+
+Everything stateful (database engine, key cache, worker pools) is built in the lifespan, once per
+uvicorn worker process, from :class:`api.settings.Settings` — so N workers are N independent
+copies that share only the database and the keystore directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from pyhanko.sign.timestamps import HTTPTimeStamper
+
+from api.auth import Authenticator
+from api.deps import Runtime
+from api.logging import configure_logging
+from api.middleware import RequestEnvelope
+from api.problems import install_problem_handlers
+from api.ratelimit import RateLimiter
+from api.routes import audit, clients, health, seals, verify
+from api.settings import Settings
+from api.workers import process_pool, thread_pool
+from keystore.audit import AuditSettings
+from keystore.db import Database
+from keystore.keys import KeyStore
+from keystore.service import SealService
+
+__all__ = ["create_app"]
+
+WEB = Path(__file__).parent / "web"
+
+DESCRIPTION = """\
+Unified electronic seals (电子印章) for PDFs and verification of reliable electronic signatures
+(《电子签名法》第十三条, ETSI EN 319 102-1).
+
+Every error is an RFC 9457 `application/problem+json` body with a stable `code`, `title`,
+`detail` (English) and `detail_zh` (中文). Authenticate with `Authorization: Bearer <API key>`.
+"""
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    db = Database(settings.database_url)
+    keys = KeyStore()
+    timestamper = HTTPTimeStamper(settings.tsa_url) if settings.tsa_url else None
+    service = SealService(db, keys, settings=AuditSettings.from_env(), timestamper=timestamper)
+    trust_ders = tuple(cert.dump() for cert in settings.trust_roots)
+    return Runtime(
+        settings=settings,
+        db=db,
+        keys=keys,
+        service=service,
+        verify_pool=process_pool("verify", settings.verify_workers, settings.queue_limit, trust_ders),
+        seal_pool=thread_pool("seal", settings.seal_workers, settings.queue_limit),
+        limiter=RateLimiter(settings.rate_per_minute, settings.rate_burst),
+        authenticator=Authenticator(db),
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = build_runtime(settings)
+        app.state.runtime = runtime
+        await runtime.verify_pool.warm_up()
+        try:
+            yield
+        finally:
+            runtime.verify_pool.shutdown()
+            runtime.seal_pool.shutdown()
+            runtime.db.dispose()
+
+    app = FastAPI(
+        title="esign",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # Swagger UI would load from a CDN; the schema is at /openapi.json
+        redoc_url=None,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(RequestEnvelope)
+    for module in (health, verify, seals, audit, clients):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def web_page() -> FileResponse:
+        return FileResponse(WEB / "index.html", media_type="text/html; charset=utf-8")
+
+    return app

@@ -1,0 +1,105 @@
+"""Embedded defaults: a working service from an empty directory, for the demo and for tests.
+
+On first start the SQLite database is created, the test PKI's agency keys are imported into the
+keystore (as PKCS#12 files whose passphrase lives in a 0600 file beside them), one seal per agency
+is registered, and a demo API client is created whose key is printed once. Later starts find the
+seals and change nothing. Production deployments skip all this (``esign serve --no-demo``) and
+register real keys and seals with the keystore commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from api.settings import Settings
+from fixtures.pki import TestPKI
+from keystore import keyring
+from keystore.authz import OPERATOR
+from keystore.clients import create_client, grant_seal
+from keystore.db import Database
+from keystore.keys import KeyStore
+from keystore.registry import SealSpec, appearance_for, find_seal, list_seals, register_seal
+
+__all__ = ["DEMO_CLIENT", "DEMO_SEALS", "DemoSeal", "bootstrap", "write_demo_trust"]
+
+
+@dataclass(frozen=True)
+class DemoSeal:
+    code: str
+    label: str  #: certificate label in the test PKI
+    org_name: str
+    uscc: str
+
+
+DEMO_SEALS = (
+    DemoSeal("HZAMR-01", "agency-a", "杭州市市场监督管理局", "11330100MB1234567E"),
+    DemoSeal("HZHRSS-01", "agency-b", "杭州市人力资源和社会保障局", "12330100MB2345678W"),
+    DemoSeal("HZPSB-01", "agency-c", "杭州市公安局", "11330100MB3456789H"),
+)
+DEMO_CLIENT = "demo"
+_PASSPHRASE_FILE = "demo-passphrase"
+
+
+def bootstrap(settings: Settings, pki: TestPKI, echo: Callable[[str], None] = print) -> str | None:
+    """Create the database and the demo seals if absent; returns the new demo API key (else None)."""
+    db = Database(settings.database_url)
+    try:
+        db.upgrade()
+        with db.transaction() as session:
+            if list_seals(session):
+                return None
+        store = Path(settings.keystore_dir)
+        passphrase_ref = _passphrase(store)
+        asyncio.run(_register(db, pki, store, passphrase_ref))
+        with db.transaction() as session:
+            first = DEMO_SEALS[0]
+            made = create_client(
+                session,
+                OPERATOR,
+                name=DEMO_CLIENT,
+                org_name=first.org_name,
+                uscc=first.uscc,
+                roles="seal-admin,sealer,verifier,auditor",
+            )
+            grant_seal(session, OPERATOR, DEMO_CLIENT, find_seal(session, first.code))
+        echo(f"demo API key for {first.org_name} (shown once / 仅显示一次): {made.api_key}")
+        return made.api_key
+    finally:
+        db.dispose()
+
+
+def _passphrase(store: Path) -> str:
+    store.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = store / _PASSPHRASE_FILE
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(24))
+    return f"file:{path.resolve()}"
+
+
+async def _register(db: Database, pki: TestPKI, store: Path, passphrase_ref: str) -> None:
+    passphrase = (store / _PASSPHRASE_FILE).read_bytes()
+    keys = KeyStore()
+    with tempfile.TemporaryDirectory(prefix="esign-bootstrap-") as tmp:
+        for seal in DEMO_SEALS:
+            source = Path(tmp, f"{seal.label}.p12")
+            source.write_bytes(pki.pkcs12(seal.label, passphrase))
+            with db.transaction() as session:
+                keyring.add_pkcs12_key(session, OPERATOR.name, seal.label, source, passphrase_ref, store)
+            spec = SealSpec(
+                code=seal.code, seal_type="01", org_name=seal.org_name, uscc=seal.uscc, key_name=seal.label
+            )
+            await register_seal(db, keys, OPERATOR, spec, appearance_for(spec))
+
+
+def write_demo_trust(pki: TestPKI, directory: Path) -> tuple[Path, Path]:
+    """The test root as the only trust anchor, and the audit checkpoint certificate beside it."""
+    trust = pki.write_trust_dir(directory / "demo-trust")
+    audit = directory / "demo-audit.pem"
+    audit.write_bytes(pki.root_pem("audit"))
+    return trust, audit

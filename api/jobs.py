@@ -1,0 +1,72 @@
+"""The work done inside the pools (``api.workers``): plain functions of picklable values.
+
+Verification jobs cross a process boundary, so they return an :class:`Outcome` rather than raise:
+an :class:`~esign.errors.EsignError` does not survive pickling (its constructor takes the code, the
+pickle only keeps the message), and the front door must still answer with the typed problem.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from asn1crypto import x509
+
+from esign.errors import ErrorCode, EsignError
+
+__all__ = ["Outcome", "init_verifier", "verify_document", "warm_up"]
+
+_trust_roots: tuple[x509.Certificate, ...] = ()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A verification result (report dict and the rendered body) or the refusal's code and parameters."""
+
+    report: dict[str, Any] | None = None
+    body: bytes = b""
+    error: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise EsignError(ErrorCode[self.error], **self.params)
+
+
+def init_verifier(trust_ders: tuple[bytes, ...]) -> None:
+    """Process initialiser: parse the trust anchors once per worker, not per document."""
+    global _trust_roots
+    _trust_roots = tuple(x509.Certificate.load(der) for der in trust_ders)
+    warm_up()
+
+
+def warm_up() -> None:
+    """Import the heavy modules (pyHanko, certvalidator, the report renderers) ahead of the first job."""
+    import esign.report_text
+    import esign.report_xml
+    import esign.verify  # noqa: F401
+
+
+def verify_document(pdf: bytes, policy_name: str, name: str, fmt: str, lang: str) -> Outcome:
+    from esign.policy import ValidationPolicy
+    from esign.verify import verify
+
+    try:
+        policy = ValidationPolicy.preset(policy_name, trust_roots=_trust_roots)
+        report = verify(pdf, policy, name=name).to_dict()
+        return Outcome(report=report, body=render(report, fmt, lang))
+    except EsignError as exc:
+        return Outcome(error=exc.code.name, params={k: str(v) for k, v in exc.params.items()})
+
+
+def render(report: dict[str, Any], fmt: str, lang: str) -> bytes:
+    if fmt == "xml":
+        from esign.report_xml import render_xml
+
+        return render_xml(report)
+    if fmt == "text":
+        from esign.report_text import render_text
+
+        return render_text(report, lang).encode("utf-8")
+    return json.dumps(report, ensure_ascii=False).encode("utf-8")

@@ -1,0 +1,82 @@
+"""The audit log over HTTP: filtered pages of records, and a check of the whole hash chain (auditor)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from api.deps import Caller, RuntimeDep
+from api.problems import problems
+from keystore.audit import record_as_dict, verify_chain
+from keystore.authz import require_auditor
+from keystore.models import AuditRecord
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+class AuditPage(BaseModel):
+    records: list[dict[str, Any]]
+    next_after: int | None = Field(description="Pass as `after` for the next page; null on the last page.")
+
+
+class ChainProblem(BaseModel):
+    seq: int
+    kind: str = Field(examples=["edited"])
+    message: str
+
+
+class ChainCheck(BaseModel):
+    ok: bool
+    records: int
+    checkpoints: int
+    problem: ChainProblem | None
+
+
+@router.get("", summary="Audit records, oldest first, with filters (auditor)", responses=problems(401, 403))
+def list_records(
+    runtime: RuntimeDep,
+    caller: Caller,
+    after: Annotated[int, Query(ge=0, le=2**62, description="Records after this sequence number.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    action: Annotated[str | None, Query(max_length=32, examples=["seal.applied"])] = None,
+    seal: Annotated[str | None, Query(max_length=64)] = None,
+    actor: Annotated[str | None, Query(max_length=128)] = None,
+    request_id: Annotated[str | None, Query(max_length=200)] = None,
+) -> AuditPage:
+    require_auditor(caller)
+    query = select(AuditRecord).where(AuditRecord.seq > after).order_by(AuditRecord.seq).limit(limit)
+    for column, value in (
+        (AuditRecord.action, action),
+        (AuditRecord.seal_code, seal),
+        (AuditRecord.actor, actor),
+        (AuditRecord.request_id, request_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    with runtime.db.transaction() as session:
+        records = list(session.execute(query).scalars())
+        page = [record_as_dict(r) for r in records]
+    return AuditPage(records=page, next_after=records[-1].seq if len(records) == limit else None)
+
+
+@router.get(
+    "/verify",
+    summary="Verify the hash chain and the signed checkpoints (auditor)",
+    responses=problems(401, 403),
+)
+def verify(runtime: RuntimeDep, caller: Caller) -> ChainCheck:
+    require_auditor(caller)
+    with runtime.db.transaction() as session:
+        result = verify_chain(session, runtime.settings.audit_certificate)
+    problem = result.problem
+    return ChainCheck(
+        ok=result.ok,
+        records=result.records,
+        checkpoints=result.checkpoints,
+        problem=ChainProblem(seq=problem.seq, kind=problem.kind, message=problem.message)
+        if problem
+        else None,
+    )

@@ -1,0 +1,261 @@
+"""The seal registry over HTTP, and ``POST /v1/seals/{code}/apply`` — sealing for agencies.
+
+Every rule (roles, the organisation boundary, grants, lifecycle) is the keystore's: these routes
+translate HTTP to ``keystore.registry`` / ``keystore.service`` calls and back. Database-only routes
+are plain ``def`` (FastAPI runs them in its thread pool); anything that signs or renders goes
+through the bounded seal pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Path, Request, Response
+from pydantic import BaseModel, Field
+
+from api.deps import Caller, Runtime, RuntimeDep
+from api.metrics import SEALS_APPLIED
+from api.problems import problems
+from api.seal_options import ApplyOptions, parse_apply_options
+from api.uploads import read_upload
+from esign.errors import ErrorCode, EsignError
+from esign.seal import SealOptions
+from keystore.authz import Principal
+from keystore.clients import find_client, grant_seal
+from keystore.models import Seal
+from keystore.registry import (
+    SEAL_TYPES,
+    SealSpec,
+    appearance_for,
+    effective_status,
+    find_seal,
+    list_seals,
+    register_seal,
+    resume_seal,
+    revoke_seal,
+    seal_appearance,
+    suspend_seal,
+)
+from keystore.service import SealResult
+
+router = APIRouter(prefix="/v1/seals", tags=["seals"])
+
+SealCode = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+
+
+class SealOut(BaseModel):
+    code: str = Field(examples=["HZSJ-001"])
+    seal_type: str = Field(examples=["01"])
+    seal_type_name: str = Field(examples=["单位专用章"])
+    org_name: str = Field(examples=["杭州市市场监督管理局"])
+    uscc: str = Field(examples=["11330100MB1234567E"])
+    key_name: str
+    status: str = Field(description="active · suspended · revoked · expired · pending", examples=["active"])
+    valid_from: datetime
+    valid_to: datetime
+    created_by: str
+    updated_by: str
+
+
+class SealIn(BaseModel):
+    code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    seal_type: Literal["01", "02", "03", "04", "05", "99"] = "01"
+    org_name: str = Field(min_length=1, max_length=200, examples=["杭州市市场监督管理局"])
+    uscc: str = Field(min_length=18, max_length=18, examples=["11330100MB1234567E"])
+    key_name: str = Field(
+        min_length=1, max_length=128, description="A key the operator added to the keystore."
+    )
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+
+
+class Reason(BaseModel):
+    reason: str = Field(default="", max_length=500, examples=["印章遗失，暂停使用"])
+
+
+class GrantIn(BaseModel):
+    client: str = Field(
+        min_length=1, max_length=128, description="Name of a sealer client of the same organisation."
+    )
+
+
+def seal_out(seal: Seal) -> SealOut:
+    return SealOut(
+        code=seal.code,
+        seal_type=seal.seal_type,
+        seal_type_name=SEAL_TYPES.get(seal.seal_type, "?"),
+        org_name=seal.org_name,
+        uscc=seal.uscc,
+        key_name=seal.key_name,
+        status=effective_status(seal),
+        valid_from=seal.valid_from,
+        valid_to=seal.valid_to,
+        created_by=seal.created_by,
+        updated_by=seal.updated_by,
+    )
+
+
+def _require_same_org(caller: Principal, seal: Seal) -> None:
+    if not caller.is_operator and caller.uscc != seal.uscc:
+        raise EsignError(ErrorCode.PERMISSION_DENIED, detail="the seal belongs to another organisation")
+
+
+@router.get("", summary="List the seals of the caller's organisation", responses=problems(401))
+def list_all(runtime: RuntimeDep, caller: Caller) -> list[SealOut]:
+    with runtime.db.transaction() as session:
+        return [seal_out(s) for s in list_seals(session, None if caller.is_operator else caller.uscc)]
+
+
+@router.post(
+    "", status_code=201, summary="Register a seal (seal-admin)", responses=problems(400, 401, 403, 404, 409)
+)
+async def register(runtime: RuntimeDep, caller: Caller, body: SealIn) -> SealOut:
+    spec = SealSpec(**body.model_dump())
+    seal = await runtime.seal_pool.run(_register_blocking, runtime, caller, spec)
+    return seal_out(seal)
+
+
+def _register_blocking(runtime: Runtime, caller: Principal, spec: SealSpec) -> Seal:
+    """Drawing the appearance and proving the key are CPU and key work: a pool thread, with its own loop."""
+    return asyncio.run(register_seal(runtime.db, runtime.keys, caller, spec, appearance_for(spec)))
+
+
+@router.get("/{code}", summary="Show one seal", responses=problems(401, 403, 404))
+def show(runtime: RuntimeDep, caller: Caller, code: SealCode) -> SealOut:
+    with runtime.db.transaction() as session:
+        seal = find_seal(session, code)
+        _require_same_org(caller, seal)
+        return seal_out(seal)
+
+
+@router.post(
+    "/{code}/grants",
+    summary="Let a sealer client use this seal (seal-admin)",
+    responses=problems(401, 403, 404),
+)
+def grant(runtime: RuntimeDep, caller: Caller, code: SealCode, body: GrantIn) -> SealOut:
+    with runtime.db.transaction() as session:
+        seal = find_seal(session, code)
+        find_client(session, body.client)
+        grant_seal(session, caller, body.client, seal)
+        return seal_out(seal)
+
+
+@router.get(
+    "/{code}/image.{fmt}",
+    summary="The seal picture as PNG (transparent) or SVG",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+                "image/svg+xml": {"schema": {"type": "string"}},
+            }
+        },
+        **problems(401, 403, 404),
+    },
+)
+async def image(runtime: RuntimeDep, caller: Caller, code: SealCode, fmt: Literal["png", "svg"]) -> Response:
+    body = await runtime.seal_pool.run(_render_blocking, runtime, caller, code, fmt)
+    return Response(body, media_type="image/png" if fmt == "png" else "image/svg+xml")
+
+
+def _render_blocking(runtime: Runtime, caller: Principal, code: str, fmt: str) -> bytes:
+    with runtime.db.transaction() as session:
+        seal = find_seal(session, code)
+        _require_same_org(caller, seal)
+        picture = seal_appearance(seal)
+    return picture.png() if fmt == "png" else picture.svg()
+
+
+def _apply_body() -> dict[str, Any]:
+    options = ApplyOptions.model_json_schema()
+    properties = {"file": {"type": "string", "format": "binary"}, **options["properties"]}
+    return {
+        "requestBody": {
+            "required": True,
+            "description": "Multipart: the PDF in `file` and the options as fields; "
+            "or a raw `application/pdf` body with the options as query parameters.",
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": properties,
+                        "$defs": options.get("$defs", {}),
+                    }
+                },
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    }
+
+
+@router.post(
+    "/{code}/apply",
+    summary="Seal a PDF with a registered seal (sealer with a grant)",
+    openapi_extra=_apply_body(),
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The sealed PDF; `X-Audit-Record` is the audit record's sequence number.",
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            "headers": {
+                "X-Audit-Record": {"schema": {"type": "integer"}, "description": "audit record sequence"}
+            },
+        },
+        **problems(400, 401, 403, 404, 409, 413, 415),
+    },
+)
+async def apply(request: Request, runtime: RuntimeDep, caller: Caller, code: SealCode) -> Response:
+    upload = await read_upload(request, runtime.settings.max_upload_bytes)
+    fields = upload.fields if upload.fields else _query_options(request)
+    options = parse_apply_options(fields)
+    request.state.document_bytes = len(upload.pdf)
+    result: SealResult = await runtime.seal_pool.run(
+        _apply_blocking, runtime, caller, code, upload.pdf, options, request.state.request_id
+    )
+    SEALS_APPLIED.labels(result.seal_code).inc()
+    request.state.document_sha256 = result.sha256_before
+    return Response(
+        result.pdf,
+        media_type="application/pdf",
+        headers={
+            "X-Audit-Record": str(result.audit_seq),
+            "X-Sealed-Sha256": result.sha256_after,
+            "Content-Disposition": 'attachment; filename="sealed.pdf"',
+        },
+    )
+
+
+def _query_options(request: Request) -> dict[str, str]:
+    return {key: value for key, value in request.query_params.items() if key != "filename"}
+
+
+def _apply_blocking(
+    runtime: Runtime, caller: Principal, code: str, pdf: bytes, options: SealOptions, request_id: str
+) -> SealResult:
+    return runtime.service.apply(caller, code, pdf, options, request_id=request_id)
+
+
+# Last: the catch-all "/{code}/{action}" must not shadow /apply and /grants above.
+_TRANSITIONS = {"suspend": suspend_seal, "resume": resume_seal, "revoke": revoke_seal}
+
+
+@router.post(
+    "/{code}/{action}",
+    summary="Suspend, resume or revoke a seal (seal-admin)",
+    responses=problems(401, 403, 404, 409),
+)
+def transition(
+    runtime: RuntimeDep,
+    caller: Caller,
+    code: SealCode,
+    action: Literal["suspend", "resume", "revoke"],
+    body: Annotated[Reason | None, Body()] = None,
+) -> SealOut:
+    with runtime.db.transaction() as session:
+        seal = _TRANSITIONS[action](session, caller, code, body.reason if body else "")
+        return seal_out(seal)

@@ -1,0 +1,117 @@
+"""``POST /v1/verify``: the intake systems' door — the same report as ``esign verify``, over HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import MaybeCaller, RuntimeDep
+from api.jobs import verify_document
+from api.metrics import VERIFICATIONS
+from api.problems import problems
+from api.uploads import read_upload
+from keystore.authz import Principal, require_verifier
+
+router = APIRouter(prefix="/v1", tags=["verify"])
+
+Format = Literal["json", "xml", "text"]
+_MEDIA = {"json": "application/json", "xml": "application/xml", "text": "text/plain; charset=utf-8"}
+_MAX_NAME = 200
+
+PDF_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The PDF as the multipart part `file`, or as the raw body (`application/pdf`).",
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            },
+            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+_REPORT_EXAMPLE = {
+    "schema_version": 1,
+    "document": {"name": "licence.pdf", "sha256": "9f2c…", "size": 48213, "pages": 1, "revisions": 2},
+    "policy": "default",
+    "validation_time": "2026-11-25T10:00:00+00:00",
+    "indication": "TOTAL_PASSED",
+    "signatures": [{"index": 0, "field": "Seal1", "indication": "TOTAL_PASSED", "subindication": None}],
+    "findings": [],
+}
+
+
+def _chosen_format(fmt: Format | None, accept: str | None) -> Format:
+    """``format=`` wins; otherwise ``Accept: application/xml`` or ``text/plain`` pick the renderer."""
+    if fmt is not None:
+        return fmt
+    accept = (accept or "").lower()
+    if "application/xml" in accept or "text/xml" in accept:
+        return "xml"
+    if "text/plain" in accept:
+        return "text"
+    return "json"
+
+
+@router.post(
+    "/verify",
+    summary="Verify every signature and document timestamp in a PDF",
+    openapi_extra=PDF_BODY,
+    responses={
+        200: {
+            "description": "The verification report (EN 319 102-1 indications, art. 13 verdicts, findings).",
+            "content": {
+                "application/json": {"schema": {"type": "object"}, "example": _REPORT_EXAMPLE},
+                "application/xml": {"schema": {"type": "string"}},
+                "text/plain": {"schema": {"type": "string"}},
+            },
+        },
+        **problems(400, 401, 403, 413, 415),
+    },
+)
+async def verify_pdf(
+    request: Request,
+    runtime: RuntimeDep,
+    caller: MaybeCaller,
+    fmt: Annotated[Format | None, Query(alias="format", description="Report format.")] = None,
+    lang: Annotated[Literal["zh", "en"], Query(description="Language of the text report.")] = "zh",
+    policy: Annotated[
+        Literal["default", "online", "strict"] | None, Query(description="Validation policy preset.")
+    ] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
+    if caller is not None:
+        require_verifier(caller)
+    chosen = _chosen_format(fmt, accept)
+    upload = await read_upload(request, runtime.settings.max_upload_bytes)
+    digest = hashlib.sha256(upload.pdf).hexdigest()
+    request.state.document_sha256, request.state.document_bytes = digest, len(upload.pdf)
+    outcome = await runtime.verify_pool.run(
+        verify_document,
+        upload.pdf,
+        policy or runtime.settings.default_policy,
+        upload.filename[:_MAX_NAME],
+        chosen,
+        lang,
+    )
+    outcome.raise_error()
+    assert outcome.report is not None
+    indication = outcome.report["indication"]
+    VERIFICATIONS.labels(indication).inc()
+    await _record(runtime, caller, digest, indication, request.state.request_id)
+    return Response(outcome.body, media_type=_MEDIA[chosen], headers={"X-Esign-Indication": indication})
+
+
+async def _record(
+    runtime: RuntimeDep, caller: Principal | None, digest: str, indication: str, request_id: str
+) -> None:
+    if caller is not None:
+        await run_in_threadpool(runtime.service.record_verification, caller, digest, indication, request_id)

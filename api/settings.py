@@ -1,0 +1,60 @@
+"""Service configuration: every knob is an ``ESIGN_*`` environment variable (pydantic-settings).
+
+The names the keystore already reads (``ESIGN_DATABASE_URL``, ``ESIGN_KEYSTORE_DIR``,
+``ESIGN_TRUST_DIR``) mean the same here, so the CLI and the service configured from one
+environment see the same registry, keys and trust anchors.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Literal
+
+from asn1crypto import x509
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from esign.policy import load_trust_anchors
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """One frozen view of the environment, read once per process."""
+
+    model_config = SettingsConfigDict(env_prefix="ESIGN_", frozen=True, extra="ignore")
+
+    database_url: str = "sqlite:///esign.db"
+    keystore_dir: str = "keystore.d"
+    #: PEM/DER trust anchors (file or directory) for verification
+    trust_dir: str | None = None
+    #: RFC 3161 TSA for seals at B-T and above
+    tsa_url: str | None = None
+    #: certificate of the audit checkpoint key (PEM/DER), for ``GET /v1/audit/verify``
+    audit_cert: str | None = None
+
+    max_upload_bytes: int = Field(default=50 * MIB, ge=1024)
+    verify_requires_key: bool = True
+    default_policy: Literal["default", "online", "strict"] = "default"
+
+    #: verification runs in worker *processes* (CPU-bound, GIL); sealing in threads (key cache, HSM session)
+    verify_workers: int = Field(default=2, ge=1, le=64)
+    seal_workers: int = Field(default=4, ge=1, le=64)
+    #: jobs allowed to wait per pool before requests are refused with 503
+    queue_limit: int = Field(default=16, ge=0, le=10_000)
+
+    #: per client (API key, or client address when anonymous): sustained rate and burst
+    rate_per_minute: float = Field(default=600.0, gt=0)
+    rate_burst: int = Field(default=60, ge=1)
+
+    log_level: str = "INFO"
+
+    @cached_property
+    def trust_roots(self) -> tuple[x509.Certificate, ...]:
+        return load_trust_anchors([self.trust_dir]) if self.trust_dir else ()
+
+    @cached_property
+    def audit_certificate(self) -> x509.Certificate | None:
+        if not self.audit_cert:
+            return None
+        return load_trust_anchors([self.audit_cert])[0]
