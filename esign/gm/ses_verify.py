@@ -15,42 +15,27 @@ fails. The result is a value, not an exception, so the PDF verifier can map it i
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 
-from asn1crypto import cms, tsp, x509
-from asn1crypto.algos import DSASignature
+from asn1crypto import x509
 from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, RevokedError
 
 from esign.errors import EsignError
 from esign.findings import FindingCode
-from esign.gm import certs, oids, ses, sm2
+from esign.gm import oids, ses, sm2
+from esign.gm.checks import (
+    Check,
+    CheckResult,
+    SignedContent,
+    check_chain,
+    check_timestamp_imprint,
+    content_digest,
+    failed,
+    sm2_verify_with_cert,
+)
 
-
-class Check(StrEnum):
-    """The standard's verification steps, in its order."""
-
-    SIGNATURE_VALUE = "signature_value"
-    SIGNER_IN_SEAL = "signer_in_seal_cert_list"
-    SEAL_MAKER_SIGNATURE = "seal_maker_signature"
-    SEAL_MAKER_CHAIN = "seal_maker_certificate"
-    SEAL_VALIDITY = "seal_validity_window"
-    SIGNER_CHAIN = "signer_certificate"
-    DOCUMENT_HASH = "document_hash"
-    TIMESTAMP = "timestamp"
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """``passed`` is None when the check could not be made (no document given, no timestamp present)."""
-
-    check: Check
-    passed: bool | None
-    finding: FindingCode | None = None
-    detail: str = ""
+__all__ = ["Check", "CheckResult", "SesVerification", "verify_ses_signature"]
 
 
 @dataclass(frozen=True)
@@ -81,11 +66,11 @@ class SesVerification:
 async def verify_ses_signature(
     der: bytes,
     context: ValidationContext,
-    document: bytes | None = None,
+    document: SignedContent | None = None,
     distinguishing_id: bytes = sm2.DEFAULT_ID,
 ) -> SesVerification:
     """Verify ``der`` (an ``SES_Signature``); ``document`` is the protected content (e.g. the ByteRange
-    bytes) whose SM3 digest must equal ``dataHash``. ``context`` should come from
+    bytes, or a function hashing them) whose SM3 digest must equal ``dataHash``. ``context`` should come from
     :func:`esign.gm.certs.validation_context` (it carries the SM2 trust anchors and CRLs).
     """
     try:
@@ -94,8 +79,8 @@ async def verify_ses_signature(
         signer = x509.Certificate.load(signer_der)
         _ = signer.native
     except (EsignError, ValueError, TypeError) as exc:
-        failed = CheckResult(Check.SIGNATURE_VALUE, False, FindingCode.SES_STRUCTURE_INVALID, str(exc)[:200])
-        return SesVerification(format="GBT38540", checks=(failed,))
+        broken = failed(Check.STRUCTURE, FindingCode.SES_STRUCTURE_INVALID, str(exc))
+        return SesVerification(format="GBT38540", checks=(broken,))
 
     tbs = signature["to_sign"]
     seal = tbs["eseal"]
@@ -103,16 +88,17 @@ async def verify_ses_signature(
     version = ses.seal_version(seal)
     signing_time = _signing_time(tbs["time_info"])
     checks = [
+        CheckResult(Check.STRUCTURE, True, detail=f"version {version}"),
         _check_signature_value(signer, algorithm, value, tbs.dump(), distinguishing_id),
         _check_signer_in_seal(signer_der, seal_info["property"]),
         _check_maker_signature(seal),
-        await _check_chain(
+        await check_chain(
             Check.SEAL_MAKER_CHAIN, x509.Certificate.load(ses.seal_maker_signature(seal)[0]), context
         ),
         _check_seal_validity(seal_info["property"], signing_time),
-        await _check_chain(Check.SIGNER_CHAIN, signer, context),
+        await check_chain(Check.SIGNER_CHAIN, signer, context),
         _check_document_hash(tbs["data_hash"].native, document),
-        _check_timestamp(signature, value),
+        check_timestamp_imprint(signature["time_stamp"].native if "time_stamp" in signature else None, value),
     ]
     return SesVerification(
         format=("GMT0031-v1" if version == 1 else f"GBT38540-v{version}"),
@@ -132,7 +118,7 @@ def _check_signature_value(
         return CheckResult(
             Check.SIGNATURE_VALUE, False, FindingCode.SIGNATURE_VALUE_INVALID, f"algorithm {algorithm}"
         )
-    if not _sm2_verify(cert, value, signed, distinguishing_id):
+    if not sm2_verify_with_cert(cert, value, signed, distinguishing_id):
         return CheckResult(Check.SIGNATURE_VALUE, False, FindingCode.SIGNATURE_VALUE_INVALID)
     return CheckResult(Check.SIGNATURE_VALUE, True)
 
@@ -141,7 +127,7 @@ def _check_signer_in_seal(
     signer_der: bytes, prop: ses.SESPropertyInfo | ses.SESPropertyInfoV1
 ) -> CheckResult:
     listed = signer_der in prop.certificates() or any(
-        _digest(name, signer_der) == value for name, value in prop.cert_digests()
+        content_digest(signer_der, name) == value for name, value in prop.cert_digests()
     )
     if not listed:
         return CheckResult(Check.SIGNER_IN_SEAL, False, FindingCode.SES_SIGNER_NOT_IN_SEAL)
@@ -152,7 +138,9 @@ def _check_maker_signature(seal: ses.AnySeal) -> CheckResult:
     maker_der, algorithm, value = ses.seal_maker_signature(seal)
     try:
         maker = x509.Certificate.load(maker_der)
-        ok = algorithm in oids.SM2_SIGNATURE_OIDS and _sm2_verify(maker, value, ses.seal_signed_bytes(seal))
+        ok = algorithm in oids.SM2_SIGNATURE_OIDS and sm2_verify_with_cert(
+            maker, value, ses.seal_signed_bytes(seal)
+        )
     except ValueError as exc:
         return CheckResult(
             Check.SEAL_MAKER_SIGNATURE, False, FindingCode.SES_SEAL_SIGNATURE_INVALID, str(exc)
@@ -174,76 +162,12 @@ def _check_seal_validity(
     return CheckResult(Check.SEAL_VALIDITY, True, detail=window)
 
 
-async def _check_chain(check: Check, cert: x509.Certificate, context: ValidationContext) -> CheckResult:
-    try:
-        await certs.validate_signer_chain(cert, context)
-    except RevokedError as exc:
-        return CheckResult(check, False, FindingCode.CERTIFICATE_REVOKED, str(exc)[:300])
-    except PathBuildingError as exc:
-        return CheckResult(check, False, FindingCode.CHAIN_UNTRUSTED, str(exc)[:300])
-    except PathValidationError as exc:
-        return CheckResult(check, False, FindingCode.CHAIN_INVALID, str(exc)[:300])
-    except (ValueError, TypeError) as exc:  # a certificate asn1crypto or certvalidator cannot digest
-        return CheckResult(check, False, FindingCode.CHAIN_INVALID, str(exc)[:300])
-    return CheckResult(check, True)
-
-
-def _check_document_hash(data_hash: bytes, document: bytes | None) -> CheckResult:
+def _check_document_hash(data_hash: bytes, document: SignedContent | None) -> CheckResult:
     if document is None:
         return CheckResult(Check.DOCUMENT_HASH, None, detail="no document given")
-    if sm2.sm3(document) != data_hash:
+    if content_digest(document, "sm3") != data_hash:
         return CheckResult(Check.DOCUMENT_HASH, False, FindingCode.DIGEST_MISMATCH)
     return CheckResult(Check.DOCUMENT_HASH, True)
-
-
-def _check_timestamp(signature: ses.AnySignature, value: bytes) -> CheckResult:
-    """The token's message imprint must be the hash of the signature value (GB/T 38540 §7.3).
-
-    The TSA's own signature and trust are not judged here: that is the PDF verifier's timestamp path.
-    """
-    token_bits = signature["time_stamp"].native if "time_stamp" in signature else None
-    if token_bits is None:
-        return CheckResult(Check.TIMESTAMP, None, detail="no timestamp")
-    try:
-        token = cms.ContentInfo.load(token_bits)
-        tst_info = token["content"]["encap_content_info"]["content"].parsed
-        imprint = tst_info["message_imprint"]
-        expected = _digest(imprint["hash_algorithm"]["algorithm"].native, value)
-        matches = expected == imprint["hashed_message"].native
-    except (ValueError, TypeError, KeyError) as exc:
-        return CheckResult(Check.TIMESTAMP, False, FindingCode.TIMESTAMP_INVALID, str(exc)[:200])
-    if not matches:
-        return CheckResult(Check.TIMESTAMP, False, FindingCode.TIMESTAMP_INVALID, "imprint mismatch")
-    gen_time = tst_info["gen_time"].native if isinstance(tst_info, tsp.TSTInfo) else None
-    return CheckResult(Check.TIMESTAMP, True, detail=f"time {gen_time}")
-
-
-def _sm2_verify(
-    cert: x509.Certificate, value: bytes, signed: bytes, distinguishing_id: bytes = sm2.DEFAULT_ID
-) -> bool:
-    try:
-        key = sm2.load_public_key(cert.public_key.dump())
-    except sm2.SM2Error:
-        return False
-    return sm2.verify(key, _der_signature(value), signed, distinguishing_id)
-
-
-def _der_signature(value: bytes) -> bytes:
-    """Some producers store raw ``r || s`` (64 bytes) instead of DER; accept both."""
-    if len(value) != 64:
-        return value
-    return DSASignature.from_p1363(value).dump()
-
-
-def _digest(name: str, data: bytes) -> bytes | None:
-    """A digest by the name a certDigestList or timestamp uses; None for an unknown name."""
-    normalized = name.lower().replace("-", "")
-    if normalized in {"sm3", oids.SM3}:
-        return sm2.sm3(data)
-    try:
-        return hashlib.new(normalized, data).digest()
-    except ValueError:
-        return None
 
 
 def _signing_time(time_info: object) -> datetime | None:
