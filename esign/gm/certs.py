@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from asn1crypto import algos, crl, keys, x509
+from asn1crypto import algos, crl, keys, ocsp, x509
 from cryptography.exceptions import InvalidSignature
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import AlgorithmNotSupported, InvalidCertificateError
@@ -57,18 +57,23 @@ def validation_context(
     *,
     other_certs: Iterable[x509.Certificate] = (),
     crls: Iterable[crl.CertificateList] = (),
+    ocsps: Iterable[ocsp.OCSPResponse] = (),
     moment: datetime | None = None,
     allow_fetching: bool = False,
+    revocation_mode: str | None = None,
 ) -> ValidationContext:
-    """A context whose revocation checks are hard when CRLs are given, soft otherwise (offline by default)."""
+    """A context whose revocation checks are hard when CRLs are given, soft otherwise (offline by default);
+    ``revocation_mode`` overrides that rule (certvalidator's names: soft-fail, hard-fail, require).
+    """
     crl_list = list(crls)
     return ValidationContext(
         trust_roots=list(trust_roots),
         other_certs=list(other_certs),
         crls=crl_list,
+        ocsps=list(ocsps),
         moment=moment,
         allow_fetching=allow_fetching,
-        revocation_mode="hard-fail" if crl_list or allow_fetching else "soft-fail",
+        revocation_mode=revocation_mode or ("hard-fail" if crl_list or allow_fetching else "soft-fail"),
         signature_validator=SM2SignatureValidator(),
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from asn1crypto import cms, tsp, x509
@@ -56,6 +57,8 @@ class CheckResult:
     passed: bool | None
     finding: FindingCode | None = None
     detail: str = ""
+    #: when a chain check found the certificate revoked: the revocation time (to compare with signing time)
+    revoked_at: datetime | None = None
 
 
 def failed(check: Check, finding: FindingCode, detail: str = "") -> CheckResult:
@@ -67,7 +70,9 @@ async def check_chain(check: Check, cert: x509.Certificate, context: ValidationC
     try:
         await certs.validate_signer_chain(cert, context)
     except RevokedError as exc:
-        return failed(check, FindingCode.CERTIFICATE_REVOKED, str(exc))
+        return CheckResult(
+            check, False, FindingCode.CERTIFICATE_REVOKED, str(exc)[:_DETAIL], revoked_at=exc.revocation_dt
+        )
     except ExpiredError as exc:
         return failed(check, FindingCode.CERTIFICATE_EXPIRED, str(exc))
     except NotYetValidError as exc:

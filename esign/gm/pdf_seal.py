@@ -1,0 +1,180 @@
+"""Seal a PDF the Chinese way: SM2 + SM3 CMS (style 2) or a GB/T 38540 ``SES_Signature`` (style 3).
+
+Both go through the same PDF machinery as RSA seals (style 1), so placement, keyword anchoring,
+appearance and incremental saving behave identically:
+
+* style 2 is :func:`esign.seal.aseal` with an :class:`~esign.gm.cms_signer.SM2Signer` and SM3 as the
+  digest — pyHanko writes the CMS, the signer only supplies SM2 signature values;
+* style 3 lets pyHanko lay out the signature dictionary and reserve ``/Contents`` (SubFilter
+  ``adbe.pkcs7.detached``, as deployed systems write it), hashes the ByteRange with SM3, and fills the
+  hole with an ``SES_Signature`` instead of CMS: ``dataHash`` is that SM3 digest and ``propertyInfo``
+  records the ByteRange. The visible seal is the picture inside the seal (``.esl``), so what the page
+  shows is what the seal maker signed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from io import BytesIO
+
+from asn1crypto import x509
+from pyhanko.sign import signers
+from pyhanko.sign.fields import SigSeedSubFilter
+from pyhanko.sign.general import SigningError
+
+from esign.errors import ErrorCode, EsignError
+from esign.gm import ses, ses_make, sm2
+from esign.gm.cms_signer import SM2Signer
+from esign.pdfopen import open_for_update
+from esign.seal import (
+    Certification,
+    Invisible,
+    Level,
+    SealImageLike,
+    SealOptions,
+    _next_field_name,
+    _prepare_appearance,
+    aseal,
+)
+from esign.sealimage import SealImage, seal_from_png
+from esign.signers import check_signing_certificate
+from esign.sync_bridge import run_sync
+
+__all__ = ["aseal_ses", "aseal_sm2_cms", "byte_range_property", "seal_picture", "seal_ses", "seal_sm2_cms"]
+
+#: the SM3 name pyHanko (and pyca) know; the SignerInfo then carries 1.2.156.10197.1.401
+SM3 = "sm3"
+#: room for the SES_Signature around the seal and the signer certificate (signature, times, OIDs)
+_SES_OVERHEAD = 1024
+#: picture types this module can draw as the visible seal (GB/T 38540 names them in upper case)
+_DRAWABLE_PICTURES = frozenset({"PNG"})
+#: an invisible B-B approval seal, as for RSA seals
+_DEFAULTS = SealOptions()
+
+
+async def aseal_sm2_cms(
+    pdf: bytes, signer: SM2Signer, options: SealOptions = _DEFAULTS, *, image: SealImageLike | None = None
+) -> bytes:
+    """Style 2: a PAdES (``ETSI.CAdES.detached``) seal whose SignerInfo is SM3 + SM2.
+
+    Only B-B: a signature timestamp would need a TSA that hashes with SM3, and B-LT needs revocation
+    data that certvalidator can only fetch for the certificates it can check (see docs/gm.md).
+    """
+    if options.level is not Level.B_B:
+        raise EsignError(ErrorCode.BAD_OPTION, detail="SM2 seals are made at level B-B")
+    return await aseal(pdf, signer, replace(options, md_algorithm=SM3), image=image)
+
+
+def seal_sm2_cms(
+    pdf: bytes, signer: SM2Signer, options: SealOptions = _DEFAULTS, *, image: SealImageLike | None = None
+) -> bytes:
+    """Synchronous :func:`aseal_sm2_cms`."""
+    return run_sync(aseal_sm2_cms(pdf, signer, options, image=image))
+
+
+async def aseal_ses(
+    pdf: bytes,
+    seal: ses.SESeal,
+    signer_key: sm2.SM2PrivateKey,
+    signer_cert: x509.Certificate,
+    options: SealOptions = _DEFAULTS,
+    *,
+    signing_time: datetime | None = None,
+    distinguishing_id: bytes = sm2.DEFAULT_ID,
+) -> bytes:
+    """Style 3: ``seal`` (a version-4 ``SESeal``) applied by the holder of ``signer_cert``.
+
+    ``options.placement`` places the seal's own picture; ``level`` must be B-B and ``certification``
+    none (an ``SES_Signature`` has no place for a timestamp token from a PDF TSA or for DocMDP).
+    """
+    _check_ses_options(options)
+    check_signing_certificate(signer_cert)
+    image = None if isinstance(options.placement, Invisible) else seal_picture(seal)
+    writer = open_for_update(pdf)
+    field_name = options.field_name or _next_field_name(writer)
+    new_field, style = _prepare_appearance(pdf, writer, field_name, options, image)
+    meta = signers.PdfSignatureMetadata(
+        field_name=field_name,
+        md_algorithm=SM3,
+        subfilter=SigSeedSubFilter.ADOBE_PKCS7_DETACHED,
+        reason=options.reason,
+        location=options.location,
+    )
+    # The signer is only consulted for its certificate (appearance text, field metadata); the
+    # signature itself is the SES_Signature made below.
+    pdf_signer = signers.PdfSigner(
+        meta, SM2Signer(signer_key, signer_cert), stamp_style=style, new_field_spec=new_field
+    )
+    reserved = 2 * (len(seal.dump()) + len(signer_cert.dump()) + _SES_OVERHEAD)
+    try:
+        prepared, _, output = await pdf_signer.async_digest_doc_for_signing(
+            writer, bytes_reserved=reserved, output=BytesIO()
+        )
+        end = output.seek(0, 2)
+        byte_range = (
+            0,
+            prepared.reserved_region_start,
+            prepared.reserved_region_end,
+            end - prepared.reserved_region_end,
+        )
+        signature = ses_make.make_signature(
+            seal,
+            prepared.document_digest,
+            byte_range_property(byte_range),
+            signer_key,
+            signer_cert,
+            signing_time=signing_time,
+            distinguishing_id=distinguishing_id,
+        )
+        prepared.fill_reserved_region(output, signature.dump())
+    except SigningError as exc:
+        raise EsignError(ErrorCode.SIGNING_FAILED, detail=str(exc)[:200]) from exc
+    return output.getvalue()
+
+
+def seal_ses(
+    pdf: bytes,
+    seal: ses.SESeal,
+    signer_key: sm2.SM2PrivateKey,
+    signer_cert: x509.Certificate,
+    options: SealOptions = _DEFAULTS,
+    *,
+    signing_time: datetime | None = None,
+    distinguishing_id: bytes = sm2.DEFAULT_ID,
+) -> bytes:
+    """Synchronous :func:`aseal_ses`."""
+    return run_sync(
+        aseal_ses(
+            pdf,
+            seal,
+            signer_key,
+            signer_cert,
+            options,
+            signing_time=signing_time,
+            distinguishing_id=distinguishing_id,
+        )
+    )
+
+
+def byte_range_property(byte_range: tuple[int, ...]) -> str:
+    """``propertyInfo`` of a PDF seal signature: which bytes ``dataHash`` covers."""
+    return "ByteRange=[" + " ".join(str(n) for n in byte_range) + "]"
+
+
+def seal_picture(seal: ses.AnySeal) -> SealImage:
+    """The seal's own picture at its own size (mm), as the one-page PDF the appearance code places."""
+    picture = seal["e_seal_info"]["picture"]
+    kind = str(picture["type"].native).upper()
+    if kind not in _DRAWABLE_PICTURES:
+        raise EsignError(
+            ErrorCode.BAD_IMAGE, detail=f"a {kind} seal picture cannot be drawn; seal invisibly instead"
+        )
+    return seal_from_png(picture["data"].native, picture["width"].native, picture["height"].native)
+
+
+def _check_ses_options(options: SealOptions) -> None:
+    if options.level is not Level.B_B:
+        raise EsignError(ErrorCode.BAD_OPTION, detail="a GB/T 38540 seal signature is made at level B-B")
+    if options.certification is not Certification.NONE:
+        raise EsignError(ErrorCode.BAD_OPTION, detail="a GB/T 38540 seal signature cannot certify (DocMDP)")

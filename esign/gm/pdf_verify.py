@@ -1,0 +1,256 @@
+"""One entry point for the PDF verifier: a signature whose /Contents is SM2 CMS (style 2) or a
+GB/T 38540 ``SES_Signature`` (style 3) → checks, findings and an EN 319 102-1 verdict.
+
+The pipeline finds the signature, its /Contents and its ByteRange as for any PDF signature; when
+:func:`gm_format` names a Chinese format it calls :func:`verify_gm_signature` instead of pyHanko and
+copies the :class:`GmResult` fields into its assessment. The verdict follows the same rule as the
+rest of the report: the worst indication over the failed checks, and the sub-indication of the first
+failed check (in the standard's order) with that indication.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Literal
+
+from asn1crypto import cms, crl, ocsp, parser, x509
+from pyhanko_certvalidator import ValidationContext
+
+from esign.errors import EsignError
+from esign.findings import FindingCode
+from esign.gm import certs, ses, sm2
+from esign.gm.checks import Check, CheckResult, SignedContent, failed
+from esign.gm.cms_verify import is_sm2_signer_info, verify_sm2_cms
+from esign.gm.ses_verify import verify_ses_signature
+from esign.pdfinput import open_pdf
+from esign.policy import ValidationPolicy
+from esign.report import Chain, Crypto, Indication, Integrity, SubIndication
+from esign.signatures import check_byte_range, digest_byte_range, find_signatures
+
+__all__ = [
+    "PKCS7_SM2",
+    "GmResult",
+    "gm_format",
+    "gm_validation_context",
+    "verify_gm_pdf",
+    "verify_gm_signature",
+]
+
+PKCS7_SM2 = "PKCS7-SM2"
+
+_FAILED, _INDETERMINATE = Indication.TOTAL_FAILED, Indication.INDETERMINATE
+#: what a failed check means in EN 319 102-1 terms; chain checks are told apart by their finding
+_VERDICTS: dict[Check | FindingCode, tuple[Indication, SubIndication]] = {
+    Check.STRUCTURE: (_INDETERMINATE, SubIndication.FORMAT_FAILURE),
+    FindingCode.SIGNING_CERTIFICATE_NOT_FOUND: (_INDETERMINATE, SubIndication.NO_SIGNING_CERTIFICATE_FOUND),
+    Check.SIGNATURE_VALUE: (_FAILED, SubIndication.SIG_CRYPTO_FAILURE),
+    Check.SIGNER_IN_SEAL: (_FAILED, SubIndication.SIG_CONSTRAINTS_FAILURE),
+    Check.SEAL_MAKER_SIGNATURE: (_FAILED, SubIndication.SIG_CRYPTO_FAILURE),
+    Check.SEAL_VALIDITY: (_FAILED, SubIndication.SIG_CONSTRAINTS_FAILURE),
+    Check.DOCUMENT_HASH: (_FAILED, SubIndication.HASH_FAILURE),
+    Check.TIMESTAMP: (_INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE),
+    FindingCode.CHAIN_UNTRUSTED: (_INDETERMINATE, SubIndication.NO_CERTIFICATE_CHAIN_FOUND),
+    FindingCode.CERTIFICATE_REVOKED: (_INDETERMINATE, SubIndication.REVOKED_NO_POE),
+    FindingCode.CERTIFICATE_EXPIRED: (_INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE),
+    FindingCode.CERTIFICATE_NOT_YET_VALID: (_FAILED, SubIndication.NOT_YET_VALID),
+    FindingCode.KEY_USAGE_NOT_ALLOWED: (_INDETERMINATE, SubIndication.CHAIN_CONSTRAINTS_FAILURE),
+    FindingCode.CHAIN_INVALID: (_INDETERMINATE, SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE),
+}
+_CHAIN_STATES: dict[FindingCode, Chain] = {
+    FindingCode.CERTIFICATE_REVOKED: "revoked",
+    FindingCode.CERTIFICATE_EXPIRED: "expired",
+    FindingCode.CERTIFICATE_NOT_YET_VALID: "not_yet_valid",
+}
+_CHAIN_CHECKS = (Check.SIGNER_CHAIN, Check.SEAL_MAKER_CHAIN)
+
+
+@dataclass(frozen=True)
+class GmResult:
+    """The outcome for one style-2 or style-3 signature, in the report's vocabulary."""
+
+    #: ``PKCS7-SM2``, ``GBT38540-v4``, ``GBT38540-v5``, ``GMT0031-v1`` (``GBT38540`` when unreadable)
+    format: str
+    checks: tuple[CheckResult, ...]
+    signer: x509.Certificate | None = None
+    #: the time the signature claims: TBS_Sign's timeInfo, or the CMS signingTime attribute
+    signing_time: datetime | None = None
+    seal_name: str = ""
+    seal_id: str = ""
+    property_info: str = ""
+
+    @property
+    def findings(self) -> list[FindingCode]:
+        return [c.finding for c in self.checks if c.finding is not None]
+
+    @property
+    def integrity(self) -> Integrity:
+        return _state(self._passed(Check.DOCUMENT_HASH), "ok", "broken")
+
+    @property
+    def crypto(self) -> Crypto:
+        return _state(self._passed(Check.SIGNATURE_VALUE, Check.SEAL_MAKER_SIGNATURE), "ok", "failed")
+
+    @property
+    def chain(self) -> Chain:
+        signer = next((c for c in self.checks if c.check is Check.SIGNER_CHAIN), None)
+        if signer is None or signer.passed is None:
+            return "unknown"
+        if signer.passed:
+            return "trusted"
+        return _CHAIN_STATES.get(signer.finding, "untrusted") if signer.finding else "untrusted"
+
+    @property
+    def indication(self) -> tuple[Indication, SubIndication | None]:
+        verdicts = [self._verdict(c) for c in self.checks if c.passed is False]
+        if not verdicts:
+            return Indication.TOTAL_PASSED, None
+        worst = max(verdicts, key=lambda v: v[0].rank)[0]
+        return worst, next(sub for indication, sub in verdicts if indication is worst)
+
+    def _passed(self, *checks: Check) -> bool | None:
+        outcomes = [c.passed for c in self.checks if c.check in checks]
+        if False in outcomes:
+            return False
+        return True if outcomes and all(outcomes) else None
+
+    def _verdict(self, check: CheckResult) -> tuple[Indication, SubIndication]:
+        if check.finding is FindingCode.CERTIFICATE_REVOKED and self._revoked_before_signing(check):
+            return _FAILED, SubIndication.REVOKED
+        if check.check in _CHAIN_CHECKS or check.finding is FindingCode.SIGNING_CERTIFICATE_NOT_FOUND:
+            return _VERDICTS.get(check.finding, _VERDICTS[FindingCode.CHAIN_INVALID])  # type: ignore[arg-type]
+        return _VERDICTS[check.check]
+
+    def _revoked_before_signing(self, check: CheckResult) -> bool:
+        """Revoked before the claimed signing time: the signature was made with a dead key."""
+        return (
+            check.revoked_at is not None
+            and self.signing_time is not None
+            and check.revoked_at <= self.signing_time
+        )
+
+
+def _state(passed: bool | None, good: str, bad: str) -> Literal["ok", "broken", "failed", "unknown"]:
+    if passed is None:
+        return "unknown"
+    return good if passed else bad  # type: ignore[return-value]
+
+
+def gm_format(contents: bytes) -> str | None:
+    """``PKCS7-SM2``, ``GBT38540-v…`` or ``GMT0031-v1``; None when /Contents is neither (RSA CMS, junk)."""
+    der = _der(contents)
+    if der is None:
+        return None
+    signed_data = _sm2_signed_data(der)
+    if signed_data is not None:
+        return PKCS7_SM2
+    try:
+        version = ses.seal_version(ses.parse_signature(der)["to_sign"]["eseal"])
+    except (EsignError, ValueError, TypeError, KeyError):  # unparsable: simply not a seal signature
+        return None
+    return "GMT0031-v1" if version == 1 else f"GBT38540-v{version}"
+
+
+async def verify_gm_signature(
+    contents: bytes,
+    document: SignedContent,
+    context: ValidationContext,
+    *,
+    distinguishing_id: bytes = sm2.DEFAULT_ID,
+) -> GmResult:
+    """Verify one style-2/3 signature. ``contents`` is the /Contents value (zero padding allowed);
+    ``document`` the ByteRange bytes or a function hashing them by algorithm name; ``context`` from
+    :func:`gm_validation_context` (SM2-capable, one per signature: embedded certificates are added).
+    """
+    der = _der(contents) or b""
+    signed_data = _sm2_signed_data(der)
+    if signed_data is not None:
+        cms_result = await verify_sm2_cms(signed_data, document, context, distinguishing_id)
+        return GmResult(PKCS7_SM2, cms_result.checks, cms_result.signer, cms_result.signing_time)
+    seal = await verify_ses_signature(der, context, document, distinguishing_id)
+    return GmResult(
+        seal.format,
+        seal.checks,
+        seal.signer,
+        seal.signing_time,
+        seal.seal_name,
+        seal.seal_id,
+        seal.property_info,
+    )
+
+
+async def verify_gm_pdf(
+    pdf: bytes,
+    policy: ValidationPolicy,
+    *,
+    other_certs: Iterable[x509.Certificate] = (),
+    crls: Iterable[crl.CertificateList] = (),
+) -> list[tuple[str, GmResult]]:
+    """(field name, result) for every style-2/3 signature of ``pdf``, without the rest of the pipeline.
+
+    For tools and tests that look at Chinese signatures alone (benchmark, conformance pack); the full
+    report comes from :mod:`esign.verify`. Signatures of other formats are skipped.
+    """
+    parsed = open_pdf(pdf, policy.limits)
+    slots, _ = find_signatures(parsed)
+    certs_given, crls_given = list(other_certs), list(crls)
+    out = []
+    for slot in slots:
+        if slot.contents is None or gm_format(slot.contents) is None:
+            continue
+        context = gm_validation_context(policy, other_certs=certs_given, crls=crls_given)
+        if check_byte_range(parsed, slot).signed_end is None or slot.byte_range is None:
+            broken = failed(Check.STRUCTURE, FindingCode.BYTERANGE_INVALID)
+            out.append((slot.field_name, GmResult(gm_format(slot.contents) or "", (broken,))))
+            continue
+        document = partial(digest_byte_range, pdf, slot.byte_range)
+        out.append((slot.field_name, await verify_gm_signature(slot.contents, document, context)))
+    return out
+
+
+def gm_validation_context(
+    policy: ValidationPolicy,
+    *,
+    other_certs: Iterable[x509.Certificate] = (),
+    crls: Iterable[crl.CertificateList] = (),
+    ocsps: Iterable[ocsp.OCSPResponse] = (),
+    moment: datetime | None = None,
+) -> ValidationContext:
+    """The policy's trust anchors and network rule with SM2 signature checking plugged in.
+
+    ``moment`` (e.g. the signing time proven by a timestamp) defaults to the policy's validation
+    time, then to now. Revocation is soft-fail as for every other signature of the report: missing
+    revocation data is the policy's call, a revoked certificate is always found when data is there.
+    """
+    return certs.validation_context(
+        policy.trust_roots,
+        other_certs=other_certs,
+        crls=crls,
+        ocsps=ocsps,
+        moment=moment or policy.validation_time,
+        allow_fetching=policy.allow_fetching,
+        revocation_mode="soft-fail",
+    )
+
+
+def _der(contents: bytes) -> bytes | None:
+    """The DER value at the start of /Contents, without the zero padding PDF writers append."""
+    try:
+        _, _, _, header, body, _ = parser.parse(contents)
+    except (ValueError, TypeError):
+        return None
+    return header + body
+
+
+def _sm2_signed_data(der: bytes) -> cms.SignedData | None:
+    try:
+        info = cms.ContentInfo.load(der)
+        if info["content_type"].native != "signed_data":
+            return None
+        signed_data = info["content"]
+        infos = signed_data["signer_infos"]
+        return signed_data if len(infos) >= 1 and is_sm2_signer_info(infos[0]) else None
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError):
+        return None
