@@ -1,0 +1,128 @@
+"""Upload limits and back-pressure on the live server: refused early, memory flat, 503 when full."""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from fixtures.pki import TestPKI
+from tests.api_server import *  # noqa: F403 - the api_server fixture
+from tests.api_server import UPLOAD_LIMIT, Server, start_server, stop_server
+from tests.keystore_fixtures import small_pdf
+
+MIB = 1024 * 1024
+
+
+def _connect(server: Server) -> socket.socket:
+    parts = urlsplit(server.url)
+    return socket.create_connection((parts.hostname, parts.port), timeout=30)
+
+
+def _head(server: Server, extra: str) -> bytes:
+    auth = f"Authorization: Bearer {server.keys['a-verifier']}\r\n"
+    return f"POST /v1/verify HTTP/1.1\r\nHost: test\r\n{auth}{extra}\r\n".encode()
+
+
+def _read_response(sock: socket.socket) -> tuple[int, dict]:
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _content_length(data):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def _content_length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":")[1])
+    return 0
+
+
+def test_declared_oversize_is_413_before_the_body_is_sent(api_server: Server) -> None:
+    with _connect(api_server) as sock:
+        sock.sendall(_head(api_server, f"Content-Type: application/pdf\r\nContent-Length: {100 * MIB}\r\n"))
+        status, problem = _read_response(sock)  # no body byte was sent, yet the answer comes
+    assert status == 413
+    assert problem["code"] == "PDF_TOO_LARGE" and str(UPLOAD_LIMIT) in problem["detail"]
+
+
+def test_streamed_oversize_is_cut_off_early_and_memory_stays_flat(api_server: Server) -> None:
+    """64 MiB sent chunked against a 2 MiB limit: the server answers 413 after about the limit."""
+    total, chunk = 64 * MIB, b"%PDF-1.7\n" + b"\0" * (256 * 1024 - 9)
+    rss_before = api_server.rss_kib()
+    sent, status, problem = 0, None, None
+    with _connect(api_server) as sock:
+        sock.sendall(_head(api_server, "Content-Type: application/pdf\r\nTransfer-Encoding: chunked\r\n"))
+        try:
+            while sent < total:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+                if select.select([sock], [], [], 0.01)[0]:
+                    status, problem = _read_response(sock)
+                    break
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server closed the connection on us: cut off, which is the point
+    rss_after = api_server.rss_kib()
+    assert sent < 24 * MIB, f"server kept reading: {sent} bytes accepted"
+    if status is not None:
+        assert status == 413 and problem is not None and problem["code"] == "PDF_TOO_LARGE"
+    assert rss_after - rss_before < 16 * 1024, f"RSS grew {rss_after - rss_before} KiB"
+
+
+def test_multipart_over_the_limit_is_413(api_server: Server) -> None:
+    big = b"%PDF-1.7\n" + b"0" * (UPLOAD_LIMIT + 1)
+    with api_server.client("a-verifier") as http:
+        response = http.post("/v1/verify", files={"file": ("big.pdf", big, "application/pdf")})
+    assert response.status_code == 413
+    assert response.json()["code"] == "PDF_TOO_LARGE"
+
+
+@pytest.fixture(scope="module")
+def tight_server(tmp_path_factory: pytest.TempPathFactory, pki: TestPKI) -> Iterator[Server]:
+    """One verification worker and no queue; anonymous verification allowed."""
+    directory: Path = tmp_path_factory.mktemp("tight-server")
+    server = start_server(directory, pki, ESIGN_QUEUE_LIMIT="0", ESIGN_VERIFY_REQUIRES_KEY="false")
+    yield server
+    stop_server(server)
+
+
+def test_full_worker_pool_answers_503_instead_of_queueing(tight_server: Server, api_server: Server) -> None:
+    with api_server.client("a-sealer") as http:
+        sealed = http.post(
+            "/v1/seals/HZAMR-01/apply", files={"file": ("d.pdf", small_pdf(), "application/pdf")}
+        )
+    statuses: list[int] = []
+    codes: list[str] = []
+    start = threading.Barrier(8)
+
+    def one() -> None:
+        start.wait()
+        response = httpx.post(
+            f"{tight_server.url}/v1/verify",
+            content=sealed.content,
+            headers={"Content-Type": "application/pdf"},
+            timeout=120,
+        )
+        statuses.append(response.status_code)
+        if response.status_code != 200:
+            codes.append(response.json()["code"])
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert 200 in statuses  # anonymous verification works when ESIGN_VERIFY_REQUIRES_KEY=false
+    assert 503 in statuses
+    assert set(codes) == {"OVERLOADED"}
