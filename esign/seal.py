@@ -10,6 +10,7 @@ every earlier signature valid.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
 from io import BytesIO
@@ -131,12 +132,44 @@ async def aseal(
     """
     _check_options(options, image, timestamper)
     check_signing_certificate(signer.signing_cert)
+    if options.level.embeds_validation_data and validation_context is None:
+        validation_context = validation_context_for(signer)
+    sign = functools.partial(_sign, pdf, signer, options, image, timestamper, validation_context)
+    try:
+        try:
+            return await sign(_estimate_reserved(signer, options.level))
+        except SigningError as exc:
+            if _RESERVATION_TOO_SMALL not in str(exc):
+                raise
+            # An unusually large timestamp token or chain: let pyHanko measure with a trial signature.
+            return await sign(None)
+    except TimestampRequestError as exc:
+        raise EsignError(ErrorCode.TSA_UNREACHABLE, detail=str(exc)) from exc
+    except RevokedError as exc:
+        raise EsignError(ErrorCode.CERT_REVOKED) from exc
+    except PathValidationError as exc:
+        raise EsignError(ErrorCode.REVOCATION_UNAVAILABLE, detail=type(exc).__name__) from exc
+    except SigningError as exc:
+        raise _signing_error(exc) from exc
+
+
+#: pyHanko's message when the CMS blob outgrows the reserved /Contents
+_RESERVATION_TOO_SMALL = "payload larger than expected"
+
+
+async def _sign(
+    pdf: bytes,
+    signer: signers.Signer,
+    options: SealOptions,
+    image: SealImageLike | None,
+    timestamper: TimeStamper | None,
+    validation_context: ValidationContext | None,
+    bytes_reserved: int | None,
+) -> bytes:
+    """One signing attempt on a fresh incremental writer (a failed attempt leaves nothing behind)."""
     writer = open_for_update(pdf)
     field_name = options.field_name or _next_field_name(writer)
     new_field, style = _prepare_appearance(pdf, writer, field_name, options, image)
-    vc = validation_context
-    if options.level.embeds_validation_data and vc is None:
-        vc = validation_context_for(signer)
     meta = signers.PdfSignatureMetadata(
         field_name=field_name,
         md_algorithm=options.md_algorithm,
@@ -147,7 +180,7 @@ async def aseal(
         docmdp_permissions=options.certification.mdp or MDPPerm.FILL_FORMS,
         embed_validation_info=options.level.embeds_validation_data,
         use_pades_lta=options.level is Level.B_LTA,
-        validation_context=vc,
+        validation_context=validation_context,
     )
     pdf_signer = signers.PdfSigner(
         meta,
@@ -156,20 +189,8 @@ async def aseal(
         stamp_style=style,
         new_field_spec=new_field,
     )
-    reserved = _estimate_reserved(signer, options.level)
-    try:
-        # A temporary file instead of a BytesIO: growing a 50 MB buffer reallocates and copies it,
-        # which doubled peak memory for large documents.
-        out = await pdf_signer.async_sign_pdf(writer, bytes_reserved=reserved, output=BytesIO())
-        return out.getvalue()
-    except TimestampRequestError as exc:
-        raise EsignError(ErrorCode.TSA_UNREACHABLE, detail=str(exc)) from exc
-    except RevokedError as exc:
-        raise EsignError(ErrorCode.CERT_REVOKED) from exc
-    except PathValidationError as exc:
-        raise EsignError(ErrorCode.REVOCATION_UNAVAILABLE, detail=type(exc).__name__) from exc
-    except SigningError as exc:
-        raise _signing_error(exc) from exc
+    out = await pdf_signer.async_sign_pdf(writer, bytes_reserved=bytes_reserved, output=BytesIO())
+    return out.getvalue()
 
 
 def seal(

@@ -271,3 +271,13 @@ def test_unreachable_tsa_is_a_typed_error_within_the_timeout(signers, licence) -
 
 def test_b_t_without_a_tsa_is_a_bad_option(signers, licence) -> None:
     _raises(ErrorCode.BAD_OPTION, licence, signers["agency-a"], SealOptions(level=Level.B_T))
+
+
+def test_too_small_reservation_falls_back_to_measuring(pki: TestPKI, signers, licence, monkeypatch) -> None:
+    """An unexpectedly large CMS blob (e.g. a TSA with a long chain) must not fail the seal."""
+    import esign.seal
+
+    monkeypatch.setattr(esign.seal, "_estimate_reserved", lambda signer, level: 512)
+    options = SealOptions(level=Level.B_T)
+    sealed = seal(licence, signers["agency-a"], options, timestamper=HTTPTimeStamper(pki.tsa_url))
+    assert assert_pyhanko_accepts(sealed, pki, from_file_only=False) == 1
