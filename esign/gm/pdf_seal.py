@@ -108,9 +108,11 @@ async def aseal_ses(
     )
     reserved = 2 * (len(seal.dump()) + len(signer_cert.dump()) + _SES_OVERHEAD)
     try:
-        prepared, _, output = await pdf_signer.async_digest_doc_for_signing(
-            writer, bytes_reserved=reserved, output=BytesIO()
-        )
+        session = pdf_signer.init_signing_session(writer)
+        if signing_time is not None:
+            session.system_time = signing_time  # the PDF's /M and the seal's timeInfo say the same
+        tbs_document = session.prepare_tbs_document(validation_info=None, bytes_reserved=reserved)
+        prepared, output = tbs_document.digest_tbs_document(output=BytesIO())
         end = output.seek(0, 2)
         byte_range = (
             0,
@@ -124,7 +126,7 @@ async def aseal_ses(
             byte_range_property(byte_range),
             signer_key,
             signer_cert,
-            signing_time=signing_time,
+            signing_time=session.system_time,
             distinguishing_id=distinguishing_id,
         )
         prepared.fill_reserved_region(output, signature.dump())
