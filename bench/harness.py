@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import subprocess
 import sys
 import time
@@ -37,3 +39,38 @@ def child_peak_rss(script: str, args: Sequence[str]) -> float:
     command = [sys.executable, script, "--rss-child", *args]
     result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=900)
     return float(result.stdout.strip().splitlines()[-1])
+
+
+def parse_args(doc: str, child_args: tuple[str, str, str]) -> argparse.Namespace:
+    """The options every benchmark takes (and the hidden one its peak-RSS child process gets)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per side and case")
+    parser.add_argument("--skip-large", action="store_true", help="skip the 50 MB document")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--rss-child", nargs=3, metavar=child_args, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def compare(name: str, ours: float, stock: float) -> dict[str, object]:
+    """Print one esign-vs-pyHanko line and return it as a result row."""
+    print(f"{name:38} esign {ours:8.2f}/s   pyHanko {stock:8.2f}/s   ratio {ours / stock:5.2f}x", flush=True)
+    return {"case": name, "esign_per_s": ours, "pyhanko_per_s": stock, "ratio": ours / stock}
+
+
+def compare_rss(size_mb: float, floor: float, ours: float, stock: float, limit: float) -> dict[str, object]:
+    """Print the peak-RSS line for the large document and return it as a result row."""
+    print(f"50 MB peak RSS: file {size_mb:.1f} MB, imports alone {floor:.0f} MB, ", end="")
+    print(f"esign {ours:.0f} MB, pyHanko {stock:.0f} MB (target ≤ {limit:.0f} MB)")
+    return {
+        "case": "50 MB peak RSS (MB)",
+        "file_mb": size_mb,
+        "imports_mb": floor,
+        "esign_mb": ours,
+        "pyhanko_mb": stock,
+        "target_mb": limit,
+    }
+
+
+def write_json(path: Path | None, results: list[dict[str, object]]) -> None:
+    if path is not None:
+        path.write_text(json.dumps(results, indent=2, ensure_ascii=False))

@@ -11,8 +11,6 @@ fresh child process per side (``VmHWM``), so imports and earlier cases do not po
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import tempfile
 from collections.abc import Callable
@@ -23,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from harness import child_peak_rss, rate, vm_hwm_mb  # noqa: E402 - after the path set-up
+from harness import child_peak_rss, compare, compare_rss, parse_args, rate, vm_hwm_mb, write_json  # noqa: E402 - after the path set-up
 
 PASSPHRASE = b"bench"
 
@@ -122,12 +120,7 @@ def _rss_child(side: str, workdir: str, pdf_path: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per side and case")
-    parser.add_argument("--skip-large", action="store_true", help="skip the 50 MB document")
-    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
-    parser.add_argument("--rss-child", nargs=3, metavar=("SIDE", "DIR", "PDF"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args(__doc__, ("SIDE", "DIR", "PDF"))
     if args.rss_child:
         _rss_child(*args.rss_child)
         return
@@ -155,32 +148,15 @@ def main() -> None:
             tsa = services.pki.tsa_url if level != "B-B" else None
             ours = rate(esign_sealer(p12, seal_pdf, level, tsa), pdf, args.seconds)
             stock = rate(stock_sealer(p12, seal_pdf, level, tsa), pdf, args.seconds)
-            results.append({"case": name, "esign_per_s": ours, "pyhanko_per_s": stock, "ratio": ours / stock})
-            print(
-                f"{name:38} esign {ours:8.2f}/s   pyHanko {stock:8.2f}/s   ratio {ours / stock:5.2f}x",
-                flush=True,
-            )
+            results.append(compare(name, ours, stock))
         if not args.skip_large:
             size_mb = large.stat().st_size / 2**20
             _setup(workdir, "agency-a")
             floor = peak_rss_child("esign", workdir, None)
             ours_rss = peak_rss_child("esign", workdir, large)
             stock_rss = peak_rss_child("stock", workdir, large)
-            limit = 2.5 * size_mb + 80
-            print(f"50 MB peak RSS: file {size_mb:.1f} MB, imports alone {floor:.0f} MB, ", end="")
-            print(f"esign {ours_rss:.0f} MB, pyHanko {stock_rss:.0f} MB (target ≤ {limit:.0f} MB)")
-            results.append(
-                {
-                    "case": "50 MB peak RSS (MB)",
-                    "file_mb": size_mb,
-                    "imports_mb": floor,
-                    "esign_mb": ours_rss,
-                    "pyhanko_mb": stock_rss,
-                    "target_mb": limit,
-                }
-            )
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+            results.append(compare_rss(size_mb, floor, ours_rss, stock_rss, limit=2.5 * size_mb + 80))
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":

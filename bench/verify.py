@@ -11,8 +11,6 @@ measured in a fresh child process per side.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import tempfile
 from collections.abc import Callable
@@ -23,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from harness import child_peak_rss, rate, vm_hwm_mb  # noqa: E402 - after the path set-up
+from harness import child_peak_rss, compare, compare_rss, parse_args, rate, vm_hwm_mb, write_json  # noqa: E402 - after the path set-up
 
 from fixtures.pki import TestPKI  # noqa: E402
 
@@ -96,12 +94,7 @@ def _rss_child(side: str, root_pem: str, pdf_path: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per side and case")
-    parser.add_argument("--skip-large", action="store_true", help="skip the 50 MB document")
-    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
-    parser.add_argument("--rss-child", nargs=3, metavar=("SIDE", "ROOT", "PDF"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args(__doc__, ("SIDE", "ROOT", "PDF"))
     if args.rss_child:
         _rss_child(*args.rss_child)
         return
@@ -117,29 +110,14 @@ def main() -> None:
         ours_fn, stock_fn = esign_verifier(root_pem), stock_verifier(root_pem)
         for name, pdf in docs.items():
             ours, stock = rate(ours_fn, pdf, args.seconds), rate(stock_fn, pdf, args.seconds)
-            results.append({"case": name, "esign_per_s": ours, "pyhanko_per_s": stock, "ratio": ours / stock})
-            line = f"{name:16} esign {ours:8.2f}/s ({1 / ours:6.3f} s/doc)   pyHanko {stock:8.2f}/s"
-            print(f"{line}   ratio {ours / stock:5.2f}x", flush=True)
+            results.append(compare(f"{name} ({1 / ours:.3f} s/doc)", ours, stock))
         if large is not None:
             size_mb = large.stat().st_size / 2**20
             floor = child_peak_rss(__file__, ["esign", str(root_pem), ""])
             ours_rss = child_peak_rss(__file__, ["esign", str(root_pem), str(large)])
             stock_rss = child_peak_rss(__file__, ["stock", str(root_pem), str(large)])
-            limit = 2 * size_mb + 80
-            print(f"50 MB peak RSS: file {size_mb:.1f} MB, imports alone {floor:.0f} MB, ", end="")
-            print(f"esign {ours_rss:.0f} MB, pyHanko {stock_rss:.0f} MB (target ≤ {limit:.0f} MB)")
-            results.append(
-                {
-                    "case": "50 MB peak RSS (MB)",
-                    "file_mb": size_mb,
-                    "imports_mb": floor,
-                    "esign_mb": ours_rss,
-                    "pyhanko_mb": stock_rss,
-                    "target_mb": limit,
-                }
-            )
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+            results.append(compare_rss(size_mb, floor, ours_rss, stock_rss, limit=2 * size_mb + 80))
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":

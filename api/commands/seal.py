@@ -7,7 +7,6 @@ and English, and writes no output file.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -22,6 +21,7 @@ from pyhanko.sign.signers import Signer
 from esign.appearance import AtKeyword, AtPosition, CrossPage, Invisible, Placement
 from esign.errors import ErrorCode, EsignError
 from esign.seal import Certification, Level, SealOptions
+from esign.sync_bridge import run_sync
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -152,7 +152,7 @@ def seal(
     except EsignError as exc:
         _fail(exc)
     run = _Run(signer, options, image, tsa_url, tsa_timeout)
-    ok = asyncio.run(
+    ok = run_sync(
         _seal_folder(run, source, target) if source.is_dir() else _seal_one_file(run, source, target)
     )
     sys.exit(0 if ok else EXIT_FAILED)
