@@ -321,6 +321,14 @@ class FindingCode(Enum):
         "该文件可能被恶意篡改，请向出具机构索取原始签章文件。",
         "The file may have been tampered with on purpose; obtain the original sealed file from the issuer.",
     )
+    ANNOTATIONS_OVERLAP = _f(
+        Severity.WARNING,
+        "页面上的注释（链接、表单域、签名外观等）相互重叠，可能遮盖或截获其下的内容，无法确认显示内容未被掩盖。",
+        "Annotations (links, form fields, signature appearances) overlap on a page; one may hide or capture "
+        "another, so it cannot be confirmed that nothing shown is masked.",
+        "请受理机构人工核对重叠区域的显示内容，或提交没有重叠注释的原始签章文件。",
+        "Ask the receiving office to check the overlapping areas by eye, or submit an original without them.",
+    )
     DOCMDP_VIOLATION = _f(
         Severity.ERROR,
         "签名后的改动超出了认证签名（DocMDP）允许的范围。",

@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from io import BytesIO
 from typing import TYPE_CHECKING
 
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.misc import PdfStrictReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel, SuspiciousModification
 
+from esign.annotation_overlap import overlapping_pages
 from esign.change_model import ChangeAnalysis, ChangeFinding, ChangeStatus
 from esign.mdp_rules import DIFF_POLICY, MAX_TREE_DEPTH, MdpConstraints, read_constraints, resolved
 from esign.page_changes import ObjectDigester, PageComparison, compare_pages
+from esign.pdfinput import revision_end
 from esign.visual import RenderError, RenderTimeout, compare, page_dpi, render_pages
 from esign.visual_judgement import judge_page, regions_of
 
@@ -37,7 +41,7 @@ DEFAULT_RENDER_DPI = 72
 DEFAULT_RENDER_BATCH = 16
 DEFAULT_TIME_BUDGET_S = 60.0
 #: Codes meaning "we could not tell" rather than "something bad happened".
-UNKNOWN_CODES = frozenset({"DIFF_ANALYSIS_FAILED"})
+UNKNOWN_CODES = frozenset({"DIFF_ANALYSIS_FAILED", "TIME_BUDGET_EXCEEDED", "ANNOTATIONS_OVERLAP"})
 
 
 class BudgetExceeded(RuntimeError):
@@ -52,10 +56,11 @@ def analyse_changes(
     deadline = time.monotonic() + budget
     findings: list[ChangeFinding] = []
     try:
+        findings += _overlaps(reader)
         if signed_revision >= reader.xrefs.total_revisions - 1:
-            return ChangeAnalysis("none", ())
+            return ChangeAnalysis("unknown" if findings else "none", tuple(findings))
         constraints = read_constraints(reader, signed_revision)
-        findings += _object_diff(reader, signed_revision, constraints)
+        findings += _object_diff(pdf, reader, signed_revision, constraints)
         _check(deadline)
         pages = compare_pages(reader, signed_revision)
         findings += _additions(reader, signed_revision, constraints, pages)
@@ -63,7 +68,7 @@ def analyse_changes(
         _check(deadline)
         findings += _visual_changes(pdf, reader, signed_revision, pages, constraints, limits, deadline)
     except (BudgetExceeded, RenderTimeout) as e:
-        findings.append(_failed(f"time budget of {budget:g} s exceeded: {e}"))
+        findings.append(ChangeFinding("TIME_BUDGET_EXCEEDED", False, (), f"change analysis stopped: {e}"))
     except Exception as e:  # hostile files reach here; the report must say so, not crash
         findings.append(_failed(f"{type(e).__name__}: {e}"))
     return ChangeAnalysis(_status(findings), tuple(findings))
@@ -86,12 +91,18 @@ def _failed(detail: str, pages: tuple[int, ...] = ()) -> ChangeFinding:
     return ChangeFinding("DIFF_ANALYSIS_FAILED", False, pages, detail[:500])
 
 
+def _overlaps(reader: PdfFileReader) -> list[ChangeFinding]:
+    """Overlapping annotations in the final file: what they may hide is a doubt, not a proof."""
+    pages = overlapping_pages(reader.root)
+    return [ChangeFinding("ANNOTATIONS_OVERLAP", False, pages)] if pages else []
+
+
 def _object_diff(
-    reader: PdfFileReader, signed_revision: int, constraints: MdpConstraints
+    pdf: bytes, reader: PdfFileReader, signed_revision: int, constraints: MdpConstraints
 ) -> list[ChangeFinding]:
     """pyHanko's verdict on the objects, mapped onto DocMDP/FieldMDP findings."""
     try:
-        result = DIFF_POLICY.review_file(reader, signed_revision, constraints.field_mdp, constraints.doc_mdp)
+        result = _review(pdf, reader, signed_revision, constraints)
     except Exception as e:  # pyHanko raises many types on malformed updates
         return [_failed(f"object diff failed: {type(e).__name__}: {e}")]
     if isinstance(result, SuspiciousModification):
@@ -112,6 +123,23 @@ def _object_diff(
     return []
 
 
+def _review(
+    pdf: bytes, reader: PdfFileReader, signed_revision: int, constraints: MdpConstraints
+) -> DiffResult | SuspiciousModification:
+    """pyHanko's review; a strict reader that trips over a dangling reference is retried tolerantly.
+
+    Third-party updates often reference objects that a revision does not define (null by the standard);
+    only the strict parser treats that as fatal, and giving up there would leave the change undecided.
+    """
+    try:
+        return DIFF_POLICY.review_file(reader, signed_revision, constraints.field_mdp, constraints.doc_mdp)
+    except PdfStrictReadError:
+        if not reader.strict:
+            raise
+    tolerant = PdfFileReader(BytesIO(pdf), strict=False)
+    return DIFF_POLICY.review_file(tolerant, signed_revision, constraints.field_mdp, constraints.doc_mdp)
+
+
 def _additions(
     reader: PdfFileReader, signed_revision: int, constraints: MdpConstraints, pages: PageComparison
 ) -> Iterator[ChangeFinding]:
@@ -128,7 +156,9 @@ def _additions(
     for name, (field_type, value, digest) in _field_values(reader.root, new_digests):
         if old_fields.get(name, (None, None, None))[2] == digest:
             continue
-        if field_type == "/Sig" and isinstance(value, generic.DictionaryObject):
+        if field_type == "/Sig" and old_fields.get(name, (None, None, None))[1] is not None:
+            yield ChangeFinding("MODIFIED_AFTER_SIGNING", False, (), f"signature field {name} rewritten")
+        elif field_type == "/Sig" and isinstance(value, generic.DictionaryObject):
             if resolved(value, "/Type") == "/DocTimeStamp":
                 yield ChangeFinding("DOC_TIMESTAMP_ADDED", True, (), name)
             else:
@@ -191,7 +221,7 @@ def _visual_changes(
     """Render each changed page before and after, in batches of pages rendered at the same DPI."""
     if not pages.changed:
         return
-    signed_pdf = pdf[: _revision_end(pdf, reader, signed_revision)]
+    signed_pdf = pdf[: max(revision_end(pdf, reader, r) for r in range(signed_revision + 1))]
     dpi = int(getattr(limits, "render_dpi", DEFAULT_RENDER_DPI))
     batch = max(1, int(getattr(limits, "render_batch_pages", DEFAULT_RENDER_BATCH)))
     by_dpi: dict[int, list] = {}
@@ -214,15 +244,3 @@ def _visual_changes(
                 diff = compare(before[pair.old_number], after[pair.new_number], pair.geometry, rects)
                 yield from judge_page(pair, regions, diff, pair_dpi, pages.optional_content_changed)
             _check(deadline)
-
-
-def _revision_end(pdf: bytes, reader: PdfFileReader, revision: int) -> int:
-    """Offset just past the %%EOF marker (and its end-of-line) that closes ``revision``."""
-    info = reader.xrefs.get_xref_container_info(revision)
-    eof = pdf.find(b"%%EOF", info.end_location)
-    if eof < 0:
-        raise ValueError(f"no %%EOF after revision {revision}")
-    end = eof + 5
-    while end < len(pdf) and end < eof + 7 and pdf[end : end + 1] in (b"\r", b"\n"):
-        end += 1
-    return end

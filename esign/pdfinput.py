@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 from io import BytesIO
 
+from pyhanko.pdf_utils.crypt import AuthStatus
 from pyhanko.pdf_utils.decode_limits import DecodeLimits, StreamDecodeLimits
 from pyhanko.pdf_utils.misc import PdfDecodeLimitError, PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -31,6 +33,18 @@ class ParsedPdf:
     @property
     def revisions(self) -> int:
         return self.reader.total_revisions
+
+    @cached_property
+    def revision_ends(self) -> tuple[int, ...]:
+        """Offset just past each revision's ``%%EOF``, by revision number (pyHanko numbering).
+
+        Monotone by construction: a linearized file's first-page cross-reference section sits at the
+        start of the file but belongs to the revision that ends with the main one.
+        """
+        ends: list[int] = []
+        for r in range(self.revisions):
+            ends.append(max(revision_end(self.data, self.reader, r), ends[-1] if ends else 0))
+        return tuple(ends)
 
     def page_count(self) -> int | None:
         """The declared page count; ``None`` when the page tree is unreadable (reported elsewhere)."""
@@ -61,7 +75,7 @@ def open_pdf(data: bytes, limits: Limits) -> ParsedPdf:
             if data.find(b"%%EOF", max(0, len(data) - _HEADER_WINDOW)) < 0:
                 raise EsignError(ErrorCode.PDF_TRUNCATED) from exc
             raise EsignError(ErrorCode.PDF_CORRUPT, detail=_short(exc)) from exc
-    if reader.encrypted:
+    if reader.encrypted and not _opens_without_password(reader):
         raise EsignError(ErrorCode.PDF_ENCRYPTED)
     return ParsedPdf(data=data, reader=reader, tolerant=tolerant)
 
@@ -77,6 +91,25 @@ _PARSER_CRASHES = (
     OverflowError,
     zlib.error,
 )
+
+
+def _opens_without_password(reader: PdfFileReader) -> bool:
+    """Encrypted with an empty user password (permissions only): anyone may read it, and so do we."""
+    try:
+        return reader.decrypt(b"").status is not AuthStatus.FAILED
+    except (PdfError, *_PARSER_CRASHES, NotImplementedError):
+        return False
+
+
+def revision_end(pdf: bytes, reader: PdfFileReader, revision: int) -> int:
+    """Offset just past the ``%%EOF`` marker that closes ``revision`` (end-of-line not included).
+
+    Signers differ on whether the signed range takes in the end-of-line after ``%%EOF``; comparing
+    against the marker itself makes both agree.
+    """
+    info = reader.xrefs.get_xref_container_info(revision)
+    eof = pdf.find(b"%%EOF", info.end_location)
+    return len(pdf) if eof < 0 else eof + 5
 
 
 def _read(data: bytes, *, strict: bool, decode_limits: DecodeLimits) -> PdfFileReader:

@@ -210,9 +210,11 @@ class Report:
 
 
 def worst_indication(signatures: tuple[SignatureResult, ...]) -> Indication:
-    if not signatures:
+    """Worst indication over the signatures; document timestamps are not signatures (EN 319 102-1)."""
+    approval = [s.indication for s in signatures if s.kind != "document_timestamp"]
+    if not approval:
         return Indication.NO_SIGNATURE_FOUND
-    return max((s.indication for s in signatures), key=lambda i: i.rank)
+    return max(approval, key=lambda i: i.rank)
 
 
 def _identity_dict(who: SignerIdentity) -> dict[str, Any]:

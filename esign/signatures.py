@@ -141,8 +141,8 @@ def _candidate_fields(pdf: ParsedPdf) -> Iterator[tuple[str, generic.DictionaryO
     """AcroForm fields (recursively), then widget annotations on pages that the form forgot."""
     root = pdf.reader.root
     try:
-        form = root.get("/AcroForm")
-        fields = form.get_object().get("/Fields") if form is not None else None
+        form = _get(root, "/AcroForm")
+        fields = _get(form.get_object(), "/Fields") if form is not None else None
     except (PdfError, AttributeError, KeyError, TypeError):
         fields = None
     if isinstance(fields, generic.ArrayObject):
@@ -167,29 +167,29 @@ def _walk_fields(
             continue
         if not isinstance(field, generic.DictionaryObject):
             continue
-        partial = _text(field.get("/T"))
+        partial = _text(_get(field, "/T"))
         name = f"{prefix}.{partial}" if prefix and partial else (partial or prefix)
-        ft = field.get("/FT", inherited_ft)
+        ft = _get(field, "/FT", inherited_ft)
         if _looks_like_signature(field, ft):
             yield name, field
-        sub = field.get("/Kids")
+        sub = _get(field, "/Kids")
         if isinstance(sub, generic.ArrayObject):
             yield from _walk_fields(sub, name, ft, depth + 1, visited)
 
 
 def _page_widgets(pdf: ParsedPdf) -> Iterator[tuple[str, generic.DictionaryObject]]:
-    for number, page in enumerate(_pages(pdf.reader.root.get("/Pages"), 0, set()), start=1):
+    for number, page in enumerate(_pages(_get(pdf.reader.root, "/Pages"), 0, set()), start=1):
         try:
-            annots = page.get("/Annots")
+            annots = _get(page, "/Annots")
             annots = annots.get_object() if annots is not None else None
             if not isinstance(annots, generic.ArrayObject):
                 continue
             for annot in annots:
                 widget = annot.get_object()
                 if isinstance(widget, generic.DictionaryObject) and _looks_like_signature(
-                    widget, widget.get("/FT")
+                    widget, _get(widget, "/FT")
                 ):
-                    yield _text(widget.get("/T")) or f"(widget on page {number})", widget
+                    yield _text(_get(widget, "/T")) or f"(widget on page {number})", widget
         except (PdfError, ValueError, KeyError, TypeError, AttributeError):
             continue
 
@@ -203,7 +203,7 @@ def _pages(node: object, depth: int, visited: set[int]) -> Iterator[generic.Dict
     if not isinstance(node, generic.DictionaryObject) or id(node) in visited or depth > _MAX_FIELD_DEPTH:
         return
     visited.add(id(node))
-    kids = node.get("/Kids")
+    kids = _get(node, "/Kids")
     if isinstance(kids, generic.ArrayObject):
         for kid in kids:
             yield from _pages(kid, depth + 1, visited)
@@ -215,35 +215,44 @@ def _looks_like_signature(field: generic.DictionaryObject, ft: object) -> bool:
     if ft == "/Sig":
         return True
     try:
-        value = field.get("/V")
+        value = _get(field, "/V")
         value = value.get_object() if value is not None else None
     except (PdfError, ValueError, KeyError, TypeError):
         return False
     return isinstance(value, generic.DictionaryObject) and (
-        value.get("/Type") in ("/Sig", "/DocTimeStamp") or ("/ByteRange" in value and "/Contents" in value)
+        _get(value, "/Type") in ("/Sig", "/DocTimeStamp") or ("/ByteRange" in value and "/Contents" in value)
     )
 
 
 def _slot(name: str, field: generic.DictionaryObject) -> SignatureSlot | None:
     try:
-        value = field.get("/V")
+        value = _get(field, "/V")
         value = value.get_object() if value is not None else None
     except (PdfError, ValueError, KeyError, TypeError):
         value = None
     if not isinstance(value, generic.DictionaryObject):
         return SignatureSlot(name, field, None, None, None, None, None)
-    raw_br = value.get("/ByteRange")
+    raw_br = _get(value, "/ByteRange")
     byte_range = tuple(x if isinstance(x, int) else -1 for x in raw_br) if isinstance(raw_br, list) else None
-    contents = value.get("/Contents")
+    contents = (
+        value.raw_get("/Contents", decrypt=generic.EncryptedObjAccess.RAW) if "/Contents" in value else None
+    )
     return SignatureSlot(
         field_name=name or "(unnamed)",
         field=field,
         value=value,
-        declared_type=_name(value.get("/Type")),
-        subfilter=_name(value.get("/SubFilter")),
+        declared_type=_name(_get(value, "/Type")),
+        subfilter=_name(_get(value, "/SubFilter")),
         byte_range=byte_range,
         contents=bytes(contents) if isinstance(contents, generic.ByteStringObject | bytes) else None,
     )
+
+
+def _get(obj: object, key: str, default: object = None) -> object:
+    """``obj[key]`` resolved; unlike ``dict.get`` this also decrypts strings of an encrypted file."""
+    if isinstance(obj, generic.DictionaryObject) and key in obj:
+        return obj[key]
+    return default
 
 
 def _name(obj: object) -> str | None:

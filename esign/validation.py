@@ -149,14 +149,19 @@ async def _assess(
         )
         return
     signed_data = parsed.signed_data
-    if len(signed_data["signer_infos"]) != 1:
+    signer_count = len(signed_data["signer_infos"])
+    is_timestamp = signed_data["encap_content_info"]["content_type"].native == "tst_info"
+    if signer_count == 0 or (signer_count > 1 and is_timestamp):
         out.fail(
             FindingCode.CMS_STRUCTURE_INVALID,
             Indication.TOTAL_FAILED,
             SubIndication.FORMAT_FAILURE,
-            f"{len(signed_data['signer_infos'])} SignerInfos (exactly one is allowed)",
+            f"{signer_count} SignerInfos (exactly one is allowed)",
         )
         return
+    # Several SignerInfos over the same content: the first is the signature, and every other one
+    # must verify too, or the whole signature is not intact (never pass on doubt).
+    signed_data, *others = (_with_one_signer(signed_data, i) for i in range(signer_count))
     try:
         signer_cert = generic_cms.extract_certs_for_validation(signed_data).signer_cert
     except Exception as exc:  # pyHanko raises bare ValueErrors and its own CMS errors here
@@ -169,10 +174,53 @@ async def _assess(
         return
     out.signed_by = signer_identity(signer_cert)
     byte_range = slot.byte_range if ranges.problems == () or ranges.signed_end is not None else None
-    if signed_data["encap_content_info"]["content_type"].native == "tst_info":
+    if is_timestamp:
         await _assess_timestamp(pdf, out, signed_data, byte_range, policy, dss, times)
-    else:
-        await _assess_signature(pdf, out, signed_data, byte_range, policy, dss, times)
+        return
+    await _assess_signature(pdf, out, signed_data, byte_range, policy, dss, times)
+    for number, other in enumerate(others, start=2):
+        await _check_other_signer(pdf, out, other, byte_range, number)
+
+
+def _with_one_signer(signed_data: cms.SignedData, index: int) -> cms.SignedData:
+    """A copy of ``signed_data`` that keeps only its ``index``-th SignerInfo (pyHanko verifies one)."""
+    single = signed_data.copy()
+    single["signer_infos"] = cms.SignerInfos([signed_data["signer_infos"][index].copy()])
+    return single
+
+
+async def _check_other_signer(
+    pdf: ParsedPdf,
+    out: Assessment,
+    signed_data: cms.SignedData,
+    byte_range: tuple[int, ...] | None,
+    number: int,
+) -> None:
+    """Digest and signature value of an additional SignerInfo; its chain is not what the report is about."""
+    md = signed_data["signer_infos"][0]["digest_algorithm"]["algorithm"].native
+    raw_digest = digest_byte_range(pdf.data, byte_range, md) if byte_range else b""
+    status = await generic_cms.cms_basic_validation(
+        signed_data,
+        raw_digest=raw_digest,
+        key_usage_settings=KeyUsageConstraints(),
+        algorithm_policy=_CMS_ALGORITHMS,
+    )
+    if not status["intact"] and out.integrity != "broken":
+        out.integrity = "broken"
+        out.fail(
+            FindingCode.DIGEST_MISMATCH,
+            Indication.TOTAL_FAILED,
+            SubIndication.HASH_FAILURE,
+            f"SignerInfo {number}",
+        )
+    if not status["valid"] and out.crypto != "failed":
+        out.crypto = "failed"
+        out.fail(
+            FindingCode.SIGNATURE_VALUE_INVALID,
+            Indication.TOTAL_FAILED,
+            SubIndication.SIG_CRYPTO_FAILURE,
+            f"SignerInfo {number}",
+        )
 
 
 async def _assess_timestamp(

@@ -1,22 +1,24 @@
 """The verification pipeline: bytes + policy → one complete :class:`Report`.
 
 Thin by design: admission (pdfinput) → enumeration (signatures) → per-slot checks (validation) →
-changes after signing (modifications, when that module is present) → art. 13 (law) → report.
-Document timestamps are judged first because a valid one is proof of existence for every
-signature it covers.
+changes after signing (modifications) → art. 13 (law) → report. Document timestamps are judged
+first because a valid one is proof of existence for every signature it covers.
+
+The revision a signature covers is taken from its ByteRange, never from where its signature
+dictionary was last written: a later update may rewrite that dictionary (spoofing the /Reason,
+/M or /Name a viewer shows), and that rewrite is itself a change after signing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib
 import time
 from datetime import UTC, datetime
-from types import ModuleType
 
 from pyhanko.pdf_utils import generic
 
+from esign import modifications
 from esign.errors import ErrorCode, EsignError
 from esign.evidence import Evidence, read_dss
 from esign.findings import Finding, FindingCode
@@ -34,6 +36,7 @@ from esign.report import (
 )
 from esign.report import worst_indication as _worst
 from esign.signatures import SignatureSlot, find_signatures
+from esign.sync_bridge import run_sync
 from esign.validation import Assessment, DocumentTimes, assess
 
 __all__ = ["averify", "verify"]
@@ -41,7 +44,7 @@ __all__ = ["averify", "verify"]
 
 def verify(pdf: bytes, policy: ValidationPolicy | None = None, *, name: str = "document.pdf") -> Report:
     """Verify every signature in ``pdf``; raises :class:`~esign.errors.EsignError` only for unusable input."""
-    return asyncio.run(averify(pdf, policy, name=name))
+    return run_sync(averify(pdf, policy, name=name))
 
 
 async def averify(
@@ -78,10 +81,9 @@ async def averify(
         if index not in by_index:
             by_index[index] = await _bounded(parsed, slot, index, policy, dss, times, deadline)
 
-    changes = _modifications_module()
-    results = tuple(_result(parsed, by_index[i], policy, changes) for i in range(len(slots)))
+    results = tuple(_result(parsed, by_index[i], policy) for i in range(len(slots)))
     findings = list(doc_findings)
-    if not results:
+    if not any(r.kind != "document_timestamp" for r in results):
         findings.insert(0, Finding(FindingCode.NO_SIGNATURE_FOUND))
     for index in range(len(slots)):
         findings.extend(by_index[index].findings)
@@ -124,20 +126,10 @@ async def _bounded(
         return out
 
 
-def _modifications_module() -> ModuleType | None:
-    """The change analysis (esign.modifications) is optional: without it, modifications are 'unknown'."""
-    try:
-        return importlib.import_module("esign.modifications")
-    except ImportError:
-        return None
-
-
-def _result(
-    parsed: ParsedPdf, a: Assessment, policy: ValidationPolicy, changes: ModuleType | None
-) -> SignatureResult:
-    modifications, change_defeats = _judge_changes(parsed, a, policy, changes)
+def _result(parsed: ParsedPdf, a: Assessment, policy: ValidationPolicy) -> SignatureResult:
+    changes, change_defeats = _judge_changes(parsed, a, policy)
     indication, sub = a.verdict
-    checks = Checks(a.integrity, a.crypto, a.chain, a.coverage, modifications)
+    checks = Checks(a.integrity, a.crypto, a.chain, a.coverage, changes)
     codes = frozenset(f.code for f in a.findings)
     return SignatureResult(
         index=a.index,
@@ -157,20 +149,17 @@ def _result(
 
 
 def _judge_changes(
-    parsed: ParsedPdf, a: Assessment, policy: ValidationPolicy, changes: ModuleType | None
+    parsed: ParsedPdf, a: Assessment, policy: ValidationPolicy
 ) -> tuple[Modifications, frozenset[FindingCode]]:
-    """Run the change analysis for one signature; its findings join the assessment's."""
-    if a.signed_end is None or a.integrity != "ok":
+    """Run the change analysis for one signature; its findings join the assessment's.
+
+    It runs even when the signature itself is broken: the report should still say what was appended.
+    An analysis that cannot decide makes the signature INDETERMINATE — never TOTAL_PASSED on doubt.
+    """
+    revision = _signed_revision(parsed, a)
+    if revision is None:
         return "unknown", frozenset()
-    if changes is None:
-        a.note(FindingCode.MODIFICATION_CHECK_UNAVAILABLE, "change analysis module not installed")
-        return "unknown", frozenset()
-    try:
-        revision = _signed_revision(parsed, a.slot)
-        analysis = changes.analyse_changes(parsed.data, parsed.reader, revision, limits=policy.limits)
-    except Exception as exc:  # the boundary: diff analysis and rendering on hostile input
-        a.note(FindingCode.MODIFICATION_CHECK_UNAVAILABLE, f"{type(exc).__name__}: {str(exc)[:200]}")
-        return "unknown", frozenset()
+    analysis = modifications.analyse_changes(parsed.data, parsed.reader, revision, limits=policy.limits)
     defeats: set[FindingCode] = set()
     for change in analysis.findings:
         code = FindingCode.lookup(change.code)
@@ -184,12 +173,26 @@ def _judge_changes(
         a.fail_verdict(Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE)
     elif analysis.status == "unknown":
         a.note(FindingCode.MODIFICATION_CHECK_UNAVAILABLE)
+        budget = any(f.code == "TIME_BUDGET_EXCEEDED" for f in analysis.findings)
+        a.fail_verdict(
+            Indication.INDETERMINATE, SubIndication.TRY_LATER if budget else SubIndication.FORMAT_FAILURE
+        )
     return analysis.status, frozenset(defeats)
 
 
-def _signed_revision(parsed: ParsedPdf, slot: SignatureSlot) -> int:
-    """The revision that last wrote the signature dictionary (as pyHanko numbers revisions)."""
-    ref = slot.field.raw_get("/V")
+def _signed_revision(parsed: ParsedPdf, a: Assessment) -> int | None:
+    """The last revision inside the signed range (pyHanko numbering).
+
+    Without a usable ByteRange, the revision that introduced the signature dictionary stands in, so
+    the report can still say what was appended after the signature was written.
+    """
+    if a.signed_end is not None:
+        inside = [r for r, end in enumerate(parsed.revision_ends) if end <= a.signed_end]
+        return inside[-1] if inside else None
+    ref = a.slot.field.raw_get("/V")
     if isinstance(ref, generic.IndirectObject):
-        return parsed.reader.xrefs.get_last_change(ref.reference)
-    return parsed.revisions - 1
+        try:
+            return parsed.reader.xrefs.get_introducing_revision(ref.reference)
+        except KeyError:
+            return None
+    return None

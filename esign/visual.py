@@ -59,6 +59,8 @@ class PixelDiff:
     erased_in: tuple[int, ...]  # signed ink that became paper
     revealed_in: tuple[int, ...]  # signed paper that became ink
     ink_in: tuple[int, ...]  # ink of the signed rendering under each region
+    #: ink of the signed rendering that is drawn differently now (erased or painted over)
+    covered_in: tuple[int, ...] = ()
 
 
 def min_changed_pixels(dpi: int) -> int:
@@ -77,6 +79,8 @@ def render_pages(
     pdf: bytes, pages: Sequence[int], dpi: int, deadline: float, batch: int
 ) -> dict[int, Image.Image]:
     """Gray bitmaps of the 1-based ``pages`` of ``pdf``; one pdftoppm call per run of consecutive pages."""
+    if not pages:
+        return {}
     binary = shutil.which("pdftoppm")
     if binary is None:
         raise RenderError("pdftoppm (poppler-utils) is not installed")
@@ -133,11 +137,11 @@ def _runs(pages: Sequence[int], batch: int) -> Iterable[tuple[int, int]]:
 
 
 def compare(old: Image.Image, new: Image.Image, geometry: PageGeometry, regions: Sequence[Rect]) -> PixelDiff:
-    """Changed, erased and inked pixel counts; regions are mapped from PDF space onto the bitmap."""
+    """Changed, erased, covered and inked pixel counts; regions are mapped from PDF space onto the bitmap."""
     zeros = tuple(0 for _ in regions)
     if old.size != new.size:
         everything = old.size[0] * old.size[1]
-        return PixelDiff(True, everything, zeros, zeros, zeros, zeros)
+        return PixelDiff(True, everything, zeros, zeros, zeros, zeros, zeros)
     changed = ImageChops.difference(old, new).point(lambda v: 255 if v > CHANGE_LEVEL else 0)
     boxes = [_to_pixels(r, geometry, old.size) for r in regions]
     changed_in = tuple(_count(changed.crop(b)) for b in boxes)
@@ -149,10 +153,12 @@ def compare(old: Image.Image, new: Image.Image, geometry: PageGeometry, regions:
     paper_old = old.point(lambda v: 255 if v > PAPER_LEVEL else 0)
     ink_new = new.point(lambda v: 255 if v < INK_LEVEL else 0)
     revealed_in = tuple(_count(ImageChops.multiply(paper_old, ink_new).crop(b)) for b in boxes)
+    covered = ImageChops.multiply(ink_old, changed)
+    covered_in = tuple(_count(covered.crop(b)) for b in boxes)
     outside = changed.copy()
     for b in boxes:
         outside.paste(0, b)
-    return PixelDiff(False, _count(outside), changed_in, erased_in, revealed_in, ink_in)
+    return PixelDiff(False, _count(outside), changed_in, erased_in, revealed_in, ink_in, covered_in)
 
 
 def _count(mask: Image.Image) -> int:

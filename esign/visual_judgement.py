@@ -3,8 +3,10 @@
 Permitted widgets may draw only inside their own rectangle, so those rectangles are masked before the
 rest of the page is compared — an overlay drawn anywhere else is still caught. Inside a mask, a later
 signature or a comment may add ink but must not *erase* signed ink (that is the "sneaky signature" and
-"evil annotation" pattern: a white box with new text on top). A filled form field may redraw its own
-box freely, because the value it shows is exactly what form filling changes.
+"evil annotation" pattern: a white box with new text on top). A filled form field may show its value
+on blank paper, but whatever ink was visible inside its box when it was signed (page text, or the
+field's own signed appearance) must still look the same: a field laid over signed text and filled
+after signing, or given a new appearance, is the shadow "replace" attack.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class Role(Enum):
 
     SIGNATURE = auto()  # widget of a later signature: may add ink, may not erase
     COMMENT = auto()  # comment allowed by DocMDP P=3: may add ink, may not erase
-    FORM_FIELD = auto()  # widget of a form field filled as permitted: free inside its box
+    FORM_FIELD = auto()  # widget of a form field filled as permitted: may add ink, not change signed ink
     FORM_FIELD_LOCKED = auto()  # widget of a form field whose filling is not permitted
     FOREIGN = auto()  # annotation added without permission
     REMOVED = auto()  # annotation present at signing, now removed or rewritten
@@ -84,6 +86,13 @@ def judge_page(
                 page,
                 f"{what} hides signed content ({erased} px)",
             )
+        elif role is Role.FORM_FIELD and _at(diff.covered_in, i) > threshold:
+            yield ChangeFinding(
+                "SHADOW_ATTACK_SUSPECTED",
+                False,
+                page,
+                f"{what} drawn over ink visible at signing ({diff.covered_in[i]} px changed)",
+            )
         elif role is Role.COMMENT and changed > threshold:
             yield ChangeFinding("COMMENT_ADDED_AFTER_SIGNING", True, page, what)
         elif role is Role.FORM_FIELD_LOCKED and changed > threshold:
@@ -117,3 +126,8 @@ def judge_page(
         )
     else:
         yield ChangeFinding("VISUAL_CHANGE_AFTER_SIGNING", False, page, detail)
+
+
+def _at(counts: tuple[int, ...], i: int) -> int:
+    """``counts[i]``, or 0 when that measurement was not taken (no content rendering)."""
+    return counts[i] if i < len(counts) else 0

@@ -203,16 +203,6 @@ def test_run_counts_a_crash_and_writes_junit(tmp_path: Path) -> None:
     assert suite.get("tests") == "3" and suite.get("failures") == "2"
 
 
-#: pack files where esign is known to be wrong today, each reproduced by a strict xfail test below, so the
-#: whole-pack test stays meaningful for everything else and turns the fix into a visible XPASS
-OPEN_ISSUES = {
-    "shadow/replace.pdf": "a filled form field may redraw its own box freely (esign/visual_judgement.py), "
-    "so a field laid over signed text replaces that text unnoticed",
-    "other/doc-timestamp-only.pdf": "the document indication counts document timestamps as signatures; "
-    "EN 319 102-1/DSS give NO_SIGNATURE_FOUND when no approval signature exists",
-}
-
-
 @pytest.fixture(scope="session")
 def pack_result(pack: Path) -> conformance.ConformanceResult:
     pytest.importorskip("esign.verify", reason="esign.verify has not landed yet")
@@ -222,14 +212,11 @@ def pack_result(pack: Path) -> conformance.ConformanceResult:
 def test_esign_agrees_with_the_whole_pack(pack_result: conformance.ConformanceResult) -> None:
     summary = "\n".join(pack_result.summary())
     assert not pack_result.crashes, summary
-    assert [r.entry.name for r in pack_result.false_passes if r.entry.file not in OPEN_ISSUES] == [], summary
-    unexplained = [
-        f"{r.entry.name} {o.field}" for r, o in pack_result.unexplained if r.entry.file not in OPEN_ISSUES
-    ]
+    assert [r.entry.name for r in pack_result.false_passes] == [], summary
+    unexplained = [f"{r.entry.name} {o.field}" for r, o in pack_result.unexplained]
     assert unexplained == [], summary
 
 
-@pytest.mark.xfail(strict=True, reason=OPEN_ISSUES["shadow/replace.pdf"])
 def test_shadow_replace_via_form_field_overlay_is_suspicious(
     pack_result: conformance.ConformanceResult,
 ) -> None:
@@ -237,7 +224,6 @@ def test_shadow_replace_via_form_field_overlay_is_suspicious(
     assert not result.false_pass and all(o.agrees for o in result.outcomes)
 
 
-@pytest.mark.xfail(strict=True, reason=OPEN_ISSUES["other/doc-timestamp-only.pdf"])
 def test_document_timestamp_alone_is_no_signature_found(pack_result: conformance.ConformanceResult) -> None:
     result = next(r for r in pack_result.entries if r.entry.file == "other/doc-timestamp-only.pdf")
     assert all(o.agrees for o in result.outcomes)
