@@ -51,6 +51,7 @@ __all__ = [
     "SealImageLike",
     "SealOptions",
     "aseal",
+    "prepare_field",
     "seal",
     "validation_context_for",
 ]
@@ -168,8 +169,7 @@ async def _sign(
 ) -> bytes:
     """One signing attempt on a fresh incremental writer (a failed attempt leaves nothing behind)."""
     writer = open_for_update(pdf)
-    field_name = options.field_name or _next_field_name(writer)
-    new_field, style = _prepare_appearance(pdf, writer, field_name, options, image)
+    field_name, new_field, style = prepare_field(pdf, writer, options, image)
     meta = signers.PdfSignatureMetadata(
         field_name=field_name,
         md_algorithm=options.md_algorithm,
@@ -219,6 +219,18 @@ def _check_options(
         )
     if not isinstance(options.placement, Invisible) and image is None:
         raise EsignError(ErrorCode.BAD_OPTION, detail="a visible seal needs a seal image")
+
+
+def prepare_field(
+    pdf: bytes, writer: IncrementalPdfFileWriter, options: SealOptions, image: SealImageLike | None
+) -> tuple[str, SigFieldSpec | None, BaseStampStyle | None]:
+    """The signature field's name, its spec and its stamp style, with cross-page strips already drawn.
+
+    Shared by every signature format (PAdES here, SM2 and GB/T 38540 in ``esign.gm``), so a seal
+    lands in the same place and looks the same whatever signs it.
+    """
+    field_name = options.field_name or _next_field_name(writer)
+    return (field_name, *_prepare_appearance(pdf, writer, field_name, options, image))
 
 
 def _next_field_name(writer: IncrementalPdfFileWriter) -> str:

@@ -33,9 +33,8 @@ from esign.seal import (
     Level,
     SealImageLike,
     SealOptions,
-    _next_field_name,
-    _prepare_appearance,
     aseal,
+    prepare_field,
 )
 from esign.sealimage import SealImage, seal_from_png
 from esign.signers import check_signing_certificate
@@ -92,8 +91,7 @@ async def aseal_ses(
     check_signing_certificate(signer_cert)
     image = None if isinstance(options.placement, Invisible) else seal_picture(seal)
     writer = open_for_update(pdf)
-    field_name = options.field_name or _next_field_name(writer)
-    new_field, style = _prepare_appearance(pdf, writer, field_name, options, image)
+    field_name, new_field, style = prepare_field(pdf, writer, options, image)
     meta = signers.PdfSignatureMetadata(
         field_name=field_name,
         md_algorithm=SM3,
