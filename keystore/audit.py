@@ -23,7 +23,7 @@ from typing import Any
 
 from asn1crypto import x509
 from pyhanko.sign.signers import Signer
-from sqlalchemy import select, text
+from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -92,7 +92,7 @@ def record_as_dict(record: AuditRecord) -> dict[str, Any]:
 
 
 def append(
-    session: Session,
+    executor: Session | Connection,
     *,
     actor: str,
     action: str,
@@ -100,14 +100,17 @@ def append(
     seal_code: str | None = None,
     request_id: str | None = None,
 ) -> AuditRecord:
-    """Add a record at the head of the chain, inside the caller's transaction.
+    """Add a record at the head of the chain, inside the caller's transaction (ORM session or Core).
 
     The record becomes part of the chain exactly when the caller's transaction commits, together
     with the change it describes.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
-    head = session.execute(select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(1)).scalar_one_or_none()
+    bind = executor if isinstance(executor, Connection) else executor.get_bind()
+    if bind.dialect.name == "postgresql":
+        executor.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
+    head = executor.execute(
+        select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
+    ).one_or_none()
     record = AuditRecord(
         seq=head.seq + 1 if head else 1,
         at=datetime.now(UTC).isoformat(timespec="microseconds"),
@@ -119,8 +122,7 @@ def append(
         prev_hash=head.hash if head else GENESIS,
     )
     record.hash = record_hash(record)
-    session.add(record)
-    session.flush()
+    executor.execute(insert(AuditRecord).values(**_record_fields(record), hash=record.hash))
     return record
 
 

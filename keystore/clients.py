@@ -13,7 +13,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from esign.errors import ErrorCode, EsignError
@@ -147,5 +147,8 @@ def grant_seal(session: Session, actor: Principal, client_name: str, seal: Seal)
         )
 
 
-def is_granted(session: Session, who: Principal, seal: Seal) -> bool:
-    return who.client_id is not None and session.get(Grant, (who.client_id, seal.id)) is not None
+def is_granted(executor: Session | Connection, who: Principal, seal_id: int) -> bool:
+    if who.client_id is None:
+        return False
+    query = select(Grant.seal_id).where(Grant.client_id == who.client_id, Grant.seal_id == seal_id)
+    return executor.execute(query).first() is not None

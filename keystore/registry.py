@@ -19,10 +19,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from asn1crypto import x509
-from sqlalchemy import select
+from sqlalchemy import Connection, Row, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -52,6 +52,7 @@ __all__ = [
     "rotate_seal",
     "seal_appearance",
     "seal_chain",
+    "seal_state",
     "suspend_seal",
 ]
 
@@ -204,7 +205,36 @@ def seal_appearance(seal: Seal) -> SealImage:
     )
 
 
-def effective_status(seal: Seal, now: datetime | None = None) -> str:
+class SealWindow(Protocol):
+    """What the usability rules read: a :class:`Seal`, or a light row of these columns."""
+
+    code: str
+    status: str
+    valid_from: datetime
+    valid_to: datetime
+
+
+#: the columns of a seal that change with its lifecycle (cheap to re-read on every use)
+SEAL_STATE_COLUMNS = (
+    Seal.id,
+    Seal.code,
+    Seal.uscc,
+    Seal.status,
+    Seal.valid_from,
+    Seal.valid_to,
+    Seal.updated_at,
+)
+
+
+def seal_state(executor: Session | Connection, code: str) -> Row[Any]:
+    """The lifecycle columns of seal ``code``, without its certificate chain and picture."""
+    row = executor.execute(select(*SEAL_STATE_COLUMNS).where(Seal.code == code)).one_or_none()
+    if row is None:
+        raise EsignError(ErrorCode.SEAL_NOT_FOUND, seal=code)
+    return row
+
+
+def effective_status(seal: SealWindow, now: datetime | None = None) -> str:
     """The status a user sees: the stored one, or ``expired``/``pending`` when outside the window."""
     now = now or utcnow()
     if seal.status != SealStatus.ACTIVE:
@@ -216,7 +246,7 @@ def effective_status(seal: Seal, now: datetime | None = None) -> str:
     return SealStatus.ACTIVE
 
 
-def require_usable(seal: Seal, now: datetime | None = None) -> None:
+def require_usable(seal: SealWindow, now: datetime | None = None) -> None:
     """Refuse a seal that is suspended, revoked, expired or not yet valid (409)."""
     now = now or utcnow()
     status = effective_status(seal, now)

@@ -14,15 +14,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from asn1crypto import x509
 from pyhanko.sign.signers import Signer
 from pyhanko.sign.timestamps import TimeStamper
+from sqlalchemy import Connection, Row
 
+from esign.errors import ErrorCode, EsignError
 from esign.seal import SealOptions, aseal
 from esign.sealimage import SealImage
 from keystore import audit
@@ -30,10 +32,14 @@ from keystore.authz import Principal, require_sealer
 from keystore.clients import is_granted
 from keystore.db import Database
 from keystore.keyring import audit_key, find_key, key_chain, key_ref
-from keystore.keys import KeyRef, KeyStore
-from keystore.registry import find_seal, require_usable, seal_appearance, seal_chain
+from keystore.keys import KeyStore
+from keystore.registry import find_seal, require_usable, seal_appearance, seal_chain, seal_state
 
 __all__ = ["SealResult", "SealService"]
+
+_CACHE_LIMIT = 4096  # entries per per-process cache; far more than an agency has seals and clients
+#: how long a positive pre-signing check is reused (the audit transaction re-checks every time)
+RECHECK_SECONDS = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,9 +54,23 @@ class SealResult:
 
 @dataclasses.dataclass(frozen=True)
 class _Prepared:
-    ref: KeyRef
-    chain: list[x509.Certificate]
+    signer: Signer
     image: SealImage
+    version: tuple[int, datetime]  #: (seal id, updated_at) the signer and picture belong to
+
+
+def _check_use(connection: Connection, who: Principal, seal_code: str, now: datetime | None) -> Row[Any]:
+    """May ``who`` seal with ``seal_code`` now? Returns the seal's lifecycle columns."""
+    state = seal_state(connection, seal_code)
+    require_sealer(who, state.uscc, who.is_operator or is_granted(connection, who, state.id))
+    require_usable(state, now)
+    return state
+
+
+def _bounded_put(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
 
 
 class SealService:
@@ -85,6 +105,8 @@ class SealService:
         self.settings = settings or audit.AuditSettings()
         self.checkpoint_signer = checkpoint_signer
         self.timestamper = timestamper
+        self._prepared: dict[tuple[int, datetime], _Prepared] = {}
+        self._allowed: dict[tuple[str, str], tuple[_Prepared, float]] = {}
 
     async def aapply(
         self,
@@ -104,9 +126,12 @@ class SealService:
         recorded.
         """
         request_id = request_id or uuid.uuid4().hex
-        prepared = await asyncio.to_thread(self._authorise, who, seal_code, now)
-        signer = await asyncio.to_thread(self.keys.signer, prepared.ref, prepared.chain)
-        sealed = await aseal(pdf, signer, options, image=prepared.image, timestamper=self.timestamper)
+        prepared = self._remembered(who, seal_code, now) or await asyncio.to_thread(
+            self._authorise, who, seal_code, now
+        )
+        sealed = await aseal(
+            pdf, prepared.signer, options, image=prepared.image, timestamper=self.timestamper
+        )
         if before_record is not None:
             await asyncio.to_thread(before_record, sealed)
         result = SealResult(
@@ -117,7 +142,7 @@ class SealService:
             sha256_after=hashlib.sha256(sealed).hexdigest(),
             request_id=request_id,
         )
-        seq = await asyncio.to_thread(self._record, who, result, options)
+        seq = await asyncio.to_thread(self._record, who, prepared, result, options)
         await self._maybe_checkpoint(seq)
         return dataclasses.replace(result, audit_seq=seq)
 
@@ -128,22 +153,48 @@ class SealService:
         return asyncio.run(self.aapply(who, seal_code, pdf, options, **kw))
 
     def _authorise(self, who: Principal, seal_code: str, now: datetime | None) -> _Prepared:
-        with self.db.transaction() as session:
-            seal = find_seal(session, seal_code)
-            require_sealer(who, seal.uscc, who.is_operator or is_granted(session, who, seal))
-            require_usable(seal, now)
-            entry = find_key(session, seal.key_name)
-            return _Prepared(ref=key_ref(entry), chain=seal_chain(seal), image=seal_appearance(seal))
+        """The pre-signing check: refuse early, before a key is used for a request that will fail.
 
-    def _record(self, who: Principal, result: SealResult, options: SealOptions) -> int:
-        with self.db.transaction() as session:
-            seal = find_seal(session, result.seal_code)
-            require_usable(seal)
+        A positive answer is remembered for :data:`RECHECK_SECONDS` per caller and seal, because
+        the authoritative check is repeated in the audit transaction (:meth:`_record`): a seal
+        suspended or a grant withdrawn in between yields no audit record and no document. The
+        certificate chain, picture and signer are loaded once per version of the seal.
+        """
+        with self.db.statements(read_only=True) as connection:
+            state = _check_use(connection, who, seal_code, now)
+        version = (state.id, state.updated_at)
+        prepared = self._prepared.get(version)
+        if prepared is None:
+            with self.db.reading() as session:
+                seal = find_seal(session, seal_code)
+                ref, chain = key_ref(find_key(session, seal.key_name)), seal_chain(seal)
+                image = seal_appearance(seal)
+            prepared = _Prepared(signer=self.keys.signer(ref, chain), image=image, version=version)
+            _bounded_put(self._prepared, version, prepared)
+        _bounded_put(self._allowed, (who.name, seal_code), (prepared, time.monotonic() + RECHECK_SECONDS))
+        return prepared
+
+    def _remembered(self, who: Principal, seal_code: str, now: datetime | None) -> _Prepared | None:
+        """A recent positive pre-signing check (answered on the event loop, no thread hop)."""
+        remembered = self._allowed.get((who.name, seal_code))
+        if remembered is None or now is not None or remembered[1] < time.monotonic():
+            return None
+        return remembered[0]
+
+    def _record(self, who: Principal, prepared: _Prepared, result: SealResult, options: SealOptions) -> int:
+        """The authoritative check and the audit record, in one transaction."""
+        with self.db.statements() as connection:
+            state = _check_use(connection, who, result.seal_code, None)
+            if (state.id, state.updated_at) != prepared.version:
+                self._allowed.pop((who.name, result.seal_code), None)
+                raise EsignError(
+                    ErrorCode.SEAL_NOT_ACTIVE, seal=result.seal_code, reason="changed while sealing; retry"
+                )
             record = audit.append(
-                session,
+                connection,
                 actor=who.name,
                 action="seal.applied",
-                seal_code=seal.code,
+                seal_code=result.seal_code,
                 request_id=result.request_id,
                 payload={
                     "sha256_before": result.sha256_before,

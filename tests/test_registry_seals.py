@@ -237,3 +237,19 @@ def test_rotation_to_another_organisations_certificate_is_refused(
     assert info.value.code is ErrorCode.SEAL_ORG_MISMATCH
     with db.transaction() as session:
         assert registry.find_seal(session, "ROT-2").key_name == "agency-a-ec"
+
+
+def test_seal_suspended_while_signing_gets_no_audit_record(db: Database, keys: KeyStore, make_seal) -> None:
+    make_seal("RACE-1")
+    service = SealService(db, keys)
+    service.apply(OPERATOR, "RACE-1", small_pdf(), SealOptions())  # the pre-signing check is now remembered
+    before = _counts(db)
+
+    def suspend_meanwhile(_sealed: bytes) -> None:
+        with db.transaction() as session:
+            registry.suspend_seal(session, OPERATOR, "RACE-1")
+
+    with pytest.raises(EsignError) as info:
+        service.apply(OPERATOR, "RACE-1", small_pdf(), SealOptions(), before_record=suspend_meanwhile)
+    assert info.value.code is ErrorCode.SEAL_NOT_ACTIVE
+    assert _counts(db) == (before[0], before[1] + 1)  # only the suspension was recorded
