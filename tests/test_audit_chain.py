@@ -150,3 +150,17 @@ def test_records_export_as_dicts_in_order(chain: Database) -> None:
         exported = [audit.record_as_dict(record) for record in audit.iter_records(session, batch=4)]
     assert [r["seq"] for r in exported] == [1, 2, 3, 4, 5, 6]
     assert exported[2]["payload"] == {"n": 2} and exported[2]["prev_hash"] == exported[1]["hash"]
+
+
+def test_verifications_are_logged_only_when_configured(db: Database) -> None:
+    from keystore.authz import OPERATOR
+    from keystore.service import SealService
+
+    SealService(db).record_verification(OPERATOR, "ab" * 32, "TOTAL_PASSED", "r-1")
+    logging_on = SealService(db, settings=audit.AuditSettings(log_verifications=True))
+    logging_on.record_verification(OPERATOR, "cd" * 32, "TOTAL_FAILED", "r-2")
+    with db.transaction() as session:
+        records = [audit.record_as_dict(r) for r in audit.iter_records(session)]
+    assert [(r["action"], r["payload"]) for r in records] == [
+        ("document.verified", {"sha256": "cd" * 32, "verdict": "TOTAL_FAILED"})
+    ]

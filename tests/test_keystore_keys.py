@@ -162,3 +162,26 @@ def test_imported_pkcs12_stays_encrypted_and_passphrase_is_not_stored(
     assert P12_PASSPHRASE not in entry.reference
     with pytest.raises(ValueError):  # not readable without the passphrase
         pkcs12.load_key_and_certificates(copied.read_bytes(), None)
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [(b"not a pkcs12 file", ErrorCode.KEY_FILE_INVALID), (b"\x30" * (2 << 20), ErrorCode.KEY_FILE_INVALID)],
+    ids=["garbage", "oversized"],
+)
+def test_malformed_pkcs12_import_is_typed_and_registers_nothing(
+    db: Database, tmp_path: Path, secrets_env: None, content: bytes, code: ErrorCode
+) -> None:
+    bad = tmp_path / "bad.p12"
+    bad.write_bytes(content)
+    with pytest.raises(EsignError) as info, db.transaction() as session:
+        keyring.add_pkcs12_key(session, "operator", "bad", bad, f"env:{P12_PASSPHRASE_ENV}", tmp_path / "ks")
+    assert info.value.code in (code, ErrorCode.WRONG_PASSPHRASE)
+    with db.transaction() as session:
+        assert keyring.list_keys(session) == []
+
+
+def test_unreachable_database_is_a_typed_error() -> None:
+    with pytest.raises(EsignError) as info:
+        Database.open("postgresql://nobody@127.0.0.1:1/none")
+    assert info.value.code is ErrorCode.DATABASE_ERROR and info.value.code.http_status == 503
