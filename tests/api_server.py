@@ -38,6 +38,7 @@ CLIENTS = {
     "a-verifier": (0, "verifier"),
     "a-auditor": (0, "auditor"),
     "a-throttled": (0, "verifier"),
+    "a-fuzzer": (0, "seal-admin,verifier,auditor"),
     "b-sealer": (1, "sealer"),
     "c-sealer": (2, "sealer"),
 }
