@@ -384,4 +384,4 @@ def test_exhausted_time_budget_is_unknown(signed):
 
     tampered = _update(signed, lambda w, p: w.insert_page(_new_page(w, "late page")))
     analysis = analyse_changes(tampered, PdfFileReader(BytesIO(tampered), strict=False), 1, limits=NoTime())
-    assert "DIFF_ANALYSIS_FAILED" in _codes(analysis)
+    assert "TIME_BUDGET_EXCEEDED" in _codes(analysis)
