@@ -76,15 +76,25 @@ def secrets_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(HSM_PIN_ENV, HSM_PIN)
 
 
+_token: list[SoftHSMToken] = []  # one token per process: SoftHSM reads its configuration only once
+
+
 @pytest.fixture(scope="session")
 def softhsm(tmp_path_factory: pytest.TempPathFactory, pki: TestPKI) -> SoftHSMToken:
-    """One SoftHSM2 token for the session, holding the agency-a RSA and ECDSA keys (imported)."""
+    """One SoftHSM2 token per test process, holding the agency-a (RSA, ECDSA) and agency-b keys (imported).
+
+    Test modules import this fixture, so pytest sees one definition per module; the token is made
+    once all the same.
+    """
+    if _token:
+        return _token[0]
     token_info = create_token(tmp_path_factory.mktemp("softhsm"), HSM_LABEL, HSM_PIN, "so-pin-0000")
     token = pkcs11.open_token(MODULE, HSM_LABEL, Secret(HSM_PIN.encode()))
     for label in ("agency-a", "agency-a-ec", "agency-b"):
         key = serialization.load_der_private_key(pki.key(label).dump(), None)
         pkcs11.import_private_key(token, label, key)
         pkcs11.import_certificate(token, label, pki.cert(label))
+    _token.append(token_info)
     return token_info
 
 
