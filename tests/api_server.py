@@ -108,14 +108,15 @@ def _prepare(directory: Path, pki: TestPKI) -> tuple[dict[str, str], dict[str, s
     return env, keys
 
 
-def start_server(directory: Path, pki: TestPKI, **overrides: str) -> Server:
+def start_server(directory: Path, pki: TestPKI, uvicorn_workers: int = 1, **overrides: str) -> Server:
+    """Bootstrap ``directory`` and run uvicorn on it; ``overrides`` are extra ESIGN_* variables."""
     env, keys = _prepare(directory, pki)
     env.update(overrides)
     port = _free_port()
     log_path = directory / "server.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log", "--log-level", "warning"],
+         "--port", str(port), "--workers", str(uvicorn_workers), "--no-access-log", "--log-level", "warning"],
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
