@@ -36,8 +36,11 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
 
     from api.settings import Settings
 
+    settings = Settings()
     if demo:
-        _start_demo(Settings())
+        _start_demo(settings)
+    else:
+        _upgrade(settings)
     click.echo(f"esign: http://{host}:{port}/  (API: /v1, schema: /openapi.json)")
     uvicorn.run(
         "api.app:create_app",
@@ -65,3 +68,14 @@ def _start_demo(settings: Settings) -> None:
     os.environ.setdefault("ESIGN_AUDIT_CERT", str(audit_cert))
     os.environ.setdefault("ESIGN_TSA_URL", services.pki.tsa_url)
     bootstrap(settings, services.pki, click.echo)
+
+
+def _upgrade(settings: Settings) -> None:
+    """Bring the database schema up to date once, before uvicorn starts its workers."""
+    from keystore.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        db.upgrade()
+    finally:
+        db.dispose()
