@@ -100,10 +100,15 @@ class KeyStore:
         cache_key = (ref, chain[0].dump())
         with self._lock:
             signer = self._signers.get(cache_key)
-            if signer is None:
+            if signer is None or not _usable(signer):
                 signer = _open(ref, chain)
                 self._signers[cache_key] = signer
             return signer
+
+
+def _usable(signer: Signer) -> bool:
+    """A token signer whose session failed must be opened again; software keys never go stale."""
+    return not isinstance(signer, pkcs11.SessionSafePKCS11Signer) or signer.token.alive
 
 
 def _open(ref: KeyRef, chain: list[x509.Certificate]) -> Signer:

@@ -31,6 +31,7 @@ from esign.errors import ErrorCode, EsignError
 from keystore.secrets import Secret
 
 __all__ = [
+    "SessionSafePKCS11Signer",
     "TokenSession",
     "forget_token",
     "generate_keypair",
@@ -45,8 +46,15 @@ __all__ = [
 class TokenSession:
     """A logged-in session and the lock that serialises operations on it."""
 
+    module: str
+    label: str
     session: Any  # pkcs11.Session
     lock: threading.Lock
+
+    @property
+    def alive(self) -> bool:
+        """False once an operation failed and the session was dropped from the cache."""
+        return _sessions.get((self.module, self.label)) is self
 
 
 _sessions: dict[tuple[str, str], TokenSession] = {}
@@ -74,27 +82,39 @@ def open_token(module: str, token_label: str, pin: Secret) -> TokenSession:
             raise EsignError(
                 ErrorCode.KEYSTORE_OFFLINE, detail=f"PKCS#11 token {token_label!r}: {type(exc).__name__}"
             ) from None
-        opened = TokenSession(session=session, lock=threading.Lock())
+        opened = TokenSession(module=module, label=token_label, session=session, lock=threading.Lock())
         _sessions[key] = opened
         return opened
 
 
-def forget_token(module: str, token_label: str) -> None:
-    """Drop a session that stopped working so the next use logs in afresh."""
+def forget_token(token: TokenSession) -> None:
+    """Drop a session that stopped working, so that the next use logs in afresh."""
     with _sessions_lock:
-        _sessions.pop((module, token_label), None)
+        if _sessions.get((token.module, token.label)) is token:
+            del _sessions[(token.module, token.label)]
 
 
 class _SerializedKey:
-    """A private-key handle whose ``sign`` holds the session lock (the only operation pyHanko calls)."""
+    """A private-key handle whose ``sign`` holds the session lock (the only operation pyHanko calls).
 
-    def __init__(self, handle: Any, lock: threading.Lock) -> None:
+    A token that fails mid-operation (HSM restarted, card pulled, session closed) becomes
+    ``KEYSTORE_OFFLINE`` and its session is dropped; the key store then opens the key again.
+    """
+
+    def __init__(self, handle: Any, token: TokenSession) -> None:
         self._handle = handle
-        self._lock = lock
+        self._token = token
 
     def sign(self, data: bytes, **kwargs: Any) -> bytes:
-        with self._lock:
-            return self._handle.sign(data, **kwargs)
+        with self._token.lock:
+            try:
+                return self._handle.sign(data, **kwargs)
+            except pkcs11.PKCS11Error as exc:
+                forget_token(self._token)
+                raise EsignError(
+                    ErrorCode.KEYSTORE_OFFLINE,
+                    detail=f"PKCS#11 token {self._token.label!r}: {type(exc).__name__}",
+                ) from None
 
 
 class SessionSafePKCS11Signer(PKCS11Signer):
@@ -102,11 +122,11 @@ class SessionSafePKCS11Signer(PKCS11Signer):
 
     def __init__(self, token: TokenSession, **kwargs: Any) -> None:
         super().__init__(token.session, **kwargs)
-        self._token_lock = token.lock
+        self.token = token
 
     def _pull_signing_key_handle(self) -> Any:
-        with self._token_lock:
-            return _SerializedKey(super()._pull_signing_key_handle(), self._token_lock)
+        with self.token.lock:
+            return _SerializedKey(super()._pull_signing_key_handle(), self.token)
 
 
 def signer_for(

@@ -123,7 +123,9 @@ def _check_spec(spec: SealSpec) -> None:
         raise EsignError(ErrorCode.BAD_OPTION, detail="the organisation name is empty")
 
 
-def _window(cert: x509.Certificate, start: datetime | None, end: datetime | None, now: datetime) -> tuple:
+def _window(
+    cert: x509.Certificate, start: datetime | None, end: datetime | None, now: datetime
+) -> tuple[datetime, datetime]:
     not_before, not_after = certificate_validity(cert)
     return start or max(now, not_before), end or not_after
 

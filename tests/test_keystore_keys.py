@@ -185,3 +185,18 @@ def test_unreachable_database_is_a_typed_error() -> None:
     with pytest.raises(EsignError) as info:
         Database.open("postgresql://nobody@127.0.0.1:1/none")
     assert info.value.code is ErrorCode.DATABASE_ERROR and info.value.code.http_status == 503
+
+
+def test_token_failing_mid_operation_is_offline_then_reopened(
+    softhsm: SoftHSMToken, pki: TestPKI, secrets_env: None
+) -> None:
+    chain = pki.chain("agency-a-ec")
+    store = KeyStore()
+    signer = store.signer(hsm_ref("agency-a-ec"), chain)
+    signer.token.session.close()  # what an HSM restart does to an open session
+    with pytest.raises(EsignError) as info:
+        _sign(signer)
+    assert info.value.code is ErrorCode.KEYSTORE_OFFLINE and HSM_PIN not in str(info.value)
+    reopened = store.signer(hsm_ref("agency-a-ec"), chain)
+    assert reopened is not signer
+    assert signature_valid(chain[0], b"document digest", _sign(reopened))
