@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -77,38 +78,30 @@ def _setup(workdir: Path) -> tuple[object, object, dict[str, str]]:
     return db, (keys, sealer), seals
 
 
-def _rate(make: Callable[[], Awaitable[object]], seconds: float) -> float:
-    """Seals per second inside ONE event loop, as in the API server and batch jobs.
-
-    (``harness.rate`` starts a loop per call; with ``asyncio.to_thread`` that also builds and joins
-    a thread pool per call — a cost no long-running sealer pays.)
-    """
-
-    async def measure() -> float:
-        await make()  # warm-up: key cache, fonts
-        done, started = 0, time.perf_counter()
-        while time.perf_counter() - started < seconds or done < 3:
-            await make()
-            done += 1
-        return done / (time.perf_counter() - started)
-
-    return asyncio.run(measure())
-
-
-def _best_rates(
+def _paired_rates(
     core: Callable[[], Awaitable[object]], registry: Callable[[], Awaitable[object]], seconds: float
 ) -> tuple[float, float]:
-    """Alternate short rounds of both sides and keep each side's best round.
+    """Seals per second of both sides, call by call in turn inside ONE event loop; medians.
 
-    The machine is shared and noisy; interleaving exposes both sides to the same noise, and the
-    best round is the one least disturbed by it.
+    The machine is shared and noisy. Alternating single calls exposes both sides to the same
+    noise, and the median per-call time ignores the calls a neighbour's burst hit. One event loop,
+    as in the API server and batch jobs (a loop per call would add a thread-pool start-up per call,
+    which no long-running sealer pays).
     """
-    rounds = 5
-    core_rates, registry_rates = [], []
-    for _ in range(rounds):
-        core_rates.append(_rate(core, seconds / rounds))
-        registry_rates.append(_rate(registry, seconds / rounds))
-    return max(core_rates), max(registry_rates)
+
+    async def measure() -> tuple[float, float]:
+        await core(), await registry()  # warm-up: key cache, fonts, seal materials
+        core_times: list[float] = []
+        registry_times: list[float] = []
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds or len(core_times) < 5:
+            for side, times in ((core, core_times), (registry, registry_times)):
+                begin = time.perf_counter()
+                await side()
+                times.append(time.perf_counter() - begin)
+        return 1 / statistics.median(core_times), 1 / statistics.median(registry_times)
+
+    return asyncio.run(measure())
 
 
 def main() -> None:
@@ -133,7 +126,7 @@ def main() -> None:
                 image, chain, key_name = seal_appearance(seal), seal_chain(seal), seal.key_name
                 signer = keys.signer(key_ref(find_key(session, key_name)), chain)  # type: ignore[attr-defined]
 
-            core_rate, registry_rate = _best_rates(
+            core_rate, registry_rate = _paired_rates(
                 lambda s=signer, i=image: aseal(pdf, s, options, image=i),
                 lambda c=code: service.aapply(sealer, c, pdf, options),
                 args.seconds,

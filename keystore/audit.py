@@ -46,6 +46,10 @@ __all__ = [
 
 GENESIS = "0" * 64
 _ADVISORY_LOCK_ID = 0x65_73_69_67_6E  # "esign"
+# built once: every sealed document runs these, and SQLAlchemy then reuses their compiled form
+_LOCK_CHAIN = text("SELECT pg_advisory_xact_lock(:id)")
+_HEAD = select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
+_INSERT = insert(AuditRecord)
 
 
 @dataclass(frozen=True)
@@ -107,10 +111,8 @@ def append(
     """
     bind = executor if isinstance(executor, Connection) else executor.get_bind()
     if bind.dialect.name == "postgresql":
-        executor.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
-    head = executor.execute(
-        select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
-    ).one_or_none()
+        executor.execute(_LOCK_CHAIN, {"id": _ADVISORY_LOCK_ID})
+    head = executor.execute(_HEAD).one_or_none()
     record = AuditRecord(
         seq=head.seq + 1 if head else 1,
         at=datetime.now(UTC).isoformat(timespec="microseconds"),
@@ -122,7 +124,7 @@ def append(
         prev_hash=head.hash if head else GENESIS,
     )
     record.hash = record_hash(record)
-    executor.execute(insert(AuditRecord).values(**_record_fields(record), hash=record.hash))
+    executor.execute(_INSERT, {**_record_fields(record), "hash": record.hash})
     return record
 
 

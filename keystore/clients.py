@@ -13,7 +13,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from esign.errors import ErrorCode, EsignError
@@ -28,7 +28,6 @@ __all__ = [
     "create_client",
     "find_client",
     "grant_seal",
-    "is_granted",
     "list_clients",
     "principal_of",
     "revoke_client",
@@ -145,10 +144,3 @@ def grant_seal(session: Session, actor: Principal, client_name: str, seal: Seal)
             seal_code=seal.code,
             payload={"client": client_name, "seal": seal.code},
         )
-
-
-def is_granted(executor: Session | Connection, who: Principal, seal_id: int) -> bool:
-    if who.client_id is None:
-        return False
-    query = select(Grant.seal_id).where(Grant.client_id == who.client_id, Grant.seal_id == seal_id)
-    return executor.execute(query).first() is not None

@@ -86,9 +86,8 @@ class Database:
         self.url = database_url(url)
         self.engine = _make_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._readers = sessionmaker(
-            self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
-        )
+        self._reading_engine = self.engine.execution_options(**{_READ_ONLY: True})
+        self._readers = sessionmaker(self._reading_engine, expire_on_commit=False)
 
     @property
     def is_postgresql(self) -> bool:
@@ -130,8 +129,7 @@ class Database:
         bookkeeping that costs a fraction of a millisecond, which keeps the registry path within a
         few percent of the bare core.
         """
-        engine = self.engine.execution_options(**{_READ_ONLY: True}) if read_only else self.engine
-        with self._begin(engine) as connection:
+        with self._begin(self._reading_engine if read_only else self.engine) as connection:
             yield connection
 
     @staticmethod

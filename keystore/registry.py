@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from asn1crypto import x509
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Integer, Row, bindparam, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,7 +35,7 @@ from keystore.certcheck import certificate_validity, check_seal_certificate
 from keystore.db import Database
 from keystore.keyring import chain_from_pem, chain_to_pem, find_key, key_chain, key_ref
 from keystore.keys import KeyRef, KeyStore, signer_matches_certificate
-from keystore.models import Seal, SealEvent, utcnow
+from keystore.models import Grant, Seal, SealEvent, utcnow
 
 __all__ = [
     "SEAL_TYPES",
@@ -216,8 +216,8 @@ class SealWindow(Protocol):
     valid_to: datetime
 
 
-#: the columns of a seal that change with its lifecycle (cheap to re-read on every use)
-SEAL_STATE_COLUMNS = (
+#: a seal's lifecycle columns (cheap to re-read on every use) and whether a given client holds a grant
+_SEAL_STATE = select(
     Seal.id,
     Seal.code,
     Seal.uscc,
@@ -225,12 +225,18 @@ SEAL_STATE_COLUMNS = (
     Seal.valid_from,
     Seal.valid_to,
     Seal.updated_at,
-)
+    exists()
+    .where(Grant.seal_id == Seal.id, Grant.client_id == bindparam("client_id", type_=Integer))
+    .label("granted"),
+).where(Seal.code == bindparam("code"))
 
 
-def seal_state(executor: Session | Connection, code: str) -> Row[Any]:
-    """The lifecycle columns of seal ``code``, without its certificate chain and picture."""
-    row = executor.execute(select(*SEAL_STATE_COLUMNS).where(Seal.code == code)).one_or_none()
+def seal_state(executor: Session | Connection, code: str, client_id: int | None = None) -> Row[Any]:
+    """Seal ``code``'s lifecycle columns, and ``granted``: may API client ``client_id`` use it?
+
+    The certificate chain and picture are left out: this runs twice for every sealed document.
+    """
+    row = executor.execute(_SEAL_STATE, {"code": code, "client_id": client_id}).one_or_none()
     if row is None:
         raise EsignError(ErrorCode.SEAL_NOT_FOUND, seal=code)
     return row

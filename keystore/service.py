@@ -29,7 +29,6 @@ from esign.seal import SealOptions, aseal
 from esign.sealimage import SealImage
 from keystore import audit
 from keystore.authz import Principal, require_sealer
-from keystore.clients import is_granted
 from keystore.db import Database
 from keystore.keyring import audit_key, find_key, key_chain, key_ref
 from keystore.keys import KeyStore
@@ -61,8 +60,8 @@ class _Prepared:
 
 def _check_use(connection: Connection, who: Principal, seal_code: str, now: datetime | None) -> Row[Any]:
     """May ``who`` seal with ``seal_code`` now? Returns the seal's lifecycle columns."""
-    state = seal_state(connection, seal_code)
-    require_sealer(who, state.uscc, who.is_operator or is_granted(connection, who, state.id))
+    state = seal_state(connection, seal_code, who.client_id)
+    require_sealer(who, state.uscc, who.is_operator or state.granted)
     require_usable(state, now)
     return state
 
