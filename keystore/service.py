@@ -105,7 +105,7 @@ class SealService:
         self.checkpoint_signer = checkpoint_signer
         self.timestamper = timestamper
         self._prepared: dict[tuple[int, datetime], _Prepared] = {}
-        self._allowed: dict[tuple[str, str], tuple[_Prepared, float]] = {}
+        self._allowed: dict[tuple[Principal, str], tuple[_Prepared, float]] = {}
 
     async def aapply(
         self,
@@ -170,12 +170,12 @@ class SealService:
                 image = seal_appearance(seal)
             prepared = _Prepared(signer=self.keys.signer(ref, chain), image=image, version=version)
             _bounded_put(self._prepared, version, prepared)
-        _bounded_put(self._allowed, (who.name, seal_code), (prepared, time.monotonic() + RECHECK_SECONDS))
+        _bounded_put(self._allowed, (who, seal_code), (prepared, time.monotonic() + RECHECK_SECONDS))
         return prepared
 
     def _remembered(self, who: Principal, seal_code: str, now: datetime | None) -> _Prepared | None:
         """A recent positive pre-signing check (answered on the event loop, no thread hop)."""
-        remembered = self._allowed.get((who.name, seal_code))
+        remembered = self._allowed.get((who, seal_code))
         if remembered is None or now is not None or remembered[1] < time.monotonic():
             return None
         return remembered[0]
@@ -185,7 +185,7 @@ class SealService:
         with self.db.statements() as connection:
             state = _check_use(connection, who, result.seal_code, None)
             if (state.id, state.updated_at) != prepared.version:
-                self._allowed.pop((who.name, result.seal_code), None)
+                self._allowed.pop((who, result.seal_code), None)
                 raise EsignError(
                     ErrorCode.SEAL_NOT_ACTIVE, seal=result.seal_code, reason="changed while sealing; retry"
                 )
