@@ -1,7 +1,8 @@
 """What every route needs, as FastAPI dependencies: the process's runtime and the authenticated caller.
 
-The authentication dependencies are plain ``def`` functions on purpose: FastAPI runs them in its
-thread pool, so the database round trip and the first scrypt check of a key stay off the event loop.
+A recently checked key is answered on the event loop from the authenticator's memory; only a new
+key (scrypt) or a due re-read of the client row goes to the thread pool, so neither blocks the loop
+and the common request pays no thread hop.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Authenticator
 from api.ratelimit import RateLimiter
@@ -47,7 +49,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer esk_…`")
 
 
-def _identify(request: Request, runtime: Runtime, token: str | None) -> Principal | None:
+async def _identify(request: Request, runtime: Runtime, token: str | None) -> Principal | None:
     """Rate-limit, then authenticate; a failed key also spends from the address's bucket (guessing costs)."""
     address = request.client.host if request.client else "unknown"
     if token is None:
@@ -55,7 +57,9 @@ def _identify(request: Request, runtime: Runtime, token: str | None) -> Principa
         return None
     runtime.limiter.take(f"key:{hash(token)}")
     try:
-        principal = runtime.authenticator.principal(token)
+        principal = runtime.authenticator.fresh(token) or await run_in_threadpool(
+            runtime.authenticator.principal, token
+        )
     except EsignError:
         runtime.limiter.take(f"ip:{address}")
         raise
@@ -63,24 +67,24 @@ def _identify(request: Request, runtime: Runtime, token: str | None) -> Principa
     return principal
 
 
-def require_caller(
+async def require_caller(
     request: Request,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    principal = _identify(request, runtime, credentials.credentials if credentials else None)
+    principal = await _identify(request, runtime, credentials.credentials if credentials else None)
     if principal is None:
         raise EsignError(ErrorCode.API_KEY_MISSING)
     return principal
 
 
-def optional_caller(
+async def optional_caller(
     request: Request,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal | None:
     """The caller of an endpoint whose key requirement is configurable (``ESIGN_VERIFY_REQUIRES_KEY``)."""
-    principal = _identify(request, runtime, credentials.credentials if credentials else None)
+    principal = await _identify(request, runtime, credentials.credentials if credentials else None)
     if principal is None and runtime.settings.verify_requires_key:
         raise EsignError(ErrorCode.API_KEY_MISSING)
     return principal

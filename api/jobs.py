@@ -2,7 +2,9 @@
 
 Verification jobs cross a process boundary, so they return an :class:`Outcome` rather than raise:
 an :class:`~esign.errors.EsignError` does not survive pickling (its constructor takes the code, the
-pickle only keeps the message), and the front door must still answer with the typed problem.
+pickle only keeps the message), and the front door must still answer with the typed problem. The
+outcome carries the response body already rendered, plus the one field the front door reads (the
+indication): the report is serialised once, in the worker, and the event loop only sends bytes.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ _trust_roots: tuple[x509.Certificate, ...] = ()
 
 @dataclass(frozen=True)
 class Outcome:
-    """A verification result (report dict and the rendered body) or the refusal's code and parameters."""
+    """A verification result (the overall indication and the rendered body) or the refusal's code."""
 
-    report: dict[str, Any] | None = None
+    indication: str = ""
     body: bytes = b""
     error: str | None = None
     params: dict[str, str] = field(default_factory=dict)
@@ -55,7 +57,7 @@ def verify_document(pdf: bytes, policy_name: str, name: str, fmt: str, lang: str
     try:
         policy = ValidationPolicy.preset(policy_name, trust_roots=_trust_roots)
         report = verify(pdf, policy, name=name).to_dict()
-        return Outcome(report=report, body=render(report, fmt, lang))
+        return Outcome(indication=report["indication"], body=render(report, fmt, lang))
     except EsignError as exc:
         return Outcome(error=exc.code.name, params={k: str(v) for k, v in exc.params.items()})
 

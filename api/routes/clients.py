@@ -91,4 +91,7 @@ def list_all(runtime: RuntimeDep, caller: Caller) -> list[ClientOut]:
 def revoke(runtime: RuntimeDep, caller: Caller, name: str) -> ClientOut:
     with runtime.db.transaction() as session:
         actor = _delegated_operator(caller, find_client(session, name).uscc)
-        return client_out(revoke_client(session, actor, name))
+        revoked = revoke_client(session, actor, name)
+        client_id, out = revoked.id, client_out(revoked)
+    runtime.authenticator.forget_client(client_id)  # after the commit, so no re-read can resurrect it
+    return out

@@ -103,8 +103,7 @@ async def verify_pdf(
         lang,
     )
     outcome.raise_error()
-    assert outcome.report is not None
-    indication = outcome.report["indication"]
+    indication = outcome.indication
     VERIFICATIONS.labels(indication).inc()
     await _record(runtime, caller, digest, indication, request.state.request_id)
     return Response(outcome.body, media_type=_MEDIA[chosen], headers={"X-Esign-Indication": indication})
@@ -113,5 +112,5 @@ async def verify_pdf(
 async def _record(
     runtime: RuntimeDep, caller: Principal | None, digest: str, indication: str, request_id: str
 ) -> None:
-    if caller is not None:
+    if caller is not None and runtime.service.settings.log_verifications:
         await run_in_threadpool(runtime.service.record_verification, caller, digest, indication, request_id)
