@@ -133,3 +133,15 @@ def test_audit_list_and_export_show_every_record(registered: Run, tmp_path: Path
 def test_secrets_are_never_taken_on_the_command_line(registered: Run, p12_file) -> None:  # type: ignore[no-untyped-def]
     result = registered("keystore", "import", "x", str(p12_file("agency-b")), ok=False)
     assert "passphrase-env" in result.output
+
+
+def test_wrong_passphrase_at_import_is_typed_and_not_echoed(
+    registered: Run, p12_file, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("WRONG_PASS", "hunter2-wrong-passphrase")
+    result = registered(
+        "keystore", "import", "b", str(p12_file("agency-b")), "--passphrase-env", "WRONG_PASS", ok=False
+    )
+    assert "WRONG_PASSPHRASE" in result.output
+    assert "hunter2" not in result.output and P12_PASSPHRASE not in result.output
+    assert not any(line.startswith("b\t") for line in registered("keystore", "list").output.splitlines())
