@@ -129,8 +129,14 @@ def _approval_signatures(report: Report) -> list[Mapping[str, Any]]:
 
 
 def _signature_ok(sig: Mapping[str, Any]) -> bool:
+    """Intact and cryptographically valid, and not definitively refused for breaking its own constraints.
+
+    The last part matters for GB/T 38540 seals: a seal signature made by a certificate the seal does not
+    list, or outside the seal's validity, verifies mathematically but is not a valid seal signature.
+    """
     checks = sig.get("checks") or {}
-    return checks.get("integrity") == "ok" and checks.get("crypto") == "ok"
+    refused = (sig.get("indication"), sig.get("subindication")) == ("TOTAL_FAILED", "SIG_CONSTRAINTS_FAILURE")
+    return checks.get("integrity") == "ok" and checks.get("crypto") == "ok" and not refused
 
 
 def _modified(sig: Mapping[str, Any]) -> bool | None:

@@ -17,11 +17,15 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader
 from pyhanko.sign.diff_analysis import (
     DEFAULT_DIFF_POLICY,
+    DiffResult,
+    DSSCompareRule,
     ModificationLevel,
     QualifiedWhitelistRule,
     ReferenceUpdate,
     StandardDiffPolicy,
+    SuspiciousModification,
 )
+from pyhanko.sign.diff_analysis.rules_api import Context
 from pyhanko.sign.fields import FieldMDPSpec, MDPPerm
 from pyhanko.sign.validation import read_certification_data
 
@@ -223,8 +227,128 @@ def _annotation_refs(page: generic.DictionaryObject) -> set[generic.Reference] |
     return {a.reference for a in raw}
 
 
-#: pyHanko's standard rules plus the annotation rule above.
-DIFF_POLICY = StandardDiffPolicy(
-    global_rules=[*DEFAULT_DIFF_POLICY.global_rules, AnnotationAdditionRule()],
+#: Where the signed revision may have used an object that validation data now reuses: the DSS itself,
+#: and the trailer's /AdditionalStreams, where Adobe lists the streams of its LTV updates.
+VALIDATION_DATA_PATHS = (("/Root", "/DSS"), ("/AdditionalStreams",))
+
+
+class ValidationDataRule(QualifiedWhitelistRule):
+    """Clears whatever the new /DSS reaches, at level LTA_UPDATES, however its writer laid it out.
+
+    pyHanko's own DSS rule insists on one layout (VRI keys that are hashes, VRI entries never
+    rewritten, no reuse of object numbers the old DSS used) and rejects the whole update otherwise;
+    other PAdES writers routinely do all three. Validation data is never drawn, so the only thing that
+    matters is that no object the signed revision *showed* is redefined: an object that the old
+    revision used outside the /DSS stays unexplained (its other usages are not cleared here).
+    """
+
+    def apply_qualified(
+        self, old: HistoricalResolver, new: HistoricalResolver
+    ) -> Iterable[tuple[ModificationLevel, ReferenceUpdate]]:
+        if "/DSS" not in new.root:
+            return
+        dss = new.root.raw_get("/DSS")
+        reached = new.collect_dependencies(dss)
+        if isinstance(dss, generic.IndirectObject):
+            reached.add(dss.reference)
+        level = ModificationLevel.LTA_UPDATES
+        for ref in reached & set(new.explicit_refs_in_revision()):
+            usages = old._get_usages_of_ref(ref)  # pyHanko's own reverse index of the signed revision
+            if not usages:
+                yield level, ReferenceUpdate(ref)
+            for path in usages:
+                if any(tuple(path)[: len(prefix)] == prefix for prefix in VALIDATION_DATA_PATHS):
+                    yield level, ReferenceUpdate(ref, context_checked=Context.from_absolute(old, path))
+
+
+class OrphanRule(QualifiedWhitelistRule):
+    """Objects an update writes but nothing references are never shown: level LTA_UPDATES.
+
+    pyHanko has the same rule built in, but its search fails the whole analysis on a reference to an
+    object that no revision defines; the standard says such a reference is null, and so it is here.
+    As in pyHanko, only objects numbered beyond what the signed revision could assign are candidates,
+    and only objects written by the update are searched for references to them.
+    """
+
+    def apply_qualified(
+        self, old: HistoricalResolver, new: HistoricalResolver
+    ) -> Iterable[tuple[ModificationLevel, ReferenceUpdate]]:
+        written = set(new.explicit_refs_in_revision())
+        fresh = {ref for ref in written if old.is_ref_unassignable(ref)}
+        if not fresh:
+            return
+        reached = _written_refs_reached(new, [new.trailer_view, *(new(ref) for ref in written - fresh)])
+        for ref in fresh - reached:
+            yield ModificationLevel.LTA_UPDATES, ReferenceUpdate(ref)
+
+
+def _written_refs_reached(new: HistoricalResolver, starts: list[generic.PdfObject]) -> set[generic.Reference]:
+    """Refs to objects written in ``new``'s revision reachable from ``starts``; dangling ones are skipped."""
+    xrefs = new.reader.xrefs
+    seen: set[generic.Reference] = set()
+    stack = list(starts)
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, generic.IndirectObject):
+            ref = obj.reference
+            if ref in seen:
+                continue
+            try:
+                if xrefs.get_introducing_revision(ref) < new.revision:
+                    continue
+            except KeyError:  # defined by no revision: null
+                continue
+            seen.add(ref)
+            obj = new(ref)
+        if isinstance(obj, generic.DictionaryObject):
+            stack.extend(obj.values())
+        elif isinstance(obj, generic.ArrayObject):
+            stack.extend(obj)
+    return seen
+
+
+class EsignDiffPolicy(StandardDiffPolicy):
+    """pyHanko's standard policy, except that freeing an object the signed revision never used is harmless.
+
+    Some writers mark object numbers free that no revision ever defined (or that nothing referenced);
+    pyHanko rejects every freeing. Freeing an object that the signed revision used is still rejected:
+    whatever referenced it would silently become null.
+    """
+
+    def apply(
+        self,
+        old: HistoricalResolver,
+        new: HistoricalResolver,
+        field_mdp_spec: FieldMDPSpec | None = None,
+        doc_mdp: MDPPerm | None = None,
+    ) -> DiffResult:
+        freed = new.refs_freed_in_revision()
+        if freed:
+            old._load_reverse_xref_cache()
+        in_use = [
+            ref
+            for ref in freed
+            if old.reader.xrefs.get_historical_ref(ref, old.revision) is not None
+            and old._get_usages_of_ref(ref)
+        ]
+        if in_use:
+            raise SuspiciousModification(f"objects {in_use} used by the signed revision were freed")
+        return super().apply(old, new, field_mdp_spec, doc_mdp)
+
+
+#: pyHanko's standard rules, its DSS and orphan rules replaced by tolerant ones, plus the annotation rule.
+DIFF_POLICY = EsignDiffPolicy(
+    global_rules=[
+        *(
+            r
+            for r in DEFAULT_DIFF_POLICY.global_rules
+            if not isinstance(getattr(r, "rule", None), DSSCompareRule)
+        ),
+        ValidationDataRule(),
+        OrphanRule(),
+        AnnotationAdditionRule(),
+    ],
     form_rule=DEFAULT_DIFF_POLICY.form_rule,
+    reject_object_freeing=False,
+    ignore_orphaned_objects=False,
 )

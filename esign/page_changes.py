@@ -182,12 +182,13 @@ def compare_pages(reader: PdfFileReader, signed_revision: int) -> PageComparison
         reader.root, new_digests
     )
     pairs, added, removed = _pair_pages(old_pages, new_pages)
+    old_owners, new_owners = widget_owners(old.root), widget_owners(reader.root)
     changed: list[PagePair] = []
     for old_ix, new_ix in pairs:
         op, np_ = old_pages[old_ix], new_pages[new_ix]
         content_changed = _content_digest(op, old_digests) != _content_digest(np_, new_digests)
-        old_annots = dict(_annotations(op.page, old_digests))
-        new_annots = dict(_annotations(np_.page, new_digests))
+        old_annots = dict(_annotations(op.page, old_digests, old_owners))
+        new_annots = dict(_annotations(np_.page, new_digests, new_owners))
         a_added = tuple(a for k, (a, _) in new_annots.items() if k not in old_annots)
         a_removed = tuple(a for k, (a, _) in old_annots.items() if k not in new_annots)
         a_rewritten = tuple(
@@ -254,8 +255,38 @@ def _content_digest(page: _Page, digester: ObjectDigester) -> bytes:
     return h.digest()
 
 
+def widget_owners(root: generic.DictionaryObject) -> dict[ObjKey, tuple[str, str | None]]:
+    """Widget reference → (field name, field type), from the form tree's /Kids.
+
+    A widget normally names its field through /Parent, but some writers only list it in the field's
+    /Kids; without this map a later signature's widget would look like a foreign annotation.
+    """
+    try:
+        fields = root["/AcroForm"]["/Fields"]
+    except (KeyError, TypeError):
+        return {}
+    owners: dict[ObjKey, tuple[str, str | None]] = {}
+    stack: list[tuple[generic.PdfObject, str, str | None, int]] = [(f, "", None, 0) for f in fields]
+    while stack:
+        node, prefix, inherited_type, depth = stack.pop()
+        field_dict = node.get_object()
+        if depth > MAX_TREE_DEPTH or not isinstance(field_dict, generic.DictionaryObject):
+            continue
+        name = f"{prefix}.{field_dict['/T']}" if prefix else str(resolved(field_dict, "/T", ""))
+        field_type = str(field_dict["/FT"]) if "/FT" in field_dict else inherited_type
+        kids = resolved(field_dict, "/Kids", ())
+        for i in range(len(kids) if isinstance(kids, generic.ArrayObject) else 0):
+            raw = kids.raw_get(i)
+            kid = raw.get_object()
+            if isinstance(kid, generic.DictionaryObject) and "/T" in kid:
+                stack.append((raw, name, field_type, depth + 1))
+            elif isinstance(raw, generic.IndirectObject):
+                owners[(raw.reference.idnum, raw.reference.generation)] = (name, field_type)
+    return owners
+
+
 def _annotations(
-    page: generic.DictionaryObject, digester: ObjectDigester
+    page: generic.DictionaryObject, digester: ObjectDigester, owners: dict[ObjKey, tuple[str, str | None]]
 ) -> Iterator[tuple[ObjKey | tuple[str, int], tuple[Annotation, bytes]]]:
     annots = resolved(page, "/Annots", generic.ArrayObject())
     if not isinstance(annots, generic.ArrayObject):
@@ -268,10 +299,12 @@ def _annotations(
         annot = raw.get_object()
         if not isinstance(annot, generic.DictionaryObject):
             continue
-        yield (key or ("direct", i)), (_describe(annot, key), digester.digest(raw))
+        yield (key or ("direct", i)), (_describe(annot, key, owners), digester.digest(raw))
 
 
-def _describe(annot: generic.DictionaryObject, key: ObjKey | None) -> Annotation:
+def _describe(
+    annot: generic.DictionaryObject, key: ObjKey | None, owners: dict[ObjKey, tuple[str, str | None]]
+) -> Annotation:
     flags = resolved(annot, "/F", 0)
     visible = not (isinstance(flags, int) and flags & _HIDDEN_FLAGS) and "/AP" in annot
     name_parts: list[str] = []
@@ -285,6 +318,9 @@ def _describe(annot: generic.DictionaryObject, key: ObjKey | None) -> Annotation
         if field_type is None and "/FT" in node:
             field_type = str(node["/FT"])
         node = resolved(node, "/Parent")
+    if not name_parts and key in owners:
+        owner_name, field_type = owners[key]
+        name_parts.append(owner_name)
     return Annotation(
         key=key,
         subtype=str(resolved(annot, "/Subtype", "")),

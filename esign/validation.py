@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from asn1crypto import cms, x509
 from pyhanko.pdf_utils import generic
@@ -23,6 +24,7 @@ from pyhanko_certvalidator.policy_decl import AcceptAllAlgorithms
 
 from esign.evidence import Evidence, cms_revocation_data, validation_context
 from esign.findings import Finding, FindingCode
+from esign.gm.pdf_verify import gm_format, gm_validation_context, verify_gm_signature
 from esign.pdfinput import ParsedPdf
 from esign.policy import ValidationPolicy
 from esign.report import (
@@ -138,6 +140,9 @@ async def _assess(
         out.fail(code, Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE, problem)
     if ranges.signed_end is None:
         out.integrity = "broken"
+    if gm_format(slot.contents or b"") is not None:
+        await _assess_gm(pdf, out, policy, dss, times)
+        return
     parsed = parse_contents(slot.contents or b"")
     if parsed.kind == "gbt38540":
         out.kind, out.format = "unsupported", "GBT38540"
@@ -180,6 +185,33 @@ async def _assess(
     await _assess_signature(pdf, out, signed_data, byte_range, policy, dss, times)
     for number, other in enumerate(others, start=2):
         await _check_other_signer(pdf, out, other, byte_range, number)
+
+
+async def _assess_gm(
+    pdf: ParsedPdf, out: Assessment, policy: ValidationPolicy, dss: Evidence, times: DocumentTimes
+) -> None:
+    """SM2 CMS (style 2) or GB/T 38540 seal signature (style 3): esign.gm checks instead of pyHanko's."""
+    slot = out.slot
+    best = times.covering(out.signed_end) or times.validation_time
+    context = gm_validation_context(
+        policy, other_certs=dss.certs, crls=dss.crls, ocsps=dss.ocsps, moment=best
+    )
+    usable = out.signed_end is not None and slot.byte_range is not None
+    document = partial(digest_byte_range, pdf.data, slot.byte_range) if usable else b""
+    result = await verify_gm_signature(slot.contents or b"", document, context)
+    out.format = result.format
+    out.integrity = "broken" if out.integrity == "broken" else result.integrity
+    out.crypto, out.chain = result.crypto, result.chain
+    out.claimed_signing_time = result.signing_time or _pdf_signing_time(slot)
+    out.best_signature_time = best
+    if result.signer is not None:
+        out.signed_by = signer_identity(result.signer)
+    for check in result.checks:
+        if check.finding is not None:
+            out.note(check.finding, check.detail)
+    indication, sub = result.indication
+    if indication is not Indication.TOTAL_PASSED and sub is not None:
+        out.fail_verdict(indication, sub)
 
 
 def _with_one_signer(signed_data: cms.SignedData, index: int) -> cms.SignedData:
@@ -291,14 +323,25 @@ async def _assess_signature(
     best = min(proofs) if proofs else times.validation_time
     out.best_signature_time = best
     context = validation_context(policy, revinfo, best, times.validation_time)
+    encapsulated = not sha1_subfilter and signed_data["encap_content_info"]["content"].native is not None
     status = await generic_cms.cms_basic_validation(
-        signed_data,
+        _detached(signed_data) if encapsulated else signed_data,
         raw_digest=raw_digest,
         validation_context=context,
         key_usage_settings=_SIGNING_USAGE,
         algorithm_policy=_CMS_ALGORITHMS,
     )
     _judge_integrity_and_crypto(out, status, byte_range is not None)
+    if encapsulated:
+        # CMS then signs the encapsulated content, and the signed message digest (over the file) cannot
+        # match it: the signature value does not verify for what it claims to sign
+        out.crypto = "failed"
+        out.fail(
+            FindingCode.CMS_STRUCTURE_INVALID,
+            Indication.TOTAL_FAILED,
+            SubIndication.SIG_CRYPTO_FAILURE,
+            "a detached signature that encapsulates content",
+        )
     if sha1_subfilter and byte_range is not None:
         _judge_sha1_subfilter(pdf, out, signed_data, byte_range)
     _judge_algorithms(out, signer_info, status["signing_cert"], policy)
@@ -311,6 +354,15 @@ async def _assess_signature(
         revocation_embedded=out.revocation_data,
         archived=covering is not None,
     )
+
+
+def _detached(signed_data: cms.SignedData) -> cms.SignedData:
+    """A copy without encapsulated content, so pyHanko checks the message digest against the file."""
+    detached = signed_data.copy()
+    detached["encap_content_info"] = cms.EncapsulatedContentInfo(
+        {"content_type": signed_data["encap_content_info"]["content_type"]}
+    )
+    return detached
 
 
 def _judge_integrity_and_crypto(out: Assessment, status: dict, range_usable: bool) -> None:
@@ -402,6 +454,15 @@ def _judge_chain(out: Assessment, status: dict, cert: x509.Certificate, best: da
         out.fail(
             FindingCode.CA_CERTIFICATE_REVOKED, Indication.INDETERMINATE, SubIndication.REVOKED_CA_NO_POE
         )
+    elif problem is AdESIndeterminate.CERTIFICATE_CHAIN_GENERAL_FAILURE and best >= _not_before(cert):
+        # broken whatever the time (e.g. issued by a non-CA): a proof of existence could not cure it,
+        # so an expired certificate does not make it OUT_OF_BOUNDS_NO_POE (not-yet-valid still fails)
+        out.chain = "untrusted"
+        out.fail(
+            FindingCode.CHAIN_INVALID,
+            Indication.INDETERMINATE,
+            SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE,
+        )
     elif problem in (AdESIndeterminate.OUT_OF_BOUNDS_NO_POE, AdESFailure.NOT_YET_VALID) or not _valid_at(
         cert, best
     ):
@@ -452,8 +513,12 @@ def _judge_revocation(out: Assessment, status: dict, best: datetime) -> None:
         )
 
 
+def _not_before(cert: x509.Certificate) -> datetime:
+    return cert["tbs_certificate"]["validity"]["not_before"].native
+
+
 def _judge_validity_period(out: Assessment, cert: x509.Certificate, best: datetime) -> None:
-    not_before = cert["tbs_certificate"]["validity"]["not_before"].native
+    not_before = _not_before(cert)
     if best < not_before:
         # the signature provably existed before the certificate did
         out.chain = "not_yet_valid"

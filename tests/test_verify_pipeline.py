@@ -163,7 +163,7 @@ def test_contents_not_cms_is_format_failure(pki, signed_bb):
     assert "CONTENTS_NOT_CMS" in sig.findings
 
 
-def test_gbt38540_contents_are_recognised(pki, plain, shared_dir: Path):
+def test_gbt38540_signature_over_another_document_is_verified_and_fails(pki, plain, shared_dir: Path):
     ses = (shared_dir / "corpus/gbt38540/SignedValueV4.dat").read_bytes()
     signed_bb = sign(plain, pki, reserve=2 * len(ses) + 1024)
     start = signed_bb.index(b"/Contents <") + len(b"/Contents <")
@@ -172,8 +172,9 @@ def test_gbt38540_contents_are_recognised(pki, plain, shared_dir: Path):
     assert len(hexed) <= end - start
     forged = signed_bb[:start] + hexed + b"0" * (end - start - len(hexed)) + signed_bb[end:]
     sig = _only(verify(forged, trusted(pki)))
-    assert (sig.kind, sig.format) == ("unsupported", "GBT38540")
-    assert sig.indication == "INDETERMINATE"
+    assert (sig.kind, sig.format) == ("signature", "GBT38540-v4")
+    assert sig.checks.integrity == "broken"
+    assert sig.indication == "TOTAL_FAILED"
 
 
 def test_unsigned_document_is_no_signature_found(pki, plain):
