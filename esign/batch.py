@@ -17,7 +17,15 @@ from pathlib import Path
 
 from esign.errors import ErrorCode, EsignError
 
-__all__ = ["BatchItem", "ItemStatus", "aseal_folder", "pending_pairs", "write_atomically"]
+__all__ = [
+    "BatchItem",
+    "ItemStatus",
+    "aseal_folder",
+    "pending_pairs",
+    "publish",
+    "write_atomically",
+    "write_durably",
+]
 
 
 class ItemStatus(StrEnum):
@@ -38,15 +46,31 @@ class BatchItem:
 def write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see either nothing or the whole file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+        write_durably(Path(tmp), data)
+        publish(Path(tmp), path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Write and fsync: after this returns, the bytes survive a crash (under a temporary name)."""
+    with open(path, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def publish(partial: Path, final: Path) -> None:
+    """Rename a durably written file to its final name, and make the rename itself durable."""
+    os.replace(partial, final)
+    directory = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def pending_pairs(source_dir: Path, target_dir: Path) -> Iterator[tuple[Path, Path]]:

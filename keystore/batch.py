@@ -19,12 +19,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
 
+from esign.batch import publish, write_durably
 from esign.errors import ErrorCode, EsignError
 from esign.seal import SealOptions
 from keystore.authz import Principal
@@ -39,10 +39,12 @@ class BatchReport:
     sealed: int  #: sealed in this run
     completed: int  #: sealed by an interrupted run, finished (renamed) in this one
     already_done: int
+    #: inputs refused (not a PDF, seal suspended …), with why; one bad file never stops the rest
+    failed: tuple[tuple[str, EsignError], ...] = ()
 
     @property
     def total(self) -> int:
-        return self.sealed + self.completed + self.already_done
+        return self.sealed + self.completed + self.already_done + len(self.failed)
 
 
 async def run_batch(
@@ -58,34 +60,49 @@ async def run_batch(
     if len({src.name for src in sources}) != len(sources):
         raise EsignError(ErrorCode.BAD_OPTION, detail="two inputs of a batch share a file name")
     out_dir.mkdir(parents=True, exist_ok=True)
-    sealed = completed = done = 0
+    outcomes: dict[str, int] = {"sealed": 0, "completed": 0, "done": 0}
+    failed: list[tuple[str, EsignError]] = []
     for src in sorted(sources):
-        final, partial = out_dir / src.name, out_dir / f".{src.name}.partial"
-        request_id = f"batch:{batch_id}:{src.name}"
-        recorded = await asyncio.to_thread(_recorded_hash, service, request_id)
-        if recorded is None:
-            final.unlink(missing_ok=True)  # cannot exist by construction; never keep an unrecorded file
-            await service.aapply(
-                who,
-                seal_code,
-                src.read_bytes(),
-                options,
-                request_id=request_id,
-                before_record=lambda data, p=partial: _write_durably(p, data),
-            )
-            _publish(partial, final)
-            sealed += 1
-        elif final.exists() and _sha256(final) == recorded:
-            done += 1
-        elif partial.exists() and _sha256(partial) == recorded:
-            _publish(partial, final)
-            completed += 1
-        else:
-            raise EsignError(
-                ErrorCode.SIGNING_FAILED,
-                detail=f"{src.name}: audit record exists but its sealed file is gone",
-            )
-    return BatchReport(sealed=sealed, completed=completed, already_done=done)
+        try:
+            outcomes[await _one(service, who, seal_code, src, out_dir, batch_id, options)] += 1
+        except EsignError as exc:
+            failed.append((src.name, exc))
+    return BatchReport(outcomes["sealed"], outcomes["completed"], outcomes["done"], tuple(failed))
+
+
+async def _one(
+    service: SealService,
+    who: Principal,
+    seal_code: str,
+    src: Path,
+    out_dir: Path,
+    batch_id: str,
+    options: SealOptions,
+) -> str:
+    """Bring one input to "sealed, recorded and published"; says which way it got there."""
+    final, partial = out_dir / src.name, out_dir / f".{src.name}.partial"
+    request_id = f"batch:{batch_id}:{src.name}"
+    recorded = await asyncio.to_thread(_recorded_hash, service, request_id)
+    if recorded is None:
+        final.unlink(missing_ok=True)  # cannot exist by construction; never keep an unrecorded file
+        await service.aapply(
+            who,
+            seal_code,
+            src.read_bytes(),
+            options,
+            request_id=request_id,
+            before_record=lambda data: write_durably(partial, data),
+        )
+        publish(partial, final)
+        return "sealed"
+    if final.exists() and _sha256(final) == recorded:
+        return "done"
+    if partial.exists() and _sha256(partial) == recorded:
+        publish(partial, final)
+        return "completed"
+    raise EsignError(
+        ErrorCode.SIGNING_FAILED, detail=f"{src.name}: audit record exists but its sealed file is gone"
+    )
 
 
 def _recorded_hash(service: SealService, request_id: str) -> str | None:
@@ -102,19 +119,3 @@ def _recorded_hash(service: SealService, request_id: str) -> str | None:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _publish(partial: Path, final: Path) -> None:
-    os.replace(partial, final)
-    directory = os.open(final.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

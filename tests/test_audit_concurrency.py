@@ -159,3 +159,24 @@ def test_rerun_completes_a_document_killed_between_record_and_rename(
     second = asyncio.run(run_batch(service, OPERATOR, "A-1", sources, target, "b"))
     assert (second.sealed, second.completed, second.already_done) == (0, 1, 2)
     assert _assert_files_match_records(db, target, "b", finished=True) == 3
+
+
+def test_bad_input_does_not_stop_the_registry_batch(
+    db: Database, sealing_setup: dict[str, str], tmp_path: Path
+) -> None:
+    from esign.errors import ErrorCode
+    from keystore.authz import OPERATOR
+    from keystore.batch import run_batch
+    from keystore.service import SealService
+
+    source, target = _inputs(tmp_path / "in", 2, "doc"), tmp_path / "out"
+    (source / "aaa-not-a-pdf.pdf").write_bytes(b"GIF89a")
+    report = asyncio.run(
+        run_batch(SealService(db), OPERATOR, "A-1", sorted(source.iterdir()), target, "mixed")
+    )
+
+    assert (report.sealed, len(report.failed)) == (2, 1)
+    name, error = report.failed[0]
+    assert name == "aaa-not-a-pdf.pdf" and error.code is ErrorCode.NOT_A_PDF
+    assert sorted(p.name for p in target.iterdir()) == ["doc-000.pdf", "doc-001.pdf"]
+    assert _assert_files_match_records(db, target, "mixed", finished=True) == 2

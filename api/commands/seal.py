@@ -19,6 +19,7 @@ import click
 from pyhanko.sign.signers import Signer
 
 from esign.appearance import AtKeyword, AtPosition, CrossPage, Invisible, Placement
+from esign.batch import pending_pairs
 from esign.errors import ErrorCode, EsignError
 from esign.seal import Certification, Level, SealOptions
 from esign.sync_bridge import run_sync
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
     from esign.batch import BatchItem
     from esign.sealimage import SealImage
+    from keystore.service import SealService
 
 EXIT_FAILED = 1
 
@@ -102,6 +104,19 @@ EXIT_FAILED = 1
 @click.option(
     "--seal-size", default=42.0, show_default=True, help="Diameter of the drawn seal (mm): 40, 42, 45."
 )
+@click.option(
+    "--seal",
+    "registered_seal",
+    metavar="CODE",
+    help="Seal with this registered seal (registry key, picture and audit record) instead of --p12.",
+)
+@click.option(
+    "--database",
+    "database_url",
+    envvar="ESIGN_DATABASE_URL",
+    metavar="URL",
+    help="Registry database for --seal (default: sqlite:///esign.db; env ESIGN_DATABASE_URL).",
+)
 @click.option("--reason", help="Reason recorded in the signature.")
 @click.option("--location", help="Location recorded in the signature.")
 def seal(
@@ -127,13 +142,17 @@ def seal(
     seal_code: str | None,
     seal_size: float,
     reason: str | None,
+    registered_seal: str | None,
+    database_url: str | None,
     location: str | None,
 ) -> None:
     """Seal SOURCE (a PDF, or a folder of PDFs) and write the result to OUTPUT.
 
     \b
+    Key: --seal CODE (a registered seal: its key, its picture, an audit record per document)
+         or --p12 with --passphrase-env/--passphrase-file.
     Placement: --page/--x/--y, --keyword, --cross-page, or none of them for an invisible seal.
-    Seal picture: --image PNG, or --seal-name to draw the standard round seal.
+    Seal picture (with --p12): --image PNG, or --seal-name to draw the standard round seal.
     Exit status: 0 all sealed (or already sealed), 1 any document failed, 2 usage error.
     """
     try:
@@ -145,6 +164,13 @@ def seal(
             reason=reason,
             location=location,
         )
+        if registered_seal:
+            if p12 or image_path or seal_name:
+                raise click.UsageError(
+                    "--seal brings its own key and picture: drop --p12, --image, --seal-name"
+                )
+            registry = _Registry(registered_seal, database_url, options, tsa_url, tsa_timeout)
+            sys.exit(0 if run_sync(registry.run(source, target)) else EXIT_FAILED)
         image = _image(image_path, image_width, seal_name, seal_purpose, seal_code, seal_size)
         if not isinstance(placement, Invisible) and image is None:
             raise click.UsageError("a visible seal needs --image or --seal-name")
@@ -218,9 +244,7 @@ def _signer(p12: Path | None, passphrase_env: str | None, passphrase_file: Path 
     from esign.signers import load_pkcs12
 
     if p12 is None:
-        raise click.UsageError(
-            "give the seal's key with --p12 (registry seals come with --seal in a later version)"
-        )
+        raise click.UsageError("give the seal's key with --seal CODE or --p12")
     if passphrase_env and passphrase_file:
         raise click.UsageError("use --passphrase-env or --passphrase-file, not both")
     if passphrase_file:
@@ -292,6 +316,79 @@ async def _seal_folder(run: _Run, source: Path, target: Path) -> bool:
     return not any(item.status is ItemStatus.FAILED for item in items)
 
 
+@dataclass(frozen=True)
+class _Registry:
+    """Sealing with a registered seal: the registry decides the key and picture, and audits each document.
+
+    The command line acts as the local operator (whoever can run it can read the database). A folder
+    goes through ``keystore.batch.run_batch``, which keeps every sealed file and its audit record
+    together across crashes; its batch id comes from the folder and the seal, so a re-run resumes.
+    """
+
+    code: str
+    database_url: str | None
+    options: SealOptions
+    tsa_url: str | None
+    tsa_timeout: float
+
+    async def run(self, source: Path, target: Path) -> bool:
+        import asyncio
+
+        from pyhanko.sign.timestamps import HTTPTimeStamper
+
+        from keystore.db import Database
+        from keystore.service import SealService
+
+        async with aiohttp.ClientSession() as session:
+            timestamper = (
+                HTTPTimeStamper(self.tsa_url, timeout=self.tsa_timeout, session=session)
+                if self.tsa_url
+                else None
+            )
+            try:
+                db = await asyncio.to_thread(Database.open, self.database_url)
+                service = await asyncio.to_thread(SealService.from_env, db, timestamper)
+                if source.is_dir():
+                    return await self._folder(service, source, target)
+                return await self._file(service, source, target)
+            except EsignError as exc:
+                _report(exc)
+                return False
+
+    async def _file(self, service: SealService, source: Path, target: Path) -> bool:
+        from esign.batch import publish, write_durably
+        from keystore.authz import OPERATOR
+
+        partial = target.with_name(f".{target.name}.partial")
+        result = await service.aapply(
+            OPERATOR,
+            self.code,
+            source.read_bytes(),
+            self.options,
+            before_record=lambda data: write_durably(partial, data),
+        )
+        publish(partial, target)
+        click.echo(f"已盖章 sealed: {target} (audit record {result.audit_seq})")
+        return True
+
+    async def _folder(self, service: SealService, source: Path, target: Path) -> bool:
+        import hashlib
+
+        from keystore.authz import OPERATOR
+        from keystore.batch import run_batch
+
+        sources = [src for src, _ in pending_pairs(source, target)]
+        batch_id = f"{self.code}:{hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:16]}"
+        report = await run_batch(service, OPERATOR, self.code, sources, target, batch_id, self.options)
+        for name, error in report.failed:
+            _report(error, name)
+        click.echo(
+            f"已盖章 sealed {report.sealed + report.completed}, 已跳过 skipped {report.already_done}, "
+            f"失败 failed {len(report.failed)}"
+        )
+        return not report.failed
+
+
 def _summary(console: Console, items: list[BatchItem]) -> None:
     from rich.table import Table
 
@@ -314,8 +411,9 @@ def _summary(console: Console, items: list[BatchItem]) -> None:
     console.print(counts)
 
 
-def _report(exc: EsignError) -> None:
-    click.echo(f"错误 error [{exc.code.name}] {exc.message_zh} / {exc.message_en}", err=True)
+def _report(exc: EsignError, name: str | None = None) -> None:
+    prefix = f"{name}: " if name else ""
+    click.echo(f"{prefix}错误 error [{exc.code.name}] {exc.message_zh} / {exc.message_en}", err=True)
 
 
 def _fail(exc: EsignError) -> None:

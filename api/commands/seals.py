@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -197,5 +198,14 @@ def batch(code: str, source: Path, target: Path, batch_id: str, database_url: st
     service = SealService.from_env(Database.open(database_url))
     sources = sorted(path for path in source.iterdir() if path.suffix.lower() == ".pdf")
     report = asyncio.run(run_batch(service, OPERATOR, code, sources, target, batch_id))
-    click.echo(f"sealed {report.sealed}, completed {report.completed}, already done {report.already_done}")
+    for name, error in report.failed:
+        click.echo(
+            f"{name}: 错误 error [{error.code.name}] {error.message_zh} / {error.message_en}", err=True
+        )
+    click.echo(
+        f"sealed {report.sealed}, completed {report.completed}, already done {report.already_done}, "
+        f"failed {len(report.failed)}"
+    )
+    if report.failed:
+        sys.exit(1)
     click.echo("done")
