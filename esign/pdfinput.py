@@ -2,8 +2,9 @@
 
 Everything that can make a hostile upload crash or exhaust the verifier is refused here with a typed
 :class:`EsignError`, before any signature is looked at. Third-party producers often write slightly
-broken files, so a strict parse failure is retried tolerantly and reported as a finding rather than
-rejected; only files that neither parser can read are refused.
+broken files, so a strict parse failure is retried tolerantly (last with a broken /Prev chain re-linked,
+:mod:`esign.xref_relink`) and reported as a finding rather than rejected; only files that neither parser
+can read are refused. The reader may then parse repaired bytes; ``ParsedPdf.data`` stays the upload.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from esign.errors import ErrorCode, EsignError
 from esign.policy import Limits
+from esign.xref_relink import relink_xref_tables
 
 _HEADER_WINDOW = 1024
 
@@ -29,6 +31,8 @@ class ParsedPdf:
     data: bytes
     reader: PdfFileReader
     tolerant: bool
+    #: the reader parses a copy whose cross-reference pointers were re-linked (:mod:`esign.xref_relink`)
+    relinked: bool = False
 
     @property
     def revisions(self) -> int:
@@ -63,21 +67,34 @@ def open_pdf(data: bytes, limits: Limits) -> ParsedPdf:
         raise EsignError(ErrorCode.NOT_A_PDF)
     decode_limits = DecodeLimits(per_stream=StreamDecodeLimits(max_output_size=limits.max_decoded_stream))
     try:
-        reader, tolerant = _read(data, strict=True, decode_limits=decode_limits), False
+        reader, tolerant, relinked = _read(data, strict=True, decode_limits=decode_limits), False, False
     except PdfDecodeLimitError as exc:
         raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=str(exc)) from exc
     except (PdfError, *_PARSER_CRASHES):
-        try:
-            reader, tolerant = _read(data, strict=False, decode_limits=decode_limits), True
-        except PdfDecodeLimitError as exc:
-            raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=str(exc)) from exc
-        except (PdfError, *_PARSER_CRASHES) as exc:
-            if data.find(b"%%EOF", max(0, len(data) - _HEADER_WINDOW)) < 0:
-                raise EsignError(ErrorCode.PDF_TRUNCATED) from exc
-            raise EsignError(ErrorCode.PDF_CORRUPT, detail=_short(exc)) from exc
+        (reader, relinked), tolerant = _read_tolerantly(data, decode_limits), True
     if reader.encrypted and not _opens_without_password(reader):
         raise EsignError(ErrorCode.PDF_ENCRYPTED)
-    return ParsedPdf(data=data, reader=reader, tolerant=tolerant)
+    return ParsedPdf(data=data, reader=reader, tolerant=tolerant, relinked=relinked)
+
+
+def _read_tolerantly(data: bytes, decode_limits: DecodeLimits) -> tuple[PdfFileReader, bool]:
+    """The tolerant parser, on the bytes as they are, then with a broken /Prev chain re-linked (True)."""
+    try:
+        return _read(data, strict=False, decode_limits=decode_limits), False
+    except PdfDecodeLimitError as exc:
+        raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=str(exc)) from exc
+    except (PdfError, *_PARSER_CRASHES) as exc:
+        relinked = relink_xref_tables(data)
+        if relinked is not None:
+            try:
+                return _read(relinked, strict=False, decode_limits=decode_limits), True
+            except PdfDecodeLimitError as limit:
+                raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=str(limit)) from limit
+            except (PdfError, *_PARSER_CRASHES):
+                pass  # report the original failure below
+        if data.find(b"%%EOF", max(0, len(data) - _HEADER_WINDOW)) < 0:
+            raise EsignError(ErrorCode.PDF_TRUNCATED) from exc
+        raise EsignError(ErrorCode.PDF_CORRUPT, detail=_short(exc)) from exc
 
 
 #: what a parser may raise on garbage besides its own error type (malformed numbers, bad nesting …)
