@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = build_runtime(settings)
         app.state.runtime = runtime
-        await runtime.verify_pool.warm_up()
+        await runtime.verify_pool.start()
         try:
             yield
         finally:

@@ -41,7 +41,8 @@ class Runtime:
     authenticator: Authenticator
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """``async`` only so that FastAPI calls it on the loop: a plain ``def`` would cost a thread hop."""
     return request.app.state.runtime
 
 

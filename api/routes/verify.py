@@ -106,7 +106,8 @@ async def verify_pdf(
     indication = outcome.indication
     VERIFICATIONS.labels(indication).inc()
     await _record(runtime, caller, digest, indication, request.state.request_id)
-    return Response(outcome.body, media_type=_MEDIA[chosen], headers={"X-Esign-Indication": indication})
+    headers = {"X-Esign-Indication": indication, "Server-Timing": f"verify;dur={outcome.worker_ms:.1f}"}
+    return Response(outcome.body, media_type=_MEDIA[chosen], headers=headers)
 
 
 async def _record(
