@@ -218,14 +218,19 @@ def _visual_changes(
     limits: Limits | None,
     deadline: float,
 ) -> Iterator[ChangeFinding]:
-    """Render each changed page before and after, in batches of pages rendered at the same DPI."""
-    if not pages.changed:
+    """Render each changed page before and after, in batches of pages rendered at the same DPI.
+
+    Pages whose only change is annotations that cannot draw (hidden, no appearance, zero-area, e.g. an
+    invisible later signature) are not rendered: the two renderings could not differ.
+    """
+    changed = [p for p in pages.changed if p.needs_rendering(pages.optional_content_changed)]
+    if not changed:
         return
     signed_pdf = pdf[: max(revision_end(pdf, reader, r) for r in range(signed_revision + 1))]
     dpi = int(getattr(limits, "render_dpi", DEFAULT_RENDER_DPI))
     batch = max(1, int(getattr(limits, "render_batch_pages", DEFAULT_RENDER_BATCH)))
     by_dpi: dict[int, list] = {}
-    for pair in pages.changed:
+    for pair in changed:
         by_dpi.setdefault(page_dpi(pair.geometry, dpi), []).append(pair)
     for pair_dpi, pairs in by_dpi.items():
         for start in range(0, len(pairs), batch):

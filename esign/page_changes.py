@@ -47,10 +47,23 @@ class Annotation:
     visible: bool
     field_name: str | None = None
     field_type: str | None = None
+    hidden: bool = False  # /F has Hidden or NoView
 
     @property
     def is_widget(self) -> bool:
         return self.subtype == "/Widget"
+
+    @property
+    def may_draw(self) -> bool:
+        """False only when no viewer draws it: flagged hidden, or a widget with a zero-area rectangle
+        (an invisible signature). Viewers make up appearances for other annotations that lack one, and
+        draw note icons whatever the rectangle, so those always count."""
+        if self.hidden:
+            return False
+        if not self.is_widget or self.rect is None:
+            return True
+        x1, y1, x2, y2 = self.rect
+        return x1 != x2 and y1 != y2
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,12 @@ class PagePair:
     rewritten: tuple[Annotation, ...] = ()
     dormant_objects: tuple[ObjKey, ...] = ()
     overwritten_objects: tuple[ObjKey, ...] = ()
+    #: some added, removed or rewritten annotation may draw (before or after); False only when none can
+    annotations_may_draw: bool = True
+
+    def needs_rendering(self, optional_content_changed: bool) -> bool:
+        """Whether rendering could show a difference; only invisible annotation changes are skipped."""
+        return self.content_changed or optional_content_changed or self.annotations_may_draw
 
 
 @dataclass(frozen=True)
@@ -191,9 +210,10 @@ def compare_pages(reader: PdfFileReader, signed_revision: int) -> PageComparison
         new_annots = dict(_annotations(np_.page, new_digests, new_owners))
         a_added = tuple(a for k, (a, _) in new_annots.items() if k not in old_annots)
         a_removed = tuple(a for k, (a, _) in old_annots.items() if k not in new_annots)
-        a_rewritten = tuple(
-            a for k, (a, d) in new_annots.items() if k in old_annots and old_annots[k][1] != d
-        )
+        rewritten_keys = [k for k, (_, d) in new_annots.items() if k in old_annots and old_annots[k][1] != d]
+        a_rewritten = tuple(new_annots[k][0] for k in rewritten_keys)
+        before_rewrite = (old_annots[k][0] for k in rewritten_keys)
+        may_draw = any(a.may_draw for a in (*a_added, *a_removed, *a_rewritten, *before_rewrite))
         moved = old_ix != new_ix
         if not (content_changed or a_added or a_removed or a_rewritten or moved or ocg_changed):
             continue
@@ -211,6 +231,7 @@ def compare_pages(reader: PdfFileReader, signed_revision: int) -> PageComparison
                 rewritten=a_rewritten,
                 dormant_objects=dormant if content_changed else (),
                 overwritten_objects=overwritten if content_changed else (),
+                annotations_may_draw=may_draw,
             )
         )
     return PageComparison(
@@ -306,7 +327,8 @@ def _describe(
     annot: generic.DictionaryObject, key: ObjKey | None, owners: dict[ObjKey, tuple[str, str | None]]
 ) -> Annotation:
     flags = resolved(annot, "/F", 0)
-    visible = not (isinstance(flags, int) and flags & _HIDDEN_FLAGS) and "/AP" in annot
+    hidden = isinstance(flags, int) and bool(flags & _HIDDEN_FLAGS)
+    visible = not hidden and "/AP" in annot
     name_parts: list[str] = []
     field_type: str | None = None
     node: generic.PdfObject | None = annot
@@ -328,6 +350,7 @@ def _describe(
         visible=visible,
         field_name=".".join(name_parts) or None,
         field_type=field_type,
+        hidden=hidden,
     )
 
 

@@ -20,6 +20,7 @@ from pyhanko.pdf_utils.misc import PdfDecodeLimitError, PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from esign.errors import ErrorCode, EsignError
+from esign.indexed_reader import IndexedReader
 from esign.policy import Limits
 from esign.xref_relink import relink_xref_tables
 
@@ -130,7 +131,7 @@ def revision_end(pdf: bytes, reader: PdfFileReader, revision: int) -> int:
 
 
 def _read(data: bytes, *, strict: bool, decode_limits: DecodeLimits) -> PdfFileReader:
-    reader = PdfFileReader(BytesIO(data), strict=strict, decode_limits=decode_limits)
+    reader = IndexedReader(BytesIO(data), strict=strict, decode_limits=decode_limits)
     _ = reader.root  # the catalog must resolve, or nothing else will
     return reader
 
