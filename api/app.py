@@ -54,7 +54,7 @@ def build_runtime(settings: Settings) -> Runtime:
         db=db,
         keys=keys,
         service=service,
-        verify_pool=process_pool("verify", settings.verify_workers, settings.queue_limit, trust_ders),
+        verify_pool=process_pool("verify", settings.verify_processes, settings.queue_limit, trust_ders),
         seal_pool=thread_pool("seal", settings.seal_workers, settings.queue_limit),
         limiter=RateLimiter(settings.rate_per_minute, settings.rate_burst),
         authenticator=Authenticator(db),

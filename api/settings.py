@@ -7,6 +7,7 @@ environment see the same registry, keys and trust anchors.
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from typing import Literal
 
@@ -37,8 +38,11 @@ class Settings(BaseSettings):
     verify_requires_key: bool = True
     default_policy: Literal["default", "online", "strict"] = "default"
 
-    #: verification runs in worker *processes* (CPU-bound, GIL); sealing in threads (key cache, HSM session)
-    verify_workers: int = Field(default=2, ge=1, le=64)
+    #: verification runs in worker *processes* (CPU-bound, GIL); sealing in threads (key cache, HSM session).
+    #: Unset: the machine's cores shared out among the uvicorn workers (see :attr:`verify_processes`).
+    verify_workers: int | None = Field(default=None, ge=1, le=64)
+    #: uvicorn worker processes sharing this machine (``esign serve --workers`` sets it)
+    http_workers: int = Field(default=1, ge=1, le=64)
     seal_workers: int = Field(default=4, ge=1, le=64)
     #: jobs allowed to wait per pool before requests are refused with 503
     queue_limit: int = Field(default=16, ge=0, le=10_000)
@@ -48,6 +52,18 @@ class Settings(BaseSettings):
     rate_burst: int = Field(default=60, ge=1)
 
     log_level: str = "INFO"
+
+    @property
+    def verify_processes(self) -> int:
+        """Verification processes for this uvicorn worker.
+
+        Every uvicorn worker has its own pool, so by default the cores are divided among them: N
+        workers × all cores would put 2N CPU-bound processes on N cores, and each verification
+        would take longer while the throughput stays the same.
+        """
+        if self.verify_workers is not None:
+            return self.verify_workers
+        return max(1, (os.cpu_count() or 1) // self.http_workers)
 
     @cached_property
     def trust_roots(self) -> tuple[x509.Certificate, ...]:

@@ -1,12 +1,17 @@
 """Bounded load run of the HTTP service on loopback, against the in-process verifier in the same run.
 
     .venv/bin/python bench/load.py --clients 4 --seconds 10 --workers 1 2
+    .venv/bin/python bench/load.py --soak 300 --workers 1        # memory over a 5-minute run
 
-For each uvicorn worker count: verification with one client (latency, to compare with the
-in-process ``esign.verify`` on the same document — the HTTP overhead ratio at p50), verification
+For each uvicorn worker count: one client alternating an HTTP verification and an in-process
+``esign.verify`` of the same document (so both sides see the same machine load — on a shared
+2-core machine a neighbour's burst would otherwise land on one side only; the HTTP overhead is the
+ratio of the two p50s, and the worker's own time from ``Server-Timing`` splits it), verification
 with N clients and sealing with N clients (requests/second, p50/p95/p99, errors), and the resident
-memory of the whole server process tree before and after. The load generator runs on the same
-machine, so on 2 cores it competes with the server: the numbers are a floor, not a ceiling.
+memory of the whole server process tree before and after. ``--soak T`` instead runs N clients,
+half verifying and half sealing, for T seconds and samples the server's memory every 10 s.
+The load generator runs on the same machine, so on 2 cores it competes with the server: the
+numbers are a floor, not a ceiling.
 """
 
 from __future__ import annotations
@@ -81,16 +86,42 @@ async def _load(server: Server, key: str, path: str, pdf: bytes, clients: int, s
     return _percentiles(f"http {path}", clients, latencies, errors, time.monotonic() - started)
 
 
-def _in_process(pdf: bytes, pki: TestPKI, seconds: float) -> Phase:
+def _paired(server: Server, pdf: bytes, pki: TestPKI, seconds: float) -> tuple[Phase, Phase, float]:
+    """One HTTP verification, then one in-process verification, alternately: the same load on both.
+
+    Returns the in-process phase, the HTTP phase and the median time the server's worker spent
+    (its ``Server-Timing`` header): HTTP minus worker is what the service adds around the work.
+    """
     policy = ValidationPolicy.preset("default", trust_roots=[pki.root])
     verify(pdf, policy)  # imports and caches, like a warmed-up worker
-    latencies: list[float] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        started = time.perf_counter()
-        verify(pdf, policy)
-        latencies.append(time.perf_counter() - started)
-    return _percentiles("in-process esign.verify", 1, latencies, 0, seconds)
+    local: list[float] = []
+    remote: list[float] = []
+    worker: list[float] = []
+    errors = 0
+    headers = {"Authorization": f"Bearer {server.keys['demo']}"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=120) as http:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            response = http.post("/v1/verify", files={"file": ("doc.pdf", pdf, "application/pdf")})
+            if response.status_code == 200:
+                remote.append(time.perf_counter() - started)
+                worker.append(float(response.headers["server-timing"].partition("dur=")[2]) / 1000)
+            else:
+                errors += 1
+            started = time.perf_counter()
+            verify(pdf, policy)
+            local.append(time.perf_counter() - started)
+    return (
+        _percentiles("in-process esign.verify", 1, local, 0, sum(local)),
+        _percentiles("http /v1/verify (paired)", 1, remote, errors, sum(remote)),
+        round(statistics.median(worker) * 1000, 1) if worker else 0.0,
+    )
+
+
+def _rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
 
 
 def _tree_rss_kib(pid: int) -> int:
@@ -108,7 +139,7 @@ def _tree_rss_kib(pid: int) -> int:
     return total
 
 
-def run(clients: int, seconds: float, worker_counts: list[int]) -> dict:
+def run(clients: int, seconds: float, worker_counts: list[int], soak: float | None) -> dict:
     services = start_services(0)
     pki = services.pki
     results: dict = {"clients": clients, "seconds": seconds, "runs": []}
@@ -119,13 +150,19 @@ def run(clients: int, seconds: float, worker_counts: list[int]) -> dict:
                     Path(tmp, f"w{workers}"),
                     pki,
                     uvicorn_workers=workers,
-                    ESIGN_VERIFY_WORKERS=str(max(1, 2 // workers)),
+                    ESIGN_VERIFY_WORKERS="",  # unset: the service shares the cores among its workers
+                    ESIGN_HTTP_WORKERS=str(workers),
                     ESIGN_QUEUE_LIMIT="64",
                     ESIGN_RATE_PER_MINUTE="100000000",
                     ESIGN_RATE_BURST="1000000",
                 )
                 try:
-                    results["runs"].append(asyncio.run(_one_config(server, pki, workers, clients, seconds)))
+                    measure = (
+                        _soak(server, clients, soak)
+                        if soak
+                        else _one_config(server, pki, workers, clients, seconds)
+                    )
+                    results["runs"].append(asyncio.run(measure))
                 finally:
                     stop_server(server)
     finally:
@@ -133,20 +170,23 @@ def run(clients: int, seconds: float, worker_counts: list[int]) -> dict:
     return results
 
 
-async def _one_config(server: Server, pki: TestPKI, workers: int, clients: int, seconds: float) -> dict:
+async def _sealed_document(server: Server) -> tuple[bytes, bytes]:
+    """A one-page document and the same document sealed (PAdES B-B) by the demo seal."""
     document = small_pdf("esign bench one-page document")
     async with httpx.AsyncClient(base_url=server.url, timeout=120) as http:
-        sealed = (
-            await http.post(
-                "/v1/seals/HZAMR-01/apply",
-                headers={"Authorization": f"Bearer {server.keys['demo']}"},
-                files={"file": ("doc.pdf", document, "application/pdf")},
-            )
-        ).content
+        response = await http.post(
+            "/v1/seals/HZAMR-01/apply",
+            headers={"Authorization": f"Bearer {server.keys['demo']}"},
+            files={"file": ("doc.pdf", document, "application/pdf")},
+        )
+    return document, response.content
+
+
+async def _one_config(server: Server, pki: TestPKI, workers: int, clients: int, seconds: float) -> dict:
+    document, sealed = await _sealed_document(server)
     await _load(server, "demo", "/v1/verify", sealed, clients, 2)  # warm every worker
     rss_before = _tree_rss_kib(server.process.pid)
-    single = await _load(server, "demo", "/v1/verify", sealed, 1, seconds)
-    local = await asyncio.to_thread(_in_process, sealed, pki, seconds)
+    local, single, worker_ms = await asyncio.to_thread(_paired, server, sealed, pki, seconds)
     many = await _load(server, "demo", "/v1/verify", sealed, clients, seconds)
     seals = await _load(server, "a-sealer", "/v1/seals/HZAMR-01/apply", document, clients, seconds)
     rss_after = _tree_rss_kib(server.process.pid)
@@ -154,8 +194,40 @@ async def _one_config(server: Server, pki: TestPKI, workers: int, clients: int, 
         "uvicorn_workers": workers,
         "phases": [asdict(p) for p in (local, single, many, seals)],
         "http_overhead_p50": round(single.p50_ms / local.p50_ms - 1, 3) if local.p50_ms else None,
+        "worker_p50_ms": worker_ms,
         "rss_kib_before": rss_before,
         "rss_kib_after": rss_after,
+    }
+
+
+async def _soak(server: Server, clients: int, seconds: float, every: float = 10.0) -> dict:
+    """Half the clients verifying, half sealing, for ``seconds``; the server's RSS every ``every`` s."""
+    document, sealed = await _sealed_document(server)
+    samples: list[tuple[float, int, int]] = []  # (seconds since start, main process KiB, process tree KiB)
+    started = time.monotonic()
+    load = asyncio.gather(
+        _load(server, "demo", "/v1/verify", sealed, max(1, clients // 2), seconds),
+        _load(
+            server, "a-sealer", "/v1/seals/HZAMR-01/apply", document, max(1, clients - clients // 2), seconds
+        ),
+    )
+    while not load.done():
+        samples.append(
+            (
+                round(time.monotonic() - started),
+                _rss_kib(server.process.pid),
+                _tree_rss_kib(server.process.pid),
+            )
+        )
+        await asyncio.wait([load], timeout=every)
+    verifies, seals = await load
+    samples.append(
+        (round(time.monotonic() - started), _rss_kib(server.process.pid), _tree_rss_kib(server.process.pid))
+    )
+    return {
+        "uvicorn_workers": "soak",
+        "phases": [asdict(verifies), asdict(seals)],
+        "rss_samples": samples,
     }
 
 
@@ -169,8 +241,22 @@ def _print(results: dict) -> None:
                 f"{p['name']:34} {p['clients']:>3} {p['requests']:>6} {p['errors']:>4} {p['rps']:>8} "
                 f"{p['p50_ms']:>8} {p['p95_ms']:>8} {p['p99_ms']:>8}"
             )
-        print(f"HTTP overhead at p50 (1 client vs in-process): {config['http_overhead_p50']:+.1%}")
+        if "rss_samples" in config:
+            _print_soak(config["rss_samples"])
+            continue
+        print(
+            f"HTTP overhead at p50 (paired with in-process): {config['http_overhead_p50']:+.1%}"
+            f"  (server worker p50 {config['worker_p50_ms']} ms)"
+        )
         print(f"server RSS: {config['rss_kib_before'] // 1024} MiB → {config['rss_kib_after'] // 1024} MiB")
+
+
+def _print_soak(samples: list[tuple[float, int, int]]) -> None:
+    print("RSS over the run (s: uvicorn process MiB / whole tree MiB):")
+    print("  " + "  ".join(f"{t}s: {main // 1024}/{tree // 1024}" for t, main, tree in samples))
+    for label, column in (("uvicorn process", 1), ("process tree", 2)):
+        values = [sample[column] // 1024 for sample in samples]
+        print(f"{label}: start {values[0]} MiB, end {values[-1]} MiB, max {max(values)} MiB")
 
 
 def main() -> None:
@@ -180,9 +266,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients (N)")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each phase (T)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="uvicorn worker counts")
+    parser.add_argument(
+        "--soak", type=float, metavar="T", help="memory run: mixed load for T seconds instead"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    results = run(args.clients, args.seconds, args.workers)
+    results = run(args.clients, args.seconds, args.workers, args.soak)
     _print(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -109,9 +109,10 @@ def _prepare(directory: Path, pki: TestPKI) -> tuple[dict[str, str], dict[str, s
 
 
 def start_server(directory: Path, pki: TestPKI, uvicorn_workers: int = 1, **overrides: str) -> Server:
-    """Bootstrap ``directory`` and run uvicorn on it; ``overrides`` are extra ESIGN_* variables."""
+    """Bootstrap ``directory`` and run uvicorn on it; ``overrides`` are ESIGN_* variables ("" unsets one)."""
     env, keys = _prepare(directory, pki)
     env.update(overrides)
+    env = {name: value for name, value in env.items() if value != ""}
     port = _free_port()
     log_path = directory / "server.log"
     process = subprocess.Popen(

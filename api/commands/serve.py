@@ -36,6 +36,7 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
 
     from api.settings import Settings
 
+    os.environ["ESIGN_HTTP_WORKERS"] = str(workers)  # each uvicorn worker sizes its verification pool from it
     settings = Settings()
     if demo:
         _start_demo(settings)
