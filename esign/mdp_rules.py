@@ -19,9 +19,13 @@ from pyhanko.sign.diff_analysis import (
     DEFAULT_DIFF_POLICY,
     DiffResult,
     DSSCompareRule,
+    FormUpdatingRule,
+    GenericFieldModificationRule,
     ModificationLevel,
     QualifiedWhitelistRule,
     ReferenceUpdate,
+    SigFieldCreationRule,
+    SigFieldModificationRule,
     StandardDiffPolicy,
     SuspiciousModification,
 )
@@ -150,18 +154,55 @@ def _field_type(field: generic.DictionaryObject) -> str | None:
     return None
 
 
-class AnnotationAdditionRule(QualifiedWhitelistRule):
-    """Clears pages that only gained new, freshly written non-widget annotations, at level ANNOTATIONS.
+def widget_owners(root: generic.DictionaryObject) -> dict[tuple[int, int], tuple[str, str | None]]:
+    """Widget reference → (field name, field type), from the form tree's /Kids.
 
-    Deleting or rewriting existing annotations, touching anything else in the page dictionary, or
-    reusing object numbers from the signed revision is left unexplained (so it stays suspicious).
+    A widget normally names its field through /Parent, but some writers only list it in the field's
+    /Kids; without this map a later signature's widget would look like a foreign annotation.
+    """
+    try:
+        fields = root["/AcroForm"]["/Fields"]
+    except (KeyError, TypeError):
+        return {}
+    owners: dict[tuple[int, int], tuple[str, str | None]] = {}
+    stack: list[tuple[generic.PdfObject, str, str | None, int]] = [(f, "", None, 0) for f in fields]
+    while stack:
+        node, prefix, inherited_type, depth = stack.pop()
+        field_dict = node.get_object()
+        if depth > MAX_TREE_DEPTH or not isinstance(field_dict, generic.DictionaryObject):
+            continue
+        name = f"{prefix}.{field_dict['/T']}" if prefix else str(resolved(field_dict, "/T", ""))
+        field_type = str(field_dict["/FT"]) if "/FT" in field_dict else inherited_type
+        kids = resolved(field_dict, "/Kids", ())
+        for i in range(len(kids) if isinstance(kids, generic.ArrayObject) else 0):
+            raw = kids.raw_get(i)
+            kid = raw.get_object()
+            if isinstance(kid, generic.DictionaryObject) and "/T" in kid:
+                stack.append((raw, name, field_type, depth + 1))
+            elif isinstance(raw, generic.IndirectObject):
+                owners[(raw.reference.idnum, raw.reference.generation)] = (name, field_type)
+    return owners
+
+
+class AnnotationAdditionRule(QualifiedWhitelistRule):
+    """Clears pages that only gained freshly written annotations: comments at level ANNOTATIONS, widgets
+    of signature fields at LTA_UPDATES (the binding of a new signature to its page).
+
+    The widget binding replaces pyHanko's own (switched off in :data:`DIFF_POLICY`), which rejects the
+    whole update when a writer rewrites any other page entry, even into an identical copy (a fresh
+    /Resources object with the same content). Here the other entries must be *equal in value*; fresh
+    objects that make them so are cleared with the page. The widgets themselves, their appearances and
+    their fields are left to pyHanko's signature-field rules. Deleting or rewriting existing annotations,
+    a changed page entry, a widget of any other field type, or reusing object numbers of the signed
+    revision is left unexplained (so it stays suspicious).
     """
 
     def apply_qualified(
         self, old: HistoricalResolver, new: HistoricalResolver
     ) -> Iterable[tuple[ModificationLevel, ReferenceUpdate]]:
+        owners = widget_owners(new.root)
         for old_page, new_page_ref in _parallel_pages(old.root["/Pages"], new.root["/Pages"], 0):
-            yield from self._page_updates(old, new, old_page, new_page_ref)
+            yield from self._page_updates(old, new, old_page, new_page_ref, owners)
 
     @staticmethod
     def _page_updates(
@@ -169,32 +210,89 @@ class AnnotationAdditionRule(QualifiedWhitelistRule):
         new: HistoricalResolver,
         old_page: generic.DictionaryObject,
         new_page_ref: generic.IndirectObject,
+        owners: dict[tuple[int, int], tuple[str, str | None]],
     ) -> Iterator[tuple[ModificationLevel, ReferenceUpdate]]:
         new_page = new_page_ref.get_object()
         old_annots = _annotation_refs(old_page)
         new_annots = _annotation_refs(new_page)
         if old_annots is None or new_annots is None or not old_annots < new_annots:
             return
-        if set(old_page.keys()) != set(new_page.keys()) or any(
-            old_page.raw_get(k) != new_page.raw_get(k) for k in new_page if k != "/Annots"
-        ):
+        keys = set(new_page.keys()) - {"/Annots"}
+        if set(old_page.keys()) - {"/Annots"} != keys:
+            return
+        copies: set[generic.Reference] = set()
+        if not all(_same_value(old_page.raw_get(k), new_page.raw_get(k), old, new, copies) for k in keys):
             return
         added = new_annots - old_annots
         if any(not old.is_ref_unassignable(ref) for ref in added):
             return
-        dependencies: set[generic.Reference] = set()
+        comments: set[generic.Reference] = set()
         for ref in added:
             annot = new(ref)
-            if not isinstance(annot, generic.DictionaryObject) or resolved(annot, "/Subtype") == "/Widget":
+            if not isinstance(annot, generic.DictionaryObject):
                 return
-            dependencies |= new.collect_dependencies(annot, since_revision=new.revision)
-        level = ModificationLevel.ANNOTATIONS
+            if resolved(annot, "/Subtype") != "/Widget":
+                comments |= {ref} | new.collect_dependencies(annot, since_revision=new.revision)
+            elif (_field_type(annot) or owners.get((ref.idnum, ref.generation), ("", None))[1]) != "/Sig":
+                return
+        level = ModificationLevel.ANNOTATIONS if comments else ModificationLevel.LTA_UPDATES
         yield level, ReferenceUpdate(new_page_ref.reference)
         annots_value = new_page.raw_get("/Annots")
         if isinstance(annots_value, generic.IndirectObject):
             yield level, ReferenceUpdate(annots_value.reference)
-        for ref in added | dependencies:
-            yield level, ReferenceUpdate(ref)
+        for ref in comments:
+            yield ModificationLevel.ANNOTATIONS, ReferenceUpdate(ref)
+        for ref in copies:
+            yield ModificationLevel.LTA_UPDATES, ReferenceUpdate(ref)
+
+
+#: bound on the objects compared for one page, so a hostile page cannot make the comparison unbounded
+MAX_COMPARED_OBJECTS = 4096
+
+
+def _same_value(
+    old_value: generic.PdfObject,
+    new_value: generic.PdfObject,
+    old: HistoricalResolver,
+    new: HistoricalResolver,
+    copies: set[generic.Reference],
+) -> bool:
+    """Whether ``new_value`` (in ``new``) shows the same thing as ``old_value`` did (in ``old``).
+
+    The same reference counts as equal (a rewrite of that object is judged on its own); a fresh object
+    that is equal in value is added to ``copies``, to be cleared with the page.
+    """
+    stack = [(old_value, new_value, 0)]
+    compared = 0
+    while stack:
+        a, b, depth = stack.pop()
+        compared += 1
+        if compared > MAX_COMPARED_OBJECTS or depth > MAX_TREE_DEPTH:
+            return False
+        same_ref = isinstance(a, generic.IndirectObject) and isinstance(b, generic.IndirectObject)
+        if same_ref and a.reference == b.reference:
+            continue
+        if isinstance(b, generic.IndirectObject):
+            if old.is_ref_unassignable(b.reference):
+                copies.add(b.reference)
+            b = new(b.reference)
+        if isinstance(a, generic.IndirectObject):
+            a = old(a.reference)
+        if isinstance(a, generic.StreamObject) != isinstance(b, generic.StreamObject):
+            return False
+        if isinstance(a, generic.StreamObject) and a.encoded_data != b.encoded_data:
+            return False
+        if isinstance(a, generic.DictionaryObject) and isinstance(b, generic.DictionaryObject):
+            if set(a.keys()) != set(b.keys()):
+                return False
+            stack.extend((a.raw_get(k), b.raw_get(k), depth + 1) for k in a)
+        elif isinstance(a, generic.ArrayObject) and isinstance(b, generic.ArrayObject):
+            if len(a) != len(b):
+                return False
+            stack.extend((a.raw_get(i), b.raw_get(i), depth + 1) for i in range(len(a)))
+        elif type(a) is not type(b) or a != b:
+            return False
+    return True
 
 
 def _parallel_pages(
@@ -348,7 +446,13 @@ DIFF_POLICY = EsignDiffPolicy(
         OrphanRule(),
         AnnotationAdditionRule(),
     ],
-    form_rule=DEFAULT_DIFF_POLICY.form_rule,
+    form_rule=FormUpdatingRule(
+        field_rules=[
+            SigFieldCreationRule(approve_widget_bindings=False),  # bindings: AnnotationAdditionRule
+            SigFieldModificationRule(),
+            GenericFieldModificationRule(),
+        ]
+    ),
     reject_object_freeing=False,
     ignore_orphaned_objects=False,
 )

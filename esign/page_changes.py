@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from esign.mdp_rules import MAX_TREE_DEPTH, resolved
+from esign.mdp_rules import MAX_TREE_DEPTH, resolved, widget_owners
 
 #: Page attributes that a page inherits from its ancestors in the page tree.
 INHERITABLE = ("/Resources", "/MediaBox", "/CropBox", "/Rotate")
@@ -274,36 +274,6 @@ def _content_digest(page: _Page, digester: ObjectDigester) -> bytes:
     for k in sorted(page.inherited):
         h.update(k.encode() + digester.digest(page.inherited[k]))
     return h.digest()
-
-
-def widget_owners(root: generic.DictionaryObject) -> dict[ObjKey, tuple[str, str | None]]:
-    """Widget reference → (field name, field type), from the form tree's /Kids.
-
-    A widget normally names its field through /Parent, but some writers only list it in the field's
-    /Kids; without this map a later signature's widget would look like a foreign annotation.
-    """
-    try:
-        fields = root["/AcroForm"]["/Fields"]
-    except (KeyError, TypeError):
-        return {}
-    owners: dict[ObjKey, tuple[str, str | None]] = {}
-    stack: list[tuple[generic.PdfObject, str, str | None, int]] = [(f, "", None, 0) for f in fields]
-    while stack:
-        node, prefix, inherited_type, depth = stack.pop()
-        field_dict = node.get_object()
-        if depth > MAX_TREE_DEPTH or not isinstance(field_dict, generic.DictionaryObject):
-            continue
-        name = f"{prefix}.{field_dict['/T']}" if prefix else str(resolved(field_dict, "/T", ""))
-        field_type = str(field_dict["/FT"]) if "/FT" in field_dict else inherited_type
-        kids = resolved(field_dict, "/Kids", ())
-        for i in range(len(kids) if isinstance(kids, generic.ArrayObject) else 0):
-            raw = kids.raw_get(i)
-            kid = raw.get_object()
-            if isinstance(kid, generic.DictionaryObject) and "/T" in kid:
-                stack.append((raw, name, field_type, depth + 1))
-            elif isinstance(raw, generic.IndirectObject):
-                owners[(raw.reference.idnum, raw.reference.generation)] = (name, field_type)
-    return owners
 
 
 def _annotations(

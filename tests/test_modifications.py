@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from io import BytesIO
 
 import pikepdf
@@ -385,3 +386,92 @@ def test_exhausted_time_budget_is_unknown(signed):
     tampered = _update(signed, lambda w, p: w.insert_page(_new_page(w, "late page")))
     analysis = analyse_changes(tampered, PdfFileReader(BytesIO(tampered), strict=False), 1, limits=NoTime())
     assert "TIME_BUDGET_EXCEEDED" in _codes(analysis)
+
+
+def _empty_signature_field_with_resources(writer, page_ref, base_font: str) -> None:
+    """An invisible empty signature field bound to the page, and the page's /Resources rewritten as a
+    fresh object (a writer's habit) whose font says ``base_font``."""
+    page = page_ref.get_object()
+    widget = writer.add_object(
+        generic.DictionaryObject(
+            {
+                "/Type": generic.NameObject("/Annot"),
+                "/Subtype": generic.NameObject("/Widget"),
+                "/FT": generic.NameObject("/Sig"),
+                "/T": generic.TextStringObject("Seal2"),
+                "/Rect": generic.ArrayObject(generic.NumberObject(0) for _ in range(4)),
+                "/F": generic.NumberObject(132),
+                "/P": page_ref,
+            }
+        )
+    )
+    font = generic.DictionaryObject(
+        {
+            "/Type": generic.NameObject("/Font"),
+            "/Subtype": generic.NameObject("/Type1"),
+            "/BaseFont": generic.NameObject(base_font),
+        }
+    )
+    old = page["/Resources"]
+    resources = generic.DictionaryObject({k: old.raw_get(k) for k in old})
+    resources["/Font"] = generic.DictionaryObject({"/F1": writer.add_object(font)})
+    page["/Resources"] = writer.add_object(resources)
+    page["/Annots"].append(widget)
+    writer.update_container(page["/Annots"])
+    writer.mark_update(page_ref)
+    form = writer.root["/AcroForm"]
+    form["/Fields"].append(widget)
+    writer.update_root()
+
+
+def test_signature_field_added_with_an_identical_copy_of_the_page_resources_is_permitted(signed):
+    """Some writers rewrite the page's /Resources into a fresh but identical object when they bind a
+    new signature widget; pyHanko rejects that, esign compares the values."""
+    updated = _update(signed, lambda w, p: _empty_signature_field_with_resources(w, p, "/Helvetica"))
+    analysis = _analyse(updated)
+    assert analysis.status == "permitted", analysis.findings
+
+
+def test_signature_field_added_with_a_different_font_in_the_page_resources_is_suspicious(signed):
+    """The control: the same update with the page's font swapped (Helvetica → Courier) is a change."""
+    updated = _update(signed, lambda w, p: _empty_signature_field_with_resources(w, p, "/Courier"))
+    analysis = _analyse(updated)
+    assert analysis.status == "suspicious", analysis.findings
+
+
+def _rewrite_first_vri_entry(writer, page_ref) -> None:
+    """Replace a VRI entry by a new object with a /TU time (allowed by PAdES, refused by pyHanko)."""
+    vri = writer.root["/DSS"]["/VRI"]
+    key = next(iter(vri))
+    entry = vri[key]
+    rewritten = generic.DictionaryObject({k: entry.raw_get(k) for k in entry})
+    rewritten["/TU"] = generic.pdf_date(datetime(2026, 3, 2, 7, 0, tzinfo=UTC))
+    vri[key] = writer.add_object(rewritten)
+    writer.update_container(vri)
+
+
+def test_rewritten_vri_entry_is_permitted_validation_data(signed, pki):
+    """Judged from the revision that holds the first DSS (as for a later signature of a B-LT file)."""
+    out = BytesIO(signed)
+    DocumentSecurityStore.add_dss(out, _signature_contents(signed), certs=pki.chain("agency-a"))
+    analysis = _analyse(_update(out.getvalue(), _rewrite_first_vri_entry), revision=2)
+    assert analysis.status == "permitted", analysis.findings
+    assert "VALIDATION_DATA_ADDED" in _codes(analysis)
+
+
+def test_page_content_overwritten_and_listed_in_the_dss_is_still_suspicious(signed):
+    """Validation data may reuse what only the old DSS used, never what the page showed."""
+
+    def overwrite_content(writer, page_ref) -> None:
+        content_ref = page_ref.get_object().raw_get("/Contents")
+        stream = content_ref.get_object()
+        stream._data = DORMANT
+        stream._encoded_data = None
+        writer.mark_update(content_ref)
+        dss = generic.DictionaryObject({"/Certs": generic.ArrayObject([content_ref])})
+        writer.root["/DSS"] = writer.add_object(dss)
+        writer.update_root()
+
+    analysis = _analyse(_update(signed, overwrite_content))
+    assert analysis.status == "suspicious"
+    assert "MODIFIED_AFTER_SIGNING" in _codes(analysis)
