@@ -1,7 +1,8 @@
-"""What a signature's /Contents holds (CMS, a GB/T 38540 seal, or junk) and which level it reaches.
+"""What a signature's /Contents holds (CMS, a GB/T 38540 seal, or junk), which level it reaches, and
+whether its CMS is encoded as the standards require.
 
-Recognising a Chinese SES_Signature matters even though this pipeline does not verify SM2: an
-applicant holding a genuine GB/T 38540 seal must be told "unsupported format", not "forged".
+Recognising a GB/T 38540 SES_Signature that esign.gm cannot parse still matters: an applicant holding
+a damaged Chinese seal must be told "unsupported format", not "forged".
 """
 
 from __future__ import annotations
@@ -63,3 +64,26 @@ def signature_level(*, pades: bool, timestamped: bool, revocation_embedded: bool
     if not revocation_embedded:
         return f"{prefix}-T"
     return f"{prefix}-LTA" if archived else f"{prefix}-LT"
+
+
+def signed_attributes_in_der_order(signer_info: cms.SignerInfo) -> bool:
+    """Whether the signed attributes are a DER SET OF (children in ascending order of their encodings).
+
+    RFC 5652 §5.4 computes the signature over the DER encoding of the signed attributes. Some signers
+    sign them in another order; lenient verifiers (pyHanko, NSS) check the bytes as found, strict ones
+    (BouncyCastle, hence DSS) re-encode them in DER first.
+    """
+    attributes = signer_info["signed_attrs"]
+    encodings = [attributes[i].dump() for i in range(len(attributes))]
+    return encodings == sorted(encodings)
+
+
+def with_der_signed_attributes(signed_data: cms.SignedData) -> cms.SignedData:
+    """A copy whose first SignerInfo carries its signed attributes in DER order."""
+    copy = signed_data.copy()
+    signer_info = copy["signer_infos"][0].copy()
+    attributes = signer_info["signed_attrs"]
+    ordered = sorted((attributes[i].copy() for i in range(len(attributes))), key=lambda a: a.dump())
+    signer_info["signed_attrs"] = cms.CMSAttributes(ordered)
+    copy["signer_infos"] = cms.SignerInfos([signer_info])
+    return copy

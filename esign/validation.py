@@ -37,7 +37,12 @@ from esign.report import (
     SignerIdentity,
     SubIndication,
 )
-from esign.sigformat import parse_contents, signature_level
+from esign.sigformat import (
+    parse_contents,
+    signature_level,
+    signed_attributes_in_der_order,
+    with_der_signed_attributes,
+)
 from esign.signatures import SignatureSlot, check_byte_range, digest_byte_range
 from esign.uscc import find_uscc
 
@@ -324,14 +329,17 @@ async def _assess_signature(
     out.best_signature_time = best
     context = validation_context(policy, revinfo, best, times.validation_time)
     encapsulated = not sha1_subfilter and signed_data["encap_content_info"]["content"].native is not None
+    checked = _detached(signed_data) if encapsulated else signed_data
     status = await generic_cms.cms_basic_validation(
-        _detached(signed_data) if encapsulated else signed_data,
+        checked,
         raw_digest=raw_digest,
         validation_context=context,
         key_usage_settings=_SIGNING_USAGE,
         algorithm_policy=_CMS_ALGORITHMS,
     )
     _judge_integrity_and_crypto(out, status, byte_range is not None)
+    if out.crypto == "ok" and not signed_attributes_in_der_order(signer_info):
+        await _judge_der_signed_attributes(out, checked, raw_digest)
     if encapsulated:
         # CMS then signs the encapsulated content, and the signed message digest (over the file) cannot
         # match it: the signature value does not verify for what it claims to sign
@@ -354,6 +362,30 @@ async def _assess_signature(
         revocation_embedded=out.revocation_data,
         archived=covering is not None,
     )
+
+
+async def _judge_der_signed_attributes(
+    out: Assessment, signed_data: cms.SignedData, raw_digest: bytes | None
+) -> None:
+    """Signed attributes out of DER order: the signature must also verify over their DER encoding.
+
+    That is what RFC 5652 signs, and what strict verifiers check; a value that only verifies over the
+    order found in the file is not a valid CMS signature (and would not be one for them either).
+    """
+    status = await generic_cms.cms_basic_validation(
+        with_der_signed_attributes(signed_data),
+        raw_digest=raw_digest,
+        key_usage_settings=KeyUsageConstraints(),
+        algorithm_policy=_CMS_ALGORITHMS,
+    )
+    if not status["valid"]:
+        out.crypto = "failed"
+        out.fail(
+            FindingCode.CMS_STRUCTURE_INVALID,
+            Indication.TOTAL_FAILED,
+            SubIndication.SIG_CRYPTO_FAILURE,
+            "signed attributes not in DER order; the signature does not verify over their DER encoding",
+        )
 
 
 def _detached(signed_data: cms.SignedData) -> cms.SignedData:

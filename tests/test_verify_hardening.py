@@ -16,9 +16,14 @@ from io import BytesIO
 import pikepdf
 import pytest
 from asn1crypto import cms
+from asn1crypto import parser as asn1_parser
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
+from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from esign.findings import FindingCode
@@ -200,3 +205,31 @@ def test_broken_prev_pointer_is_relinked_and_every_signature_found(pki, plain) -
     assert [s.checks.modifications for s in approvals] == ["unknown", "unknown"]
     assert report.indication is Indication.INDETERMINATE
     assert "PARSED_TOLERANTLY" in {f.code.name for f in report.findings}
+
+
+def test_signature_over_signed_attributes_out_of_der_order_is_crypto_failed(pki, signed) -> None:
+    """RFC 5652 signs the DER encoding of the signed attributes. A signer that signs them in another
+    order makes a value that pyHanko and NSS accept over the bytes as found, but that does not verify
+    over the DER encoding a strict verifier (and the standard) uses: crypto failed, never passed."""
+    signed_data = _signed_data(signed)
+    original = signed_data["signer_infos"][0]
+    der_attributes = original["signed_attrs"].dump()
+    _, _, _, header, content, _ = asn1_parser.parse(der_attributes)
+    children, at = [], 0
+    while at < len(content):
+        _, _, _, child_header, child_content, _ = asn1_parser.parse(content[at:])
+        children.append(content[at : at + len(child_header) + len(child_content)])
+        at += len(children[-1])
+    reordered = header + b"".join(reversed(children))  # same bytes, not in DER order any more
+    assert reordered != der_attributes
+    signer_info = cms.SignerInfo.load(original.dump().replace(der_attributes, reordered))
+    key = serialization.load_der_private_key(pki.key("agency-a").dump(), password=None)
+    signer_info["signature"] = key.sign(b"\x31" + reordered[1:], padding.PKCS1v15(), hashes.SHA256())
+    signed_data["signer_infos"] = cms.SignerInfos([signer_info])
+    lenient = _with_cms(signed, signed_data)
+    (embedded,) = PdfFileReader(BytesIO(lenient)).embedded_signatures
+    assert validate_pdf_signature(embedded, skip_diff=True).valid  # pyHanko checks the bytes as found
+    sig = _only(verify(lenient, trusted(pki)))
+    assert sig.checks.integrity == "ok" and sig.checks.crypto == "failed"
+    assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.SIG_CRYPTO_FAILURE)
+    assert "CMS_STRUCTURE_INVALID" in _codes(sig)
