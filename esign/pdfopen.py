@@ -7,6 +7,7 @@ exceptions never leave this module.
 
 from __future__ import annotations
 
+import zlib
 from io import BytesIO
 
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -14,7 +15,20 @@ from pyhanko.pdf_utils.misc import PdfError
 
 from esign.errors import ErrorCode, EsignError
 
-__all__ = ["looks_like_pdf", "open_for_update"]
+__all__ = ["PARSER_CRASHES", "looks_like_pdf", "open_for_update"]
+
+#: what PDF code may raise on garbage besides its own PdfError (malformed numbers, bad nesting, cycles …)
+PARSER_CRASHES: tuple[type[BaseException], ...] = (
+    PdfError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    RecursionError,
+    OverflowError,
+    zlib.error,
+)
 
 #: where the header may sit: ISO 32000 allows leading garbage, readers accept it within 1 KiB
 _HEADER_WINDOW = 1024
@@ -36,7 +50,7 @@ def open_for_update(pdf: bytes) -> IncrementalPdfFileWriter:
         encrypted = writer.prev.encrypted
         if not encrypted:
             writer.root["/Pages"]["/Count"]
-    except (PdfError, KeyError, TypeError, ValueError, IndexError, RecursionError) as exc:
+    except PARSER_CRASHES as exc:
         raise EsignError(ErrorCode.PDF_CORRUPT, detail=type(exc).__name__) from exc
     if encrypted:
         raise EsignError(ErrorCode.PDF_ENCRYPTED)

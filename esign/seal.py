@@ -37,7 +37,7 @@ from esign.appearance import (
     resolve_rect,
 )
 from esign.errors import ErrorCode, EsignError
-from esign.pdfopen import open_for_update
+from esign.pdfopen import PARSER_CRASHES, open_for_update
 from esign.signers import check_signing_certificate
 from esign.sync_bridge import run_sync
 
@@ -152,6 +152,10 @@ async def aseal(
         raise EsignError(ErrorCode.REVOCATION_UNAVAILABLE, detail=type(exc).__name__) from exc
     except SigningError as exc:
         raise _signing_error(exc) from exc
+    except PARSER_CRASHES as exc:
+        # A structure pyHanko only trips over while signing (a page-tree cycle, a page that is
+        # not there): the document is unusable, not our code broken.
+        raise EsignError(ErrorCode.PDF_CORRUPT, detail=f"{type(exc).__name__}: {str(exc)[:160]}") from exc
 
 
 #: pyHanko's message when the CMS blob outgrows the reserved /Contents
