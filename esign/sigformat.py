@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from asn1crypto import cms, core
+from asn1crypto import cms, core, parser
 
 _GM_OID_PREFIX = "1.2.156.10197."
 
-ContentsKind = Literal["cms", "gbt38540", "not_cms"]
+ContentsKind = Literal["cms", "malformed_cms", "gbt38540", "not_cms"]
+#: bound on the ASN.1 nodes inspected for malformed integers (a CMS with embedded CRLs stays far below)
+MAX_ASN1_NODES = 200_000
 
 
 @dataclass(frozen=True)
@@ -33,11 +35,46 @@ def parse_contents(contents: bytes) -> ParsedContents:
         signed_data = info["content"]
         _ = signed_data["encap_content_info"]["content_type"].native
         _ = len(signed_data["signer_infos"])
+        malformed = malformed_integer(contents)
+        if malformed is not None:
+            return ParsedContents("malformed_cms", signed_data, malformed)
         return ParsedContents("cms", signed_data)
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
         if _is_ses_signature(contents):
             return ParsedContents("gbt38540", detail="GB/T 38540 SES_Signature")
         return ParsedContents("not_cms", detail=str(exc)[:200] or type(exc).__name__)
+
+
+def malformed_integer(der: bytes) -> str | None:
+    """Where the first INTEGER with redundant leading octets is, or None.
+
+    X.690 §8.3.2 forbids them in BER as well as DER (a serial number ``00 50 …``), so such a CMS is not
+    a well-formed PKCS#7 object, as ISO 32000 requires of /Contents; asn1crypto reads it anyway, strict
+    parsers (BouncyCastle, Go) refuse it. Only constructed values are descended into.
+    """
+    stack = [(der.rstrip(b"\x00"), 0)]
+    nodes = 0
+    while stack:
+        buffer, base = stack.pop()
+        at = 0
+        while at < len(buffer):
+            nodes += 1
+            if nodes > MAX_ASN1_NODES:
+                return None
+            try:
+                cls, constructed, tag, header, content, trailer = parser.parse(buffer[at:])
+            except ValueError:
+                return None  # not for this check to judge: the CMS parser has its say
+            if constructed:
+                stack.append((content, base + at + len(header)))
+            elif cls == 0 and tag == 2 and len(content) > 1 and _redundant(content[0], content[1]):
+                return f"INTEGER with a redundant leading octet at offset {base + at} (X.690 8.3.2)"
+            at += len(header) + len(content) + len(trailer)
+    return None
+
+
+def _redundant(first: int, second: int) -> bool:
+    return (first == 0x00 and second < 0x80) or (first == 0xFF and second >= 0x80)
 
 
 def _is_ses_signature(contents: bytes) -> bool:

@@ -153,6 +153,14 @@ async def _assess(
         out.kind, out.format = "unsupported", "GBT38540"
         out.fail(FindingCode.GBT38540_SIGNATURE, Indication.INDETERMINATE, SubIndication.FORMAT_FAILURE)
         return
+    if parsed.kind == "malformed_cms":
+        out.fail(
+            FindingCode.CMS_STRUCTURE_INVALID,
+            Indication.INDETERMINATE,
+            SubIndication.FORMAT_FAILURE,
+            parsed.detail,
+        )
+        return
     if parsed.kind == "not_cms" or parsed.signed_data is None:
         out.fail(
             FindingCode.CONTENTS_NOT_CMS, Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE, parsed.detail
@@ -319,9 +327,18 @@ async def _assess_signature(
     revinfo = dss.plus(cms_revocation_data(signer_info))
     out.revocation_data = revinfo.has_revocation_data
     ts_context = validation_context(policy, revinfo, times.validation_time, times.validation_time)
-    timing = await generic_cms.collect_timing_info(signer_info, ts_context, digest, _CMS_ALGORITHMS)
+    try:
+        timing = await generic_cms.collect_timing_info(signer_info, ts_context, digest, _CMS_ALGORITHMS)
+        tst_time = _judge_signature_timestamp(out, timing.get("timestamp_validity"))
+    except Exception as exc:  # a malformed timestamp token must not hide the signature's own verdict
+        out.fail(
+            FindingCode.TIMESTAMP_INVALID,
+            Indication.INDETERMINATE,
+            SubIndication.SIG_CONSTRAINTS_FAILURE,
+            f"{type(exc).__name__}: {str(exc)[:200]}",
+        )
+        timing, tst_time = {}, None
     out.claimed_signing_time = timing.get("signer_reported_dt") or _pdf_signing_time(slot)
-    tst_time = _judge_signature_timestamp(out, timing.get("timestamp_validity"))
     covering = times.covering(out.signed_end)
     proofs = [t for t in (tst_time, covering) if t is not None]
     out.timestamped = bool(proofs)

@@ -28,6 +28,7 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from esign.findings import FindingCode
 from esign.report import Indication, SubIndication
+from esign.sigformat import malformed_integer
 from esign.verify import verify
 from tests.verify_signing import blank_pdf, doc_timestamp, sign, signer_for, trusted
 
@@ -233,3 +234,39 @@ def test_signature_over_signed_attributes_out_of_der_order_is_crypto_failed(pki,
     assert sig.checks.integrity == "ok" and sig.checks.crypto == "failed"
     assert (sig.indication, sig.subindication) == (Indication.TOTAL_FAILED, SubIndication.SIG_CRYPTO_FAILURE)
     assert "CMS_STRUCTURE_INVALID" in _codes(sig)
+
+
+@pytest.mark.parametrize(
+    ("der", "malformed"),
+    [
+        (bytes.fromhex("3004020200 01"), True),  # 00 before a positive octet: redundant
+        (bytes.fromhex("30040202ff80"), True),  # ff before a negative octet: redundant
+        (bytes.fromhex("3004020200 80"), False),  # the 00 keeps 0x80 positive: required
+        (bytes.fromhex("3003020101"), False),
+    ],
+)
+def test_integers_with_redundant_leading_octets_are_found(der: bytes, malformed: bool) -> None:
+    assert (malformed_integer(der) is not None) is malformed
+
+
+def _der_length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes([length])
+    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(octets)]) + octets
+
+
+def test_cms_with_a_malformed_integer_is_format_failure_not_judged(pki, signed) -> None:
+    """A SignerInfo version written 02 02 00 01 (X.690 forbids the 00): asn1crypto and pyHanko read it,
+    strict parsers refuse the CMS; esign reports a format failure instead of judging its bytes."""
+    signed_data = _signed_data(signed)
+    original = signed_data["signer_infos"][0].dump()
+    content = asn1_parser.parse(original)[4]
+    assert content.startswith(b"\x02\x01\x01")  # version 1
+    body = b"\x02\x02\x00\x01" + content[3:]
+    signer_info = cms.SignerInfo.load(b"\x30" + _der_length(len(body)) + body)
+    signed_data["signer_infos"] = cms.SignerInfos([signer_info])
+    sig = _only(verify(_with_cms(signed, signed_data), trusted(pki)))
+    assert (sig.indication, sig.subindication) == (Indication.INDETERMINATE, SubIndication.FORMAT_FAILURE)
+    assert "CMS_STRUCTURE_INVALID" in _codes(sig)
+    assert sig.checks.crypto == "unknown"
