@@ -49,11 +49,21 @@ class BudgetExceeded(RuntimeError):
 
 
 def analyse_changes(
-    pdf: bytes, reader: PdfFileReader, signed_revision: int, *, limits: Limits | None = None
+    pdf: bytes,
+    reader: PdfFileReader,
+    signed_revision: int,
+    *,
+    limits: Limits | None = None,
+    deadline: float | None = None,
 ) -> ChangeAnalysis:
-    """Judge everything appended after ``signed_revision``; never raises."""
+    """Judge everything appended after ``signed_revision``; never raises.
+
+    ``deadline`` (a ``time.monotonic()`` value) is the document's: the analyses of all its signatures
+    share one time budget instead of getting a fresh one each.
+    """
     budget = getattr(limits, "time_budget_s", DEFAULT_TIME_BUDGET_S)
-    deadline = time.monotonic() + budget
+    own = time.monotonic() + budget
+    deadline = own if deadline is None else min(own, deadline)
     findings: list[ChangeFinding] = []
     try:
         findings += _overlaps(reader)

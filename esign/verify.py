@@ -83,7 +83,7 @@ async def averify(
         if index not in by_index:
             by_index[index] = await _bounded(parsed, slot, index, policy, dss, times, deadline)
 
-    results = tuple(_result(parsed, by_index[i], policy) for i in range(len(slots)))
+    results = tuple(_result(parsed, by_index[i], policy, deadline) for i in range(len(slots)))
     findings = list(doc_findings)
     if not any(r.kind != "document_timestamp" for r in results):
         findings.insert(0, Finding(FindingCode.NO_SIGNATURE_FOUND))
@@ -128,8 +128,8 @@ async def _bounded(
         return out
 
 
-def _result(parsed: ParsedPdf, a: Assessment, policy: ValidationPolicy) -> SignatureResult:
-    changes, change_defeats = _judge_changes(parsed, a, policy)
+def _result(parsed: ParsedPdf, a: Assessment, policy: ValidationPolicy, deadline: float) -> SignatureResult:
+    changes, change_defeats = _judge_changes(parsed, a, policy, deadline)
     indication, sub = a.verdict
     checks = Checks(a.integrity, a.crypto, a.chain, a.coverage, changes)
     codes = frozenset(f.code for f in a.findings)
@@ -151,7 +151,7 @@ def _result(parsed: ParsedPdf, a: Assessment, policy: ValidationPolicy) -> Signa
 
 
 def _judge_changes(
-    parsed: ParsedPdf, a: Assessment, policy: ValidationPolicy
+    parsed: ParsedPdf, a: Assessment, policy: ValidationPolicy, deadline: float
 ) -> tuple[Modifications, frozenset[FindingCode]]:
     """Run the change analysis for one signature; its findings join the assessment's.
 
@@ -161,7 +161,9 @@ def _judge_changes(
     revision = _signed_revision(parsed, a)
     if revision is None:
         return "unknown", frozenset()
-    analysis = modifications.analyse_changes(parsed.data, parsed.reader, revision, limits=policy.limits)
+    analysis = modifications.analyse_changes(
+        parsed.data, parsed.reader, revision, limits=policy.limits, deadline=deadline
+    )
     if parsed.relinked and analysis.status == "permitted":
         # the revisions were reconstructed from a file whose own pointers contradict them: what was
         # appended after signing is our inference, so "nothing suspicious" is not a certainty

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from io import BytesIO
 
@@ -386,6 +387,16 @@ def test_exhausted_time_budget_is_unknown(signed):
     tampered = _update(signed, lambda w, p: w.insert_page(_new_page(w, "late page")))
     analysis = analyse_changes(tampered, PdfFileReader(BytesIO(tampered), strict=False), 1, limits=NoTime())
     assert "TIME_BUDGET_EXCEEDED" in _codes(analysis)
+
+
+def test_document_deadline_already_spent_is_unknown_whatever_the_own_budget(signed):
+    """The signatures of one document share its budget: an analysis started after the document's
+    deadline stops at once, although its own budget (the default 60 s) is untouched."""
+    tampered = _update(signed, lambda w, p: w.insert_page(_new_page(w, "late page")))
+    reader = PdfFileReader(BytesIO(tampered), strict=False)
+    analysis = analyse_changes(tampered, reader, 1, deadline=time.monotonic() - 1)
+    assert "TIME_BUDGET_EXCEEDED" in _codes(analysis)
+    assert analysis.status in {"unknown", "suspicious"}
 
 
 def _empty_signature_field_with_resources(writer, page_ref, base_font: str) -> None:
