@@ -164,10 +164,17 @@ def widget_owners(root: generic.DictionaryObject) -> dict[tuple[int, int], tuple
         fields = root["/AcroForm"]["/Fields"]
     except (KeyError, TypeError):
         return {}
+    if not isinstance(fields, generic.ArrayObject):
+        return {}
     owners: dict[tuple[int, int], tuple[str, str | None]] = {}
+    seen: set[generic.Reference] = set()
     stack: list[tuple[generic.PdfObject, str, str | None, int]] = [(f, "", None, 0) for f in fields]
     while stack:
         node, prefix, inherited_type, depth = stack.pop()
+        if isinstance(node, generic.IndirectObject):
+            if node.reference in seen:
+                continue  # a form tree that loops (or shares kids) is walked once
+            seen.add(node.reference)
         field_dict = node.get_object()
         if depth > MAX_TREE_DEPTH or not isinstance(field_dict, generic.DictionaryObject):
             continue
