@@ -25,9 +25,7 @@ from api.ratelimit import RateLimiter
 from api.routes import audit, clients, health, seals, verify
 from api.settings import Settings
 from api.workers import process_pool, thread_pool
-from keystore.audit import AuditSettings
 from keystore.db import Database
-from keystore.keys import KeyStore
 from keystore.service import SealService
 
 __all__ = ["create_app"]
@@ -45,14 +43,14 @@ Every error is an RFC 9457 `application/problem+json` body with a stable `code`,
 
 def build_runtime(settings: Settings) -> Runtime:
     db = Database(settings.database_url)
-    keys = KeyStore()
     timestamper = HTTPTimeStamper(settings.tsa_url) if settings.tsa_url else None
-    service = SealService(db, keys, settings=AuditSettings.from_env(), timestamper=timestamper)
+    # audit settings and the checkpoint signer (ESIGN_AUDIT_KEY) exactly as the CLI configures them
+    service = SealService.from_env(db, timestamper=timestamper)
     trust_ders = tuple(cert.dump() for cert in settings.trust_roots)
     return Runtime(
         settings=settings,
         db=db,
-        keys=keys,
+        keys=service.keys,
         service=service,
         verify_pool=process_pool("verify", settings.verify_processes, settings.queue_limit, trust_ders),
         seal_pool=thread_pool("seal", settings.seal_workers, settings.queue_limit),

@@ -1,10 +1,11 @@
 """Embedded defaults: a working service from an empty directory, for the demo and for tests.
 
-On first start the SQLite database is created, the test PKI's agency keys are imported into the
-keystore (as PKCS#12 files whose passphrase lives in a 0600 file beside them), one seal per agency
-is registered, and a demo API client is created whose key is printed once. Later starts find the
-seals and change nothing. Production deployments skip all this (``esign serve --no-demo``) and
-register real keys and seals with the keystore commands.
+On first start the SQLite database is created, the test PKI's agency keys and its audit key are
+imported into the keystore (as PKCS#12 files whose passphrase lives in a 0600 file beside them),
+one seal per agency is registered, and a demo API client is created whose key is printed once.
+The audit key (:data:`DEMO_AUDIT_KEY`, named by ``ESIGN_AUDIT_KEY``) signs the audit checkpoints.
+Later starts find the seals and change nothing. Production deployments skip all this
+(``esign serve --no-demo``) and register real keys and seals with the keystore commands.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from keystore.db import Database
 from keystore.keys import KeyStore
 from keystore.registry import SealSpec, appearance_for, find_seal, list_seals, register_seal
 
-__all__ = ["DEMO_CLIENT", "DEMO_SEALS", "DemoSeal", "bootstrap", "write_demo_trust"]
+__all__ = ["DEMO_AUDIT_KEY", "DEMO_CLIENT", "DEMO_SEALS", "DemoSeal", "bootstrap", "write_demo_trust"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ DEMO_SEALS = (
     DemoSeal("HZPSB-01", "agency-c", "杭州市公安局", "11330100MB3456789H"),
 )
 DEMO_CLIENT = "demo"
+#: keystore name of the audit checkpoint key (the test PKI's ``audit`` certificate)
+DEMO_AUDIT_KEY = "audit"
 _PASSPHRASE_FILE = "demo-passphrase"
 
 
@@ -50,12 +53,15 @@ def bootstrap(settings: Settings, pki: TestPKI, echo: Callable[[str], None] = pr
     db = Database(settings.database_url)
     try:
         db.upgrade()
-        with db.transaction() as session:
-            if list_seals(session):
-                return None
         store = Path(settings.keystore_dir)
         passphrase_ref = _passphrase(store)
-        asyncio.run(_register(db, pki, store, passphrase_ref))
+        with tempfile.TemporaryDirectory(prefix="esign-bootstrap-") as tmp:
+            exported = _Exporter(pki, (store / _PASSPHRASE_FILE).read_bytes(), Path(tmp))
+            _ensure_audit_key(db, exported, passphrase_ref, store)  # also for databases made before it
+            with db.transaction() as session:
+                if list_seals(session):
+                    return None
+            asyncio.run(_register(db, exported, passphrase_ref, store))
         with db.transaction() as session:
             first = DEMO_SEALS[0]
             made = create_client(
@@ -82,19 +88,37 @@ def _passphrase(store: Path) -> str:
     return f"file:{path.resolve()}"
 
 
-async def _register(db: Database, pki: TestPKI, store: Path, passphrase_ref: str) -> None:
-    passphrase = (store / _PASSPHRASE_FILE).read_bytes()
+@dataclass(frozen=True)
+class _Exporter:
+    """Writes the test PKI's keys as PKCS#12 files under the bootstrap passphrase, for import."""
+
+    pki: TestPKI
+    passphrase: bytes
+    directory: Path
+
+    def pkcs12(self, label: str) -> Path:
+        source = self.directory / f"{label}.p12"
+        source.write_bytes(self.pki.pkcs12(label, self.passphrase))
+        return source
+
+
+def _ensure_audit_key(db: Database, exported: _Exporter, passphrase_ref: str, store: Path) -> None:
+    with db.transaction() as session:
+        if DEMO_AUDIT_KEY not in {entry.name for entry in keyring.list_keys(session)}:
+            source = exported.pkcs12("audit")
+            keyring.add_pkcs12_key(session, OPERATOR.name, DEMO_AUDIT_KEY, source, passphrase_ref, store)
+
+
+async def _register(db: Database, exported: _Exporter, passphrase_ref: str, store: Path) -> None:
     keys = KeyStore()
-    with tempfile.TemporaryDirectory(prefix="esign-bootstrap-") as tmp:
-        for seal in DEMO_SEALS:
-            source = Path(tmp, f"{seal.label}.p12")
-            source.write_bytes(pki.pkcs12(seal.label, passphrase))
-            with db.transaction() as session:
-                keyring.add_pkcs12_key(session, OPERATOR.name, seal.label, source, passphrase_ref, store)
-            spec = SealSpec(
-                code=seal.code, seal_type="01", org_name=seal.org_name, uscc=seal.uscc, key_name=seal.label
-            )
-            await register_seal(db, keys, OPERATOR, spec, appearance_for(spec))
+    for seal in DEMO_SEALS:
+        source = exported.pkcs12(seal.label)
+        with db.transaction() as session:
+            keyring.add_pkcs12_key(session, OPERATOR.name, seal.label, source, passphrase_ref, store)
+        spec = SealSpec(
+            code=seal.code, seal_type="01", org_name=seal.org_name, uscc=seal.uscc, key_name=seal.label
+        )
+        await register_seal(db, keys, OPERATOR, spec, appearance_for(spec))
 
 
 def write_demo_trust(pki: TestPKI, directory: Path) -> tuple[Path, Path]:

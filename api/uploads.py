@@ -22,7 +22,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from esign.errors import ErrorCode, EsignError
 
-__all__ = ["Upload", "read_upload"]
+__all__ = ["Form", "Upload", "read_form", "read_upload"]
 
 #: room for multipart boundaries, part headers and the option fields beside the file
 _MULTIPART_OVERHEAD = 64 * 1024
@@ -39,12 +39,20 @@ class Upload:
     fields: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Form:
+    """A multipart form: the one file part (when sent) and the small text fields."""
+
+    file: bytes | None
+    filename: str | None
+    fields: dict[str, str] = field(default_factory=dict)
+
+
 async def read_upload(request: Request, limit: int) -> Upload:
     """The document and the form fields of ``request``, refusing anything over ``limit`` bytes early."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     declared = request.headers.get("content-length")
     if content_type == "multipart/form-data":
-        _refuse_declared(declared, limit + _MULTIPART_OVERHEAD, limit)
         return await _read_multipart(request, limit)
     if content_type in RAW_TYPES:
         _refuse_declared(declared, limit, limit)
@@ -67,6 +75,12 @@ async def _limited(request: Request, cap: int, limit: int) -> AsyncIterator[byte
         yield chunk
 
 
+async def read_json(request: Request, limit: int) -> bytes:
+    """A small JSON body, read whole only after its size is known to be under ``limit``."""
+    _refuse_declared(request.headers.get("content-length"), limit, limit)
+    return await _read_raw(request, limit)
+
+
 async def _read_raw(request: Request, limit: int) -> bytes:
     with SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
         async for chunk in _limited(request, limit, limit):
@@ -75,7 +89,9 @@ async def _read_raw(request: Request, limit: int) -> bytes:
         return spool.read()
 
 
-async def _read_multipart(request: Request, limit: int) -> Upload:
+async def read_form(request: Request, part: str, limit: int) -> Form:
+    """A ``multipart/form-data`` body whose file part ``part`` may hold up to ``limit`` bytes."""
+    _refuse_declared(request.headers.get("content-length"), limit + _MULTIPART_OVERHEAD, limit)
     parser = MultiPartParser(
         request.headers,
         _limited(request, limit + _MULTIPART_OVERHEAD, limit),
@@ -88,13 +104,21 @@ async def _read_multipart(request: Request, limit: int) -> Upload:
     except MultiPartException as exc:
         raise EsignError(ErrorCode.MALFORMED_REQUEST, detail=exc.message) from None
     try:
-        upload = form.get("file")
+        upload = form.get(part)
+        fields = {key: value for key, value in form.multi_items() if isinstance(value, str)}
         if not isinstance(upload, UploadFile):
-            raise EsignError(ErrorCode.MALFORMED_REQUEST, detail="the PDF goes in the multipart part 'file'")
+            if upload is not None:
+                raise EsignError(ErrorCode.MALFORMED_REQUEST, detail=f"the part '{part}' must be a file")
+            return Form(file=None, filename=None, fields=fields)
         if upload.size is not None and upload.size > limit:
             raise EsignError(ErrorCode.PDF_TOO_LARGE, limit=limit)
-        pdf = await upload.read()
-        fields = {key: value for key, value in form.multi_items() if isinstance(value, str)}
-        return Upload(pdf=pdf, filename=upload.filename or "document.pdf", fields=fields)
+        return Form(file=await upload.read(), filename=upload.filename, fields=fields)
     finally:
         await form.close()
+
+
+async def _read_multipart(request: Request, limit: int) -> Upload:
+    form = await read_form(request, "file", limit)
+    if form.file is None:
+        raise EsignError(ErrorCode.MALFORMED_REQUEST, detail="the PDF goes in the multipart part 'file'")
+    return Upload(pdf=form.file, filename=form.filename or "document.pdf", fields=form.fields)

@@ -125,17 +125,24 @@ def _rss_kib(pid: int) -> int:
 
 
 def _tree_rss_kib(pid: int) -> int:
-    """Resident memory of a process and all its descendants (uvicorn workers, verification workers)."""
+    """Resident memory of a process and all its descendants (uvicorn workers, verification workers).
+
+    Children are listed per thread (``task/<tid>/children``): the verification workers are started
+    from a helper thread, so the main thread's list alone would miss them.
+    """
     total, pending = 0, [pid]
     while pending:
         current = pending.pop()
         try:
-            status = Path(f"/proc/{current}/status").read_text()
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            total += _rss_kib(current)
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
         except OSError:
             continue
-        total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-        pending.extend(int(child) for child in children)
+        for task in tasks:
+            try:
+                pending.extend(int(child) for child in (task / "children").read_text().split())
+            except OSError:
+                continue
     return total
 
 

@@ -136,10 +136,10 @@ class ErrorCode(Enum):
     REQUEST_INVALID = (422, "请求参数无效：{detail}", "Invalid request parameters: {detail}")
     RESOURCE_NOT_FOUND = (404, "资源“{path}”不存在。", "No resource at '{path}'.")
     METHOD_NOT_ALLOWED = (405, "不支持 {method} 方法。", "Method {method} is not allowed here.")
-    NOT_ACCEPTABLE = (
-        406,
-        "无法提供所请求的格式：{detail}",
-        "The requested format cannot be served: {detail}",
+    UNSUPPORTED_MEDIA_TYPE = (
+        415,
+        "不支持的请求内容类型（应为 {expected}）。",
+        "Unsupported request content type (expected {expected}).",
     )
     RATE_LIMITED = (
         429,

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.bootstrap import DEMO_SEALS, bootstrap, write_demo_trust
+from api.bootstrap import DEMO_AUDIT_KEY, DEMO_SEALS, bootstrap, write_demo_trust
 from api.settings import Settings
 from fixtures.pki import TestPKI
 from keystore.authz import OPERATOR
@@ -31,6 +31,8 @@ __all__ = ["api_server"]
 
 ROOT = Path(__file__).resolve().parents[1]
 UPLOAD_LIMIT = 2 * 1024 * 1024
+#: small, so that a test sealing this many documents in a row crosses a signed audit checkpoint
+CHECKPOINT_EVERY = 5
 
 #: client name → (demo seal index for organisation and grant, roles)
 CLIENTS = {
@@ -41,6 +43,7 @@ CLIENTS = {
     "a-fuzzer": (0, "seal-admin,verifier,auditor"),
     "b-sealer": (1, "sealer"),
     "c-sealer": (2, "sealer"),
+    "c-admin": (2, "seal-admin"),
 }
 
 
@@ -97,6 +100,8 @@ def _prepare(directory: Path, pki: TestPKI) -> tuple[dict[str, str], dict[str, s
         "ESIGN_KEYSTORE_DIR": str(keystore),
         "ESIGN_TRUST_DIR": str(trust),
         "ESIGN_AUDIT_CERT": str(audit_cert),
+        "ESIGN_AUDIT_KEY": DEMO_AUDIT_KEY,
+        "ESIGN_AUDIT_CHECKPOINT_EVERY": str(CHECKPOINT_EVERY),
         "ESIGN_TSA_URL": pki.tsa_url,
         "ESIGN_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
         "ESIGN_VERIFY_WORKERS": "1",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from xml.etree import ElementTree
 
@@ -10,7 +11,7 @@ import pytest
 
 from fixtures.documents import licence_pdf
 from tests.api_server import *  # noqa: F403 - the api_server fixture
-from tests.api_server import Server
+from tests.api_server import CHECKPOINT_EVERY, Server
 from tests.keystore_fixtures import small_pdf
 
 PROBLEM = "application/problem+json"
@@ -286,6 +287,15 @@ def test_audit_records_seals_and_the_chain_verifies(api_server: Server, sealed: 
         _problem(http.get("/v1/audit"), 403, "PERMISSION_DENIED")
 
 
+def test_sealing_over_http_signs_audit_checkpoints_with_the_audit_key(api_server: Server) -> None:
+    for _ in range(CHECKPOINT_EVERY):  # some seq among them is a multiple of the checkpoint interval
+        assert _seal(api_server, "a-sealer", "HZAMR-01", small_pdf()).status_code == 200
+    with api_server.client("a-auditor") as http:
+        check = http.get("/v1/audit/verify").json()
+    assert check["ok"] is True, check  # ESIGN_AUDIT_CERT (the test PKI's audit certificate) verifies them
+    assert check["checkpoints"] >= 1
+
+
 def test_health_readiness_and_metrics(api_server: Server, sealed: bytes) -> None:
     with api_server.client() as http:
         assert http.get("/healthz").json() == {"status": "ok"}
@@ -318,9 +328,14 @@ def test_log_lines_are_json_with_request_ids_and_no_secrets(api_server: Server, 
             headers={"Content-Type": "application/pdf", "X-Request-Id": "intake-42"},
         ).headers["x-request-id"]
     assert request_id == "intake-42"
-    log = api_server.log()
-    entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
-    assert any(e.get("request_id") == "intake-42" and e.get("route") == "/v1/verify" for e in entries)
+    deadline = time.monotonic() + 10  # the access line is written just after the response is sent
+    while True:
+        log = api_server.log()
+        entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+        if any(e.get("request_id") == "intake-42" and e.get("route") == "/v1/verify" for e in entries):
+            break
+        assert time.monotonic() < deadline, "no access log line for request intake-42"
+        time.sleep(0.05)
     for key in api_server.keys.values():
         assert key not in log
     assert MARKER.decode() not in log

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
 import select
 import socket
+import struct
 import threading
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from PIL import Image
 
 from fixtures.pki import TestPKI
 from tests.api_server import *  # noqa: F403 - the api_server fixture
@@ -126,3 +130,72 @@ def test_full_worker_pool_answers_503_instead_of_queueing(tight_server: Server, 
     assert 200 in statuses  # anonymous verification works when ESIGN_VERIFY_REQUIRES_KEY=false
     assert 503 in statuses
     assert set(codes) == {"OVERLOADED"}
+
+
+_AGENCY_C = {
+    "seal_type": "05",
+    "org_name": "杭州市公安局",
+    "uscc": "11330100MB3456789H",
+    "key_name": "agency-c",
+}
+
+
+def _blue_seal_png(size: int = 128) -> bytes:
+    """A transparent picture with a blue disc: blue is a colour no drawn (red) seal contains."""
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    for x in range(size):
+        for y in range(size):
+            if (x - size / 2) ** 2 + (y - size / 2) ** 2 < (size / 3) ** 2:
+                image.putpixel((x, y), (0, 40, 220, 255))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def _png_bomb_header(side: int = 100_000) -> bytes:
+    """A few bytes claiming side×side RGBA pixels (40 GB decoded): the header alone must be refused."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _register(server: Server, code: str, image: bytes) -> httpx.Response:
+    with server.client("c-admin") as http:
+        return http.post("/v1/seals", data={"code": code, **_AGENCY_C}, files={"image": ("seal.png", image)})
+
+
+def test_seal_registered_with_an_uploaded_png_shows_that_picture(api_server: Server) -> None:
+    response = _register(api_server, "HZPSB-PNG", _blue_seal_png())
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "active" and response.json()["seal_type_name"] == "法人章"
+    with api_server.client("c-admin") as http:
+        shown = http.get("/v1/seals/HZPSB-PNG/image.png")
+    assert shown.status_code == 200
+    picture = Image.open(io.BytesIO(shown.content)).convert("RGBA")
+    colours = picture.getcolors(maxcolors=1 << 20) or []
+    assert any(b > 150 and r < 80 and a > 200 for _count, (r, _g, b, a) in colours)  # the uploaded blue disc
+
+
+def test_png_bomb_header_is_refused_as_bad_image(api_server: Server) -> None:
+    response = _register(api_server, "HZPSB-BOMB", _png_bomb_header())
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "BAD_IMAGE"
+
+
+def test_oversized_seal_picture_is_413_and_json_registration_needs_a_known_content_type(
+    api_server: Server,
+) -> None:
+    too_big = _register(api_server, "HZPSB-BIG", b"\x89PNG\r\n\x1a\n" + b"\0" * (6 * MIB))
+    assert too_big.status_code == 413 and too_big.json()["code"] == "PDF_TOO_LARGE"
+    with api_server.client("c-admin") as http:
+        as_text = http.post("/v1/seals", content=b"code=X", headers={"Content-Type": "text/plain"})
+    assert as_text.status_code == 415 and as_text.json()["code"] == "UNSUPPORTED_MEDIA_TYPE"

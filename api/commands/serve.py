@@ -55,7 +55,7 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
 
 
 def _start_demo(settings: Settings) -> None:
-    from api.bootstrap import bootstrap, write_demo_trust
+    from api.bootstrap import DEMO_AUDIT_KEY, bootstrap, write_demo_trust
     from fixtures.pki import DEFAULT_PORT, start_services
 
     try:
@@ -68,6 +68,7 @@ def _start_demo(settings: Settings) -> None:
     os.environ.setdefault("ESIGN_TRUST_DIR", str(trust))
     os.environ.setdefault("ESIGN_AUDIT_CERT", str(audit_cert))
     os.environ.setdefault("ESIGN_TSA_URL", services.pki.tsa_url)
+    os.environ.setdefault("ESIGN_AUDIT_KEY", DEMO_AUDIT_KEY)
     bootstrap(settings, services.pki, click.echo)
 
 

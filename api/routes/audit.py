@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from asn1crypto import x509
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.deps import Caller, RuntimeDep
 from api.problems import problems
 from keystore.audit import record_as_dict, verify_chain
 from keystore.authz import require_auditor
+from keystore.keyring import audit_key, key_chain
 from keystore.models import AuditRecord
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -70,7 +73,7 @@ def list_records(
 def verify(runtime: RuntimeDep, caller: Caller) -> ChainCheck:
     require_auditor(caller)
     with runtime.db.transaction() as session:
-        result = verify_chain(session, runtime.settings.audit_certificate)
+        result = verify_chain(session, _audit_certificate(runtime, session))
     problem = result.problem
     return ChainCheck(
         ok=result.ok,
@@ -80,3 +83,11 @@ def verify(runtime: RuntimeDep, caller: Caller) -> ChainCheck:
         if problem
         else None,
     )
+
+
+def _audit_certificate(runtime: RuntimeDep, session: Session) -> x509.Certificate | None:
+    """``ESIGN_AUDIT_CERT`` when set, else the checkpoint key's own certificate (``ESIGN_AUDIT_KEY``)."""
+    if runtime.settings.audit_certificate is not None:
+        return runtime.settings.audit_certificate
+    entry = audit_key(session)
+    return key_chain(entry)[0] if entry is not None else None

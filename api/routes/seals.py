@@ -9,19 +9,22 @@ through the bounded seal pool.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Request, Response
-from pydantic import BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from api.deps import Caller, Runtime, RuntimeDep
 from api.metrics import SEALS_APPLIED
 from api.problems import problems
 from api.seal_options import ApplyOptions, parse_apply_options
-from api.uploads import read_upload
+from api.uploads import read_form, read_json, read_upload
 from esign.errors import ErrorCode, EsignError
 from esign.seal import SealOptions
+from esign.sealimage_upload import MAX_PNG_BYTES, MAX_PNG_SIDE
 from keystore.authz import Principal
 from keystore.clients import find_client, grant_seal
 from keystore.models import Seal
@@ -41,6 +44,9 @@ from keystore.registry import (
 from keystore.service import SealResult
 
 router = APIRouter(prefix="/v1/seals", tags=["seals"])
+
+#: a seal's fields as JSON are a few hundred bytes
+_MAX_JSON_BYTES = 64 * 1024
 
 SealCode = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
@@ -108,18 +114,61 @@ def list_all(runtime: RuntimeDep, caller: Caller) -> list[SealOut]:
         return [seal_out(s) for s in list_seals(session, None if caller.is_operator else caller.uscc)]
 
 
+def _register_body() -> dict[str, Any]:
+    fields = SealIn.model_json_schema()
+    image = {"type": "string", "format": "binary", "description": "Optional seal picture (transparent PNG)."}
+    return {
+        "requestBody": {
+            "required": True,
+            "description": "The seal as JSON (picture drawn from the organisation name), or as multipart "
+            f"fields with an uploaded PNG picture in `image` (at most {MAX_PNG_BYTES} bytes, "
+            f"{MAX_PNG_SIDE}×{MAX_PNG_SIDE} pixels, with a transparent background).",
+            "content": {
+                "application/json": {"schema": fields},
+                "multipart/form-data": {
+                    "schema": {**fields, "properties": {**fields["properties"], "image": image}}
+                },
+            },
+        }
+    }
+
+
 @router.post(
-    "", status_code=201, summary="Register a seal (seal-admin)", responses=problems(400, 401, 403, 404, 409)
+    "",
+    status_code=201,
+    summary="Register a seal (seal-admin), with a drawn or an uploaded PNG picture",
+    openapi_extra=_register_body(),
+    responses=problems(400, 401, 403, 404, 409, 413, 415),
 )
-async def register(runtime: RuntimeDep, caller: Caller, body: SealIn) -> SealOut:
+async def register(request: Request, runtime: RuntimeDep, caller: Caller) -> SealOut:
+    body, picture = await _seal_request(request)
     spec = SealSpec(**body.model_dump())
-    seal = await runtime.seal_pool.run(_register_blocking, runtime, caller, spec)
+    seal = await runtime.seal_pool.run(_register_blocking, runtime, caller, spec, picture)
     return seal_out(seal)
 
 
-def _register_blocking(runtime: Runtime, caller: Principal, spec: SealSpec) -> Seal:
-    """Drawing the appearance and proving the key are CPU and key work: a pool thread, with its own loop."""
-    return asyncio.run(register_seal(runtime.db, runtime.keys, caller, spec, appearance_for(spec)))
+async def _seal_request(request: Request) -> tuple[SealIn, bytes | None]:
+    """The seal's fields, from JSON or from multipart fields beside an optional ``image`` part."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        form = await read_form(request, "image", MAX_PNG_BYTES)
+        return _validated(lambda: SealIn.model_validate(form.fields)), form.file
+    if content_type == "application/json":
+        raw = await read_json(request, _MAX_JSON_BYTES)
+        return _validated(lambda: SealIn.model_validate_json(raw)), None
+    raise EsignError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, expected="application/json, multipart/form-data")
+
+
+def _validated(parse: Callable[[], SealIn]) -> SealIn:
+    try:
+        return parse()
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+
+
+def _register_blocking(runtime: Runtime, caller: Principal, spec: SealSpec, picture: bytes | None) -> Seal:
+    """Drawing or decoding the picture and proving the key are CPU and key work: a pool thread, own loop."""
+    return asyncio.run(register_seal(runtime.db, runtime.keys, caller, spec, appearance_for(spec, picture)))
 
 
 @router.get("/{code}", summary="Show one seal", responses=problems(401, 403, 404))
@@ -234,9 +283,19 @@ def _query_options(request: Request) -> dict[str, str]:
     return {key: value for key, value in request.query_params.items() if key != "filename"}
 
 
+#: ``keystore.service`` refuses with this reason when the seal changed between its remembered
+#: pre-signing check and the audit record; the check is then forgotten, so one retry decides afresh
+_RETRYABLE_REASON = "changed while sealing; retry"
+
+
 def _apply_blocking(
     runtime: Runtime, caller: Principal, code: str, pdf: bytes, options: SealOptions, request_id: str
 ) -> SealResult:
+    try:
+        return runtime.service.apply(caller, code, pdf, options, request_id=request_id)
+    except EsignError as exc:
+        if exc.code is not ErrorCode.SEAL_NOT_ACTIVE or exc.params.get("reason") != _RETRYABLE_REASON:
+            raise
     return runtime.service.apply(caller, code, pdf, options, request_id=request_id)
 
 
