@@ -14,6 +14,9 @@ from esign import conformance
 from fixtures.conformance import KNOWN_DIFFERENCES
 
 MIN_AGREEMENT = 0.9
+#: below this many asserted entries one listed judgement difference already falls under 90 %, so such a
+#: field must instead have no disagreement that is not a listed known difference (docs/conformance.md)
+MIN_ENTRIES_FOR_RATIO = 10
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +34,13 @@ def test_no_broken_or_modified_file_of_the_external_corpus_passes(external_resul
 
 
 def test_every_expectation_field_agrees_on_at_least_90_percent(external_result) -> None:
+    explained = {o.field for _, o in external_result.known}
+    unexplained = {o.field for _, o in external_result.unexplained}
     low = {
         field: f"{agree}/{total}"
         for field, (agree, total) in external_result.agreement().items()
         if agree < MIN_AGREEMENT * total
+        and (total >= MIN_ENTRIES_FOR_RATIO or field in unexplained or field not in explained)
     }
     assert low == {}, "\n".join(external_result.summary())
 
