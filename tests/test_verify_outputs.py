@@ -60,6 +60,16 @@ def test_cli_several_files_give_one_json_per_line_and_worst_exit(files):
     assert result.exit_code == 1
 
 
+def test_cli_xml_output_is_an_etsi_report_and_unsigned_gets_a_typed_error(files):
+    good = CliRunner().invoke(
+        main, ["verify", str(files["good"]), "--trust", str(files["trust"]), "--format", "xml"]
+    )
+    assert good.exit_code == 0 and ":ValidationReport" in good.output and "total-passed" in good.output
+    unsigned = CliRunner().invoke(main, ["verify", str(files["unsigned"]), "--format", "xml"])
+    assert unsigned.exit_code == 3, unsigned.output
+    assert json.loads(unsigned.output)["error"]["code"] == "XML_REPORT_UNAVAILABLE"
+
+
 def test_cli_text_output_in_both_languages(files):
     base = ["verify", str(files["tampered"]), "--trust", str(files["trust"]), "--format", "text"]
     zh = CliRunner().invoke(main, base).output

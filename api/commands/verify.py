@@ -81,5 +81,10 @@ def _verify_one(path: Path, policy: ValidationPolicy, fmt: str, lang: str) -> in
     else:
         from esign.report_xml import render_xml
 
-        click.echo(render_xml(report).decode("utf-8"))
+        try:
+            click.echo(render_xml(report).decode("utf-8"))
+        except EsignError as exc:  # e.g. nothing to report: TS 119 102-2 needs one signature at least
+            click.echo(
+                json.dumps({"document": report["document"], "error": exc.to_dict()}, ensure_ascii=False)
+            )
     return EXIT_CODES[report["indication"]]
