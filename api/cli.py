@@ -6,7 +6,9 @@ stays fast and one broken subcommand cannot take the others down.
 
 from __future__ import annotations
 
+import copy
 import importlib
+import logging
 
 import click
 
@@ -41,3 +43,23 @@ class _LazyGroup(click.Group):
 @click.version_option(package_name="esign")
 def main() -> None:
     """esign — unified electronic seals (电子印章) for PDFs and verification of reliable e-signatures."""
+    _quiet_library_logs()
+
+
+class _OneLineFormatter(logging.Formatter):
+    """A library's log line without its traceback: outcomes are in the report, not on the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = copy.copy(record)
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return super().format(record)
+
+
+def _quiet_library_logs() -> None:
+    """pyHanko logs every path it fails to build, with a traceback; for a verifier that is a verdict,
+    reported as a finding, so only the libraries' errors reach stderr, one line each."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    for noisy in ("pyhanko", "pyhanko_certvalidator", "fontTools"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)

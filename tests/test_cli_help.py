@@ -20,3 +20,16 @@ def test_subcommand_help_works(name: str) -> None:
     result = CliRunner().invoke(main, [name, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage:" in result.output
+
+
+def test_verifying_third_party_files_prints_no_traceback(shared_dir) -> None:
+    """pyHanko logs each chain it cannot build with a traceback; the CLI must show verdicts, not those."""
+    import subprocess
+    import sys
+
+    files = sorted(str(p) for p in (shared_dir / "corpus" / "external" / "pyhanko").glob("*.pdf"))
+    result = subprocess.run(
+        [sys.executable, "-m", "api", "verify", *files], capture_output=True, text=True, timeout=600
+    )
+    assert len(result.stdout.splitlines()) == len(files)
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
