@@ -20,6 +20,7 @@ from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate, AdESSubIndi
 from pyhanko.sign.validation import generic_cms
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.utils import CMSAlgorithmUsagePolicy
+from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.policy_decl import AcceptAllAlgorithms
 
 from esign.evidence import Evidence, cms_revocation_data, validation_context
@@ -247,6 +248,7 @@ async def _check_other_signer(
     status = await generic_cms.cms_basic_validation(
         signed_data,
         raw_digest=raw_digest,
+        validation_context=_value_only_context(),
         key_usage_settings=KeyUsageConstraints(),
         algorithm_policy=_CMS_ALGORITHMS,
     )
@@ -381,6 +383,15 @@ async def _assess_signature(
     )
 
 
+def _value_only_context() -> ValidationContext:
+    """For checks where only the signature value matters: no trust anchors, no network.
+
+    Without a context pyHanko builds one from the operating system's trust list, which must never
+    decide anything here (the policy's anchors are the only ones).
+    """
+    return ValidationContext(trust_roots=[], allow_fetching=False)
+
+
 async def _judge_der_signed_attributes(
     out: Assessment, signed_data: cms.SignedData, raw_digest: bytes | None
 ) -> None:
@@ -392,6 +403,7 @@ async def _judge_der_signed_attributes(
     status = await generic_cms.cms_basic_validation(
         with_der_signed_attributes(signed_data),
         raw_digest=raw_digest,
+        validation_context=_value_only_context(),
         key_usage_settings=KeyUsageConstraints(),
         algorithm_policy=_CMS_ALGORITHMS,
     )
