@@ -9,18 +9,18 @@ can read are refused. The reader may then parse repaired bytes; ``ParsedPdf.data
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from functools import cached_property
 from io import BytesIO
 
 from pyhanko.pdf_utils.crypt import AuthStatus
 from pyhanko.pdf_utils.decode_limits import DecodeLimits, StreamDecodeLimits
-from pyhanko.pdf_utils.misc import PdfDecodeLimitError, PdfError
+from pyhanko.pdf_utils.misc import PdfDecodeLimitError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from esign.errors import ErrorCode, EsignError
 from esign.indexed_reader import IndexedReader
+from esign.pdfopen import PARSER_CRASHES, looks_like_pdf
 from esign.policy import Limits
 from esign.xref_relink import relink_xref_tables
 
@@ -56,7 +56,7 @@ class ParsedPdf:
         try:
             count = self.reader.root["/Pages"]["/Count"]
             return int(count) if isinstance(count, int) and count >= 0 else None
-        except (PdfError, *_PARSER_CRASHES):
+        except PARSER_CRASHES:
             return None
 
 
@@ -64,14 +64,14 @@ def open_pdf(data: bytes, limits: Limits) -> ParsedPdf:
     """Admit ``data`` as a PDF or raise :class:`EsignError` saying why not."""
     if len(data) > limits.max_file_size:
         raise EsignError(ErrorCode.PDF_TOO_LARGE, limit=limits.max_file_size)
-    if data.find(b"%PDF-", 0, _HEADER_WINDOW) < 0:
+    if not looks_like_pdf(data):
         raise EsignError(ErrorCode.NOT_A_PDF)
     decode_limits = DecodeLimits(per_stream=StreamDecodeLimits(max_output_size=limits.max_decoded_stream))
     try:
         reader, tolerant, relinked = _read(data, strict=True, decode_limits=decode_limits), False, False
     except PdfDecodeLimitError as exc:
         raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=str(exc)) from exc
-    except (PdfError, *_PARSER_CRASHES):
+    except PARSER_CRASHES:
         (reader, relinked), tolerant = _read_tolerantly(data, decode_limits), True
     if reader.encrypted and not _opens_without_password(reader):
         raise EsignError(ErrorCode.PDF_ENCRYPTED)
@@ -84,38 +84,25 @@ def _read_tolerantly(data: bytes, decode_limits: DecodeLimits) -> tuple[PdfFileR
         return _read(data, strict=False, decode_limits=decode_limits), False
     except PdfDecodeLimitError as exc:
         raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=str(exc)) from exc
-    except (PdfError, *_PARSER_CRASHES) as exc:
+    except PARSER_CRASHES as exc:
         relinked = relink_xref_tables(data)
         if relinked is not None:
             try:
                 return _read(relinked, strict=False, decode_limits=decode_limits), True
             except PdfDecodeLimitError as limit:
                 raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=str(limit)) from limit
-            except (PdfError, *_PARSER_CRASHES):
+            except PARSER_CRASHES:
                 pass  # report the original failure below
         if data.find(b"%%EOF", max(0, len(data) - _HEADER_WINDOW)) < 0:
             raise EsignError(ErrorCode.PDF_TRUNCATED) from exc
         raise EsignError(ErrorCode.PDF_CORRUPT, detail=_short(exc)) from exc
 
 
-#: what a parser may raise on garbage besides its own error type (malformed numbers, bad nesting …)
-_PARSER_CRASHES = (
-    ValueError,
-    TypeError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    RecursionError,
-    OverflowError,
-    zlib.error,
-)
-
-
 def _opens_without_password(reader: PdfFileReader) -> bool:
     """Encrypted with an empty user password (permissions only): anyone may read it, and so do we."""
     try:
         return reader.decrypt(b"").status is not AuthStatus.FAILED
-    except (PdfError, *_PARSER_CRASHES, NotImplementedError):
+    except (*PARSER_CRASHES, NotImplementedError):
         return False
 
 
