@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Row
 from esign.errors import ErrorCode, EsignError
 from esign.seal import SealOptions, aseal
 from esign.sealimage import SealImage
+from esign.sync_bridge import run_sync
 from keystore import audit
 from keystore.authz import Principal, require_sealer
 from keystore.db import Database
@@ -70,6 +71,10 @@ def _bounded_put(cache: dict[Any, Any], key: Any, value: Any) -> None:
     if len(cache) >= _CACHE_LIMIT:
         cache.clear()
     cache[key] = value
+
+
+class _SealChanged(Exception):
+    """The seal's version moved between the pre-signing check and the audit record."""
 
 
 class SealService:
@@ -125,6 +130,28 @@ class SealService:
         recorded.
         """
         request_id = request_id or uuid.uuid4().hex
+        try:
+            return await self._apply_once(who, seal_code, pdf, options, request_id, before_record, now)
+        except _SealChanged:
+            # Signed with a seal version that changed meanwhile (rotated, suspended and resumed …):
+            # that document must not be recorded; decide afresh and seal once more.
+            try:
+                return await self._apply_once(who, seal_code, pdf, options, request_id, before_record, now)
+            except _SealChanged as again:
+                raise EsignError(
+                    ErrorCode.SEAL_NOT_ACTIVE, seal=seal_code, reason="changed while sealing"
+                ) from again
+
+    async def _apply_once(
+        self,
+        who: Principal,
+        seal_code: str,
+        pdf: bytes,
+        options: SealOptions,
+        request_id: str,
+        before_record: Callable[[bytes], None] | None,
+        now: datetime | None,
+    ) -> SealResult:
         prepared = self._remembered(who, seal_code, now) or await asyncio.to_thread(
             self._authorise, who, seal_code, now
         )
@@ -149,7 +176,7 @@ class SealService:
         self, who: Principal, seal_code: str, pdf: bytes, options: SealOptions, **kw: Any
     ) -> SealResult:
         """Synchronous :meth:`aapply` for scripts and the CLI (not for code inside an event loop)."""
-        return asyncio.run(self.aapply(who, seal_code, pdf, options, **kw))
+        return run_sync(self.aapply(who, seal_code, pdf, options, **kw))
 
     def _authorise(self, who: Principal, seal_code: str, now: datetime | None) -> _Prepared:
         """The pre-signing check: refuse early, before a key is used for a request that will fail.
@@ -183,12 +210,14 @@ class SealService:
     def _record(self, who: Principal, prepared: _Prepared, result: SealResult, options: SealOptions) -> int:
         """The authoritative check and the audit record, in one transaction."""
         with self.db.statements() as connection:
-            state = _check_use(connection, who, result.seal_code, None)
+            try:
+                state = _check_use(connection, who, result.seal_code, None)
+            except EsignError:
+                self._allowed.pop((who, result.seal_code), None)  # the next request checks afresh
+                raise
             if (state.id, state.updated_at) != prepared.version:
                 self._allowed.pop((who, result.seal_code), None)
-                raise EsignError(
-                    ErrorCode.SEAL_NOT_ACTIVE, seal=result.seal_code, reason="changed while sealing; retry"
-                )
+                raise _SealChanged(result.seal_code)
             record = audit.append(
                 connection,
                 actor=who.name,

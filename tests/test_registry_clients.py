@@ -13,7 +13,7 @@ from keystore import clients, registry
 from keystore.authz import OPERATOR, Principal, require_auditor, require_verifier
 from keystore.db import Database
 from keystore.keys import KeyStore
-from keystore.models import Client
+from keystore.models import AuditRecord, Client
 from keystore.registry import SealSpec, appearance_for, register_seal
 from keystore.service import SealService
 from tests.keystore_fixtures import *  # noqa: F403 - the fixtures
@@ -162,3 +162,35 @@ def test_api_clients_cannot_create_clients(db: Database) -> None:
     with pytest.raises(EsignError) as info, db.transaction() as session:
         clients.create_client(session, admin, name="sneaky", org_name=ORG_A, uscc=USCC_A, roles="sealer")
     assert info.value.code is ErrorCode.PERMISSION_DENIED
+
+
+def test_sealing_right_after_suspend_and_resume_is_not_refused(
+    db: Database, keys: KeyStore, make_seal
+) -> None:
+    """The remembered pre-signing check is of an older seal version: the service decides afresh."""
+    make_seal("A-1")
+    service = SealService(db, keys)
+    first = service.apply(OPERATOR, "A-1", small_pdf("one"), SealOptions())
+    with db.transaction() as session:
+        registry.suspend_seal(session, OPERATOR, "A-1", "check")
+    with db.transaction() as session:
+        registry.resume_seal(session, OPERATOR, "A-1", "checked")
+    second = service.apply(OPERATOR, "A-1", small_pdf("two"), SealOptions())
+    assert second.audit_seq > first.audit_seq
+
+
+def test_seal_suspended_within_the_remembered_window_is_refused_without_a_record(
+    db: Database, keys: KeyStore, make_seal
+) -> None:
+    make_seal("A-1")
+    service = SealService(db, keys)
+    first = service.apply(OPERATOR, "A-1", small_pdf("one"), SealOptions())
+    with db.transaction() as session:
+        registry.suspend_seal(session, OPERATOR, "A-1", "incident")
+    with pytest.raises(EsignError) as refused:
+        service.apply(OPERATOR, "A-1", small_pdf("two"), SealOptions())
+    assert refused.value.code is ErrorCode.SEAL_NOT_ACTIVE
+    with db.transaction() as session:
+        assert [r.seq for r in session.query(AuditRecord).filter_by(action="seal.applied")] == [
+            first.audit_seq
+        ]

@@ -283,19 +283,9 @@ def _query_options(request: Request) -> dict[str, str]:
     return {key: value for key, value in request.query_params.items() if key != "filename"}
 
 
-#: ``keystore.service`` refuses with this reason when the seal changed between its remembered
-#: pre-signing check and the audit record; the check is then forgotten, so one retry decides afresh
-_RETRYABLE_REASON = "changed while sealing; retry"
-
-
 def _apply_blocking(
     runtime: Runtime, caller: Principal, code: str, pdf: bytes, options: SealOptions, request_id: str
 ) -> SealResult:
-    try:
-        return runtime.service.apply(caller, code, pdf, options, request_id=request_id)
-    except EsignError as exc:
-        if exc.code is not ErrorCode.SEAL_NOT_ACTIVE or exc.params.get("reason") != _RETRYABLE_REASON:
-            raise
     return runtime.service.apply(caller, code, pdf, options, request_id=request_id)
 
 
