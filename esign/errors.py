@@ -17,8 +17,16 @@ class ErrorCode(Enum):
 
     NOT_A_PDF = (415, "上传的文件不是 PDF 文件。", "The file is not a PDF.")
     PDF_TRUNCATED = (422, "PDF 文件不完整（被截断）。", "The PDF file is truncated.")
-    PDF_CORRUPT = (422, "PDF 文件已损坏，无法解析：{detail}", "The PDF file is corrupt and cannot be parsed: {detail}")
-    PDF_ENCRYPTED = (422, "PDF 文件已加密，请提交未加密的文件。", "The PDF is encrypted; submit an unencrypted file.")
+    PDF_CORRUPT = (
+        422,
+        "PDF 文件已损坏，无法解析：{detail}",
+        "The PDF file is corrupt and cannot be parsed: {detail}",
+    )
+    PDF_ENCRYPTED = (
+        422,
+        "PDF 文件已加密，请提交未加密的文件。",
+        "The PDF is encrypted; submit an unencrypted file.",
+    )
     PDF_TOO_LARGE = (413, "文件过大（上限 {limit} 字节）。", "The file is too large (limit {limit} bytes).")
     PDF_TOO_COMPLEX = (
         422,
@@ -30,10 +38,18 @@ class ErrorCode(Enum):
         "页码 {page} 超出范围（文档共 {pages} 页）。",
         "Page {page} is out of range (the document has {pages} pages).",
     )
-    KEYWORD_NOT_FOUND = (422, "文档中未找到关键字“{keyword}”。", "The keyword '{keyword}' was not found in the document.")
+    KEYWORD_NOT_FOUND = (
+        422,
+        "文档中未找到关键字“{keyword}”。",
+        "The keyword '{keyword}' was not found in the document.",
+    )
     BAD_PLACEMENT = (422, "印章位置无效：{detail}", "Invalid seal placement: {detail}")
     BAD_IMAGE = (422, "印章图片无效：{detail}", "Invalid seal image: {detail}")
-    WRONG_PASSPHRASE = (401, "密钥文件口令错误或密钥文件无法读取。", "Wrong passphrase, or the key file cannot be read.")
+    WRONG_PASSPHRASE = (
+        401,
+        "密钥文件口令错误或密钥文件无法读取。",
+        "Wrong passphrase, or the key file cannot be read.",
+    )
     KEY_FILE_INVALID = (422, "密钥文件格式无效：{detail}", "The key file is invalid: {detail}")
     CERT_EXPIRED = (
         422,
@@ -48,7 +64,7 @@ class ErrorCode(Enum):
     CERT_KEY_USAGE = (
         422,
         "签章证书的密钥用法不允许签名（需要 digitalSignature 或 nonRepudiation）。",
-        "The seal certificate's key usage does not allow signing (digitalSignature or nonRepudiation needed).",
+        "The seal certificate's key usage does not allow signing (needs digitalSignature or nonRepudiation).",
     )
     TSA_UNREACHABLE = (
         503,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ALPHABET", "check_character", "is_valid_uscc", "find_uscc"]
+__all__ = ["ALPHABET", "check_character", "find_uscc", "is_valid_uscc"]
 
 #: The 31 characters GB 32100 allows (I, O, Z, S and V are excluded to avoid misreading).
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
