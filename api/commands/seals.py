@@ -209,3 +209,64 @@ def batch(code: str, source: Path, target: Path, batch_id: str, database_url: st
     if report.failed:
         sys.exit(1)
     click.echo("done")
+
+
+@seals.command("export-esl")
+@click.argument("code")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="File to write."
+)
+@click.option(
+    "--maker-key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The seal maker's SM2 private key (PEM or DER PKCS#8, encrypted or not).",
+)
+@click.option(
+    "--maker-cert",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The seal maker's SM2 certificate (PEM or DER).",
+)
+@click.option("--maker-passphrase-env", metavar="VAR", help="Environment variable with the key's passphrase.")
+@click.option(
+    "--maker-passphrase-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File with the key's passphrase.",
+)
+@database_option
+@reports_errors
+def export_esl(
+    code: str,
+    output: Path,
+    maker_key: Path,
+    maker_cert: Path,
+    maker_passphrase_env: str | None,
+    maker_passphrase_file: Path | None,
+    database_url: str | None,
+) -> None:
+    """Write seal CODE as a GB/T 38540 version-4 electronic seal (.esl), signed by the seal maker."""
+    from asn1crypto import pem, x509
+
+    from esign.batch import write_atomically
+    from esign.errors import ErrorCode, EsignError
+    from esign.gm import sm2
+    from keystore.db import Database
+    from keystore.esl import export_esl as export
+    from keystore.registry import find_seal
+    from keystore.secrets import read_secret
+
+    passphrase = None
+    if maker_passphrase_env or maker_passphrase_file:
+        ref = f"env:{maker_passphrase_env}" if maker_passphrase_env else f"file:{maker_passphrase_file}"
+        passphrase = read_secret(ref).reveal()
+    try:
+        key = sm2.load_private_key(maker_key.read_bytes(), passphrase)
+    except sm2.SM2Error as exc:
+        raise EsignError(ErrorCode.KEY_FILE_INVALID, detail="not a readable SM2 private key") from exc
+    cert_bytes = maker_cert.read_bytes()
+    cert = x509.Certificate.load(pem.unarmor(cert_bytes)[2] if pem.detect(cert_bytes) else cert_bytes)
+    with Database.open(database_url).reading() as session:
+        esl = export(find_seal(session, code), key, cert)
+    write_atomically(output, esl)
+    click.echo(f"wrote {output} ({len(esl)} bytes, GB/T 38540 v4)")

@@ -69,13 +69,13 @@ def generate_private_key() -> SM2PrivateKey:
     return ec.generate_private_key(ec.SM2())
 
 
-def load_private_key(data: bytes) -> SM2PrivateKey:
-    """PEM or DER (PKCS#8 or SEC1) SM2 private key, unencrypted."""
+def load_private_key(data: bytes, password: bytes | None = None) -> SM2PrivateKey:
+    """PEM or DER (PKCS#8 or SEC1) SM2 private key; ``password`` for an encrypted PKCS#8 key."""
     try:
         if data.lstrip().startswith(b"-----"):
-            key = serialization.load_pem_private_key(data, password=None)
+            key = serialization.load_pem_private_key(data, password=password)
         else:
-            key = serialization.load_der_private_key(data, password=None)
+            key = serialization.load_der_private_key(data, password=password)
     except (ValueError, TypeError) as exc:
         raise SM2Error(f"not an SM2 private key: {exc}") from None
     return _require_sm2(key)
