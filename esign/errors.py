@@ -79,6 +79,11 @@ class ErrorCode(Enum):
     SIGNING_FAILED = (500, "签章失败：{detail}", "Sealing failed: {detail}")
     BAD_OPTION = (400, "参数无效：{detail}", "Invalid option: {detail}")
     CERT_REVOKED = (422, "签章证书已被吊销。", "The seal certificate has been revoked.")
+    CERT_WEAK_KEY = (
+        422,
+        "签章证书的密钥过弱（{detail}），所盖印章将无法通过验证。",
+        "The seal certificate's key is too weak ({detail}); seals made with it would fail verification.",
+    )
     IO_ERROR = (500, "文件读写失败：{detail}", "Reading or writing a file failed: {detail}")
     DOCUMENT_LOCKED = (
         409,

@@ -26,6 +26,8 @@ __all__ = ["CachedKeySigner", "check_signing_certificate", "load_pkcs12", "signe
 
 #: key usages that allow a seal certificate to sign documents
 SIGNING_KEY_USAGES = frozenset({"digital_signature", "non_repudiation"})
+#: the smallest keys the verifier's default algorithm policy accepts (esign.policy.ValidationPolicy)
+MIN_KEY_BITS = {"rsa": 2048, "ec": 256}
 
 
 class CachedKeySigner(SimpleSigner):
@@ -88,3 +90,6 @@ def check_signing_certificate(cert: x509.Certificate, at: datetime | None = None
     usage = cert.key_usage_value
     if usage is not None and not (set(usage.native) & SIGNING_KEY_USAGES):
         raise EsignError(ErrorCode.CERT_KEY_USAGE)
+    algorithm, bits = cert.public_key.algorithm, cert.public_key.bit_size
+    if bits < MIN_KEY_BITS.get(algorithm, 0):
+        raise EsignError(ErrorCode.CERT_WEAK_KEY, detail=f"{algorithm.upper()}-{bits}")

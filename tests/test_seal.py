@@ -238,6 +238,7 @@ def test_wrong_passphrase_is_refused_without_echoing_it(pki: TestPKI) -> None:
         ("agency-expired", ErrorCode.CERT_EXPIRED),
         ("agency-future", ErrorCode.CERT_NOT_YET_VALID),
         ("agency-wrong-ku", ErrorCode.CERT_KEY_USAGE),
+        ("agency-weak", ErrorCode.CERT_WEAK_KEY),
     ],
 )
 def test_unusable_certificate_is_refused(label: str, code: ErrorCode, pki: TestPKI, licence) -> None:
