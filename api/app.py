@@ -19,6 +19,7 @@ from pyhanko.sign.timestamps import HTTPTimeStamper
 from api.auth import Authenticator
 from api.deps import Runtime
 from api.logging import configure_logging
+from api.metrics import forget_this_process
 from api.middleware import RequestEnvelope
 from api.problems import install_problem_handlers
 from api.ratelimit import RateLimiter
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runtime.verify_pool.shutdown()
             runtime.seal_pool.shutdown()
             runtime.db.dispose()
+            forget_this_process()
 
     app = FastAPI(
         title="esign",

@@ -1,14 +1,27 @@
 """Prometheus metrics: request rate and latency per route and status, verdicts, seals, queue depth.
 
 Routes are labelled by their template (``/v1/seals/{code}/apply``), never by the raw path, so a
-client cannot blow up the label space with made-up URLs. With several uvicorn workers each process
-counts its own requests; scrape them through ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's
-multiprocess mode) or run one worker per container.
+client cannot blow up the label space with made-up URLs.
+
+With several uvicorn workers a scrape lands on one of them, which alone would show a fraction of
+the traffic; so ``esign serve --workers N`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory
+before the workers start, every worker writes its samples there (prometheus-client's multiprocess
+mode, chosen by that variable when prometheus_client is imported) and a scrape sums all of them.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
@@ -18,6 +31,7 @@ __all__ = [
     "SEALS_APPLIED",
     "VERIFICATIONS",
     "exposition",
+    "forget_this_process",
 ]
 
 REQUESTS = Counter("esign_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -31,8 +45,26 @@ VERIFICATIONS = Counter(
     "esign_verifications_total", "Documents verified, by overall indication", ["indication"]
 )
 SEALS_APPLIED = Counter("esign_seals_applied_total", "Seals applied, by seal code", ["seal"])
-QUEUE_DEPTH = Gauge("esign_worker_queue_depth", "Jobs running or waiting in a worker pool", ["pool"])
+# across processes the depth that matters is the total of the live workers' queues
+QUEUE_DEPTH = Gauge(
+    "esign_worker_queue_depth",
+    "Jobs running or waiting in a worker pool",
+    ["pool"],
+    multiprocess_mode="livesum",
+)
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def exposition() -> bytes:
-    return generate_latest()
+    if not os.environ.get(MULTIPROC_DIR):
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)
+
+
+def forget_this_process() -> None:
+    """Drop this worker's live gauges, so a stopped worker's queue no longer counts in the sum."""
+    if os.environ.get(MULTIPROC_DIR):
+        multiprocess.mark_process_dead(os.getpid())

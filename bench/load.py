@@ -188,9 +188,8 @@ def run(clients: int, seconds: float, worker_counts: list[int], soak: float | No
                 server = start_server(
                     Path(tmp, f"w{workers}"),
                     pki,
-                    uvicorn_workers=workers,
+                    workers=workers,
                     ESIGN_VERIFY_WORKERS="",  # unset: the service shares the cores among its workers
-                    ESIGN_HTTP_WORKERS=str(workers),
                     ESIGN_QUEUE_LIMIT="64",
                     ESIGN_RATE_PER_MINUTE="100000000",
                     ESIGN_RATE_BURST="1000000",

@@ -113,16 +113,19 @@ def _prepare(directory: Path, pki: TestPKI) -> tuple[dict[str, str], dict[str, s
     return env, keys
 
 
-def start_server(directory: Path, pki: TestPKI, uvicorn_workers: int = 1, **overrides: str) -> Server:
-    """Bootstrap ``directory`` and run uvicorn on it; ``overrides`` are ESIGN_* variables ("" unsets one)."""
+def start_server(directory: Path, pki: TestPKI, workers: int = 1, **overrides: str) -> Server:
+    """Bootstrap ``directory`` and serve it with ``esign serve --no-demo``, the operator's command.
+
+    ``overrides`` are ESIGN_* variables ("" unsets one).
+    """
     env, keys = _prepare(directory, pki)
     env.update(overrides)
     env = {name: value for name, value in env.items() if value != ""}
     port = _free_port()
     log_path = directory / "server.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(uvicorn_workers), "--no-access-log", "--log-level", "warning"],
+        [sys.executable, "-m", "api", "serve", "--no-demo", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(workers)],
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,

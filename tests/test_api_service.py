@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from xml.etree import ElementTree
 
 import httpx
 import pytest
 
 from fixtures.documents import licence_pdf
+from fixtures.pki import TestPKI
 from tests.api_server import *  # noqa: F403 - the api_server fixture
-from tests.api_server import CHECKPOINT_EVERY, Server
+from tests.api_server import CHECKPOINT_EVERY, Server, start_server, stop_server
 from tests.keystore_fixtures import small_pdf
 
 PROBLEM = "application/problem+json"
@@ -305,6 +307,24 @@ def test_health_readiness_and_metrics(api_server: Server, sealed: bytes) -> None
     assert 'esign_verifications_total{indication="TOTAL_PASSED"}' in metrics
     assert 'esign_seals_applied_total{seal="HZAMR-01"}' in metrics
     assert 'esign_worker_queue_depth{pool="verify"}' in metrics
+
+
+def test_metrics_sum_every_uvicorn_worker(tmp_path: Path, pki: TestPKI) -> None:
+    """With ``--workers 2`` a scrape lands on one worker but must count the requests of both."""
+
+    def healthz_count() -> float:
+        metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
+        prefix = 'esign_http_requests_total{method="GET",route="/healthz",status="200"} '
+        return float(next(line for line in metrics.splitlines() if line.startswith(prefix)).split()[-1])
+
+    server = start_server(tmp_path, pki, workers=2)
+    try:
+        before = healthz_count()  # start_server's own readiness probes
+        for _ in range(30):  # a new connection each, so the kernel spreads them over both workers
+            assert httpx.get(f"{server.url}/healthz", timeout=30).status_code == 200
+        assert [healthz_count() for _ in range(6)] == [before + 30] * 6
+    finally:
+        stop_server(server)
 
 
 def test_concurrent_seals_and_verifications_all_succeed(api_server: Server, sealed: bytes) -> None:

@@ -9,6 +9,8 @@ which is why the demo sets them in the environment before starting uvicorn.
 from __future__ import annotations
 
 import os
+import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,15 +45,20 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
     else:
         _upgrade(settings)
     click.echo(f"esign: http://{host}:{port}/  (API: /v1, schema: /openapi.json)")
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,
-        log_config=None,
-    )
+    with ExitStack() as cleanup:
+        if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # set before the workers import prometheus_client: /metrics then sums all of them
+            metrics_dir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="esign-metrics-"))
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+            log_config=None,
+        )
 
 
 def _start_demo(settings: Settings) -> None:
