@@ -422,6 +422,15 @@ class FindingCode(Enum):
         _ASK_ISSUER_ZH,
         _ASK_ISSUER_EN,
     )
+    SES_PROPERTY_INFO_MISMATCH = _f(
+        Severity.WARNING,
+        "签章数据记录的签名范围（propertyInfo）与文件的 ByteRange 不一致："
+        "签章软件记录有误，或文件结构被调整过。",
+        "The signed range the seal signature records (propertyInfo) differs from the file's ByteRange: "
+        "the sealing software recorded it wrongly, or the file's structure was rearranged.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
 
     @property
     def severity(self) -> Severity:

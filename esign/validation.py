@@ -26,6 +26,7 @@ from pyhanko_certvalidator.policy_decl import AcceptAllAlgorithms
 from esign.evidence import Evidence, cms_revocation_data, validation_context
 from esign.findings import Finding, FindingCode
 from esign.gm.pdf_verify import gm_format, gm_validation_context, verify_gm_signature
+from esign.gm.property_info import recorded_byte_range
 from esign.pdfinput import ParsedPdf
 from esign.policy import ValidationPolicy
 from esign.report import (
@@ -223,6 +224,12 @@ async def _assess_gm(
     for check in result.checks:
         if check.finding is not None:
             out.note(check.finding, check.detail)
+    recorded = recorded_byte_range(result.property_info)
+    if recorded is not None and slot.byte_range is not None and recorded != tuple(slot.byte_range):
+        out.note(
+            FindingCode.SES_PROPERTY_INFO_MISMATCH,
+            f"propertyInfo {result.property_info[:120]!r}, /ByteRange {list(slot.byte_range)}",
+        )
     indication, sub = result.indication
     if indication is not Indication.TOTAL_PASSED and sub is not None:
         out.fail_verdict(indication, sub)

@@ -7,6 +7,7 @@ signature's: kind "signature", the Chinese format name, the EN 319 102-1 verdict
 from __future__ import annotations
 
 import json
+import re
 from io import BytesIO
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from api.cli import main
+from esign.gm import ses, ses_make
 from esign.gm.cms_signer import SM2Signer
 from esign.gm.pdf_seal import seal_picture, seal_ses, seal_sm2_cms
 from esign.seal import SealOptions
@@ -99,3 +101,35 @@ def test_gm_seal_under_another_sm2_root_is_no_certificate_chain_found(
     (sig,) = json.loads(result.output)["signatures"]
     assert (sig["indication"], sig["subindication"]) == ("INDETERMINATE", "NO_CERTIFICATE_CHAIN_FOUND")
     assert sig["checks"]["chain"] == "untrusted"
+
+
+def _with_property_info(pdf: bytes, pki: SM2TestPKI, property_info: str) -> bytes:
+    """The style-3 seal re-signed by its own signer with ``property_info`` instead of its ByteRange."""
+    start, end = (int(n) for n in re.search(rb"/ByteRange\s*\[\s*\d+\s+(\d+)\s+(\d+)", pdf).groups())
+    hole = pdf[start + 1 : end - 1]
+    signed = ses.SESSignature.load(bytes.fromhex(hole.decode()), strict=False)["to_sign"]
+    again = ses_make.make_signature(
+        signed["eseal"],
+        signed["data_hash"].native,
+        property_info,
+        pki.key(SIGNER),
+        pki.cert(SIGNER),
+        signing_time=signed["time_info"].native,
+    ).dump()
+    return pdf[: start + 1] + again.hex().encode().ljust(len(hole), b"0") + pdf[end - 1 :]
+
+
+def test_gm_seal_recording_another_byte_range_is_flagged_but_not_failed(
+    tmp_path: Path, pki: SM2TestPKI, sealed: dict[str, bytes]
+) -> None:
+    """``propertyInfo`` is the signer's own statement of what it hashed: a mismatch is worth a warning."""
+    assert (
+        "SES_PROPERTY_INFO_MISMATCH"
+        not in _cli_verify(tmp_path, pki, sealed["style3"])["signatures"][0]["findings"]
+    )
+    report = _cli_verify(tmp_path, pki, _with_property_info(sealed["style3"], pki, "ByteRange=[0 1 2 3]"))
+    (sig,) = report["signatures"]
+    assert "SES_PROPERTY_INFO_MISMATCH" in sig["findings"]
+    assert sig["indication"] == "TOTAL_PASSED"  # the hash and both signatures still hold
+    foreign = _cli_verify(tmp_path, pki, _with_property_info(sealed["style3"], pki, "/Doc_0/Signs/Sign_0"))
+    assert "SES_PROPERTY_INFO_MISMATCH" not in foreign["signatures"][0]["findings"]

@@ -26,6 +26,7 @@ from pyhanko.sign.general import SigningError
 from esign.errors import ErrorCode, EsignError
 from esign.gm import ses, ses_make, sm2
 from esign.gm.cms_signer import SM2Signer
+from esign.gm.property_info import byte_range_property
 from esign.pdfopen import open_for_update
 from esign.seal import (
     Certification,
@@ -40,7 +41,7 @@ from esign.sealimage import SealImage, seal_from_png
 from esign.signers import check_signing_certificate
 from esign.sync_bridge import run_sync
 
-__all__ = ["aseal_ses", "aseal_sm2_cms", "byte_range_property", "seal_picture", "seal_ses", "seal_sm2_cms"]
+__all__ = ["aseal_ses", "aseal_sm2_cms", "seal_picture", "seal_ses", "seal_sm2_cms"]
 
 #: the SM3 name pyHanko (and pyca) know; the SignerInfo then carries 1.2.156.10197.1.401
 SM3 = "sm3"
@@ -155,11 +156,6 @@ def seal_ses(
             distinguishing_id=distinguishing_id,
         )
     )
-
-
-def byte_range_property(byte_range: tuple[int, ...]) -> str:
-    """``propertyInfo`` of a PDF seal signature: which bytes ``dataHash`` covers."""
-    return "ByteRange=[" + " ".join(str(n) for n in byte_range) + "]"
 
 
 def seal_picture(seal: ses.AnySeal) -> SealImage:
