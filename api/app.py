@@ -22,7 +22,7 @@ from api.logging import configure_logging
 from api.metrics import forget_this_process
 from api.middleware import RequestEnvelope
 from api.problems import install_problem_handlers
-from api.ratelimit import RateLimiter
+from api.ratelimit import rate_limiter
 from api.routes import audit, clients, health, seals, verify
 from api.settings import Settings
 from api.workers import process_pool, thread_pool
@@ -55,7 +55,7 @@ def build_runtime(settings: Settings) -> Runtime:
         service=service,
         verify_pool=process_pool("verify", settings.verify_processes, settings.queue_limit, trust_ders),
         seal_pool=thread_pool("seal", settings.seal_workers, settings.queue_limit),
-        limiter=RateLimiter(settings.rate_per_minute, settings.rate_burst),
+        limiter=rate_limiter(settings.rate_store, settings.rate_per_minute, settings.rate_burst),
         authenticator=Authenticator(db),
     )
 

@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Authenticator
-from api.ratelimit import RateLimiter
+from api.ratelimit import Limiter, key_bucket
 from api.settings import Settings
 from api.workers import WorkerPool
 from esign.errors import ErrorCode, EsignError
@@ -37,7 +37,7 @@ class Runtime:
     service: SealService
     verify_pool: WorkerPool
     seal_pool: WorkerPool
-    limiter: RateLimiter
+    limiter: Limiter
     authenticator: Authenticator
 
 
@@ -56,7 +56,7 @@ async def _identify(request: Request, runtime: Runtime, token: str | None) -> Pr
     if token is None:
         runtime.limiter.take(f"ip:{address}")
         return None
-    runtime.limiter.take(f"key:{hash(token)}")
+    runtime.limiter.take(key_bucket(token))
     try:
         principal = runtime.authenticator.fresh(token) or await run_in_threadpool(
             runtime.authenticator.principal, token

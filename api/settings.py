@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     #: per client (API key, or client address when anonymous): sustained rate and burst
     rate_per_minute: float = Field(default=600.0, gt=0)
     rate_burst: int = Field(default=60, ge=1)
+    #: SQLite file holding the buckets when several processes serve (``esign serve --workers N`` sets it)
+    rate_store: str | None = None
 
     log_level: str = "INFO"
 

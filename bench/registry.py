@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/registry.py [--seconds 5]
 
+``bench/seal.py`` runs this too, as its last section; run it alone to measure only the registry.
+
 Registry path = ``keystore.service.SealService.aapply`` as an API client: seal lookup, grant and
 organisation check, signer from the per-process key cache, ``esign.seal.aseal``, and the audit
 record (one SQLite WAL transaction with fsync). Bare core = ``esign.seal.aseal`` with the same
@@ -104,11 +106,8 @@ def _paired_rates(
     return asyncio.run(measure())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="Measuring time per case and side.")
-    args = parser.parse_args()
-
+def run(seconds: float) -> dict[str, object]:
+    """Measure every key kind on both paths, print the table and return it with the verdict."""
     from esign.seal import SealOptions, aseal
     from fixtures.documents import licence_pdf
     from keystore.keyring import find_key, key_ref
@@ -129,7 +128,7 @@ def main() -> None:
             core_rate, registry_rate = _paired_rates(
                 lambda s=signer, i=image: aseal(pdf, s, options, image=i),
                 lambda c=code: service.aapply(sealer, c, pdf, options),
-                args.seconds,
+                seconds,
             )
             results.append(
                 {
@@ -145,7 +144,13 @@ def main() -> None:
     worst = max(r["registry_cost"] for r in results)
     verdict = "PASS" if worst <= BUDGET - 1 else "FAIL"
     print(f"registry path costs at most {worst:.1%} (budget {BUDGET - 1:.0%}): {verdict}")
-    print(json.dumps({"keystore": results, "registry_cost_max": worst, "verdict": verdict}))
+    return {"keystore": results, "registry_cost_max": worst, "verdict": verdict}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="Measuring time per case and side.")
+    print(json.dumps(run(parser.parse_args().seconds)))
 
 
 if __name__ == "__main__":

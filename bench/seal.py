@@ -6,7 +6,8 @@ For each case both sides seal the same document in a loop for a fixed time: esig
 signer and a computed reservation (``esign.seal.aseal``), stock pyHanko with
 ``SimpleSigner.load_pkcs12`` + ``PdfSigner.sign_pdf`` and the same visible seal. The machine is
 noisy, so the ratio matters more than the absolute rate. Peak RSS of the 50 MB case is measured in a
-fresh child process per side (``VmHWM``), so imports and earlier cases do not pollute it.
+fresh child process per side (``VmHWM``), so imports and earlier cases do not pollute it. Last, the
+registry path vs. the bare core and SoftHSM2 vs. PKCS#12 keys (``bench/registry.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import registry  # noqa: E402 - after the path set-up
 from harness import child_peak_rss, compare, compare_rss, parse_args, rate, vm_hwm_mb, write_json  # noqa: E402 - after the path set-up
 
 PASSPHRASE = b"bench"
@@ -156,6 +158,8 @@ def main() -> None:
             ours_rss = peak_rss_child("esign", workdir, large)
             stock_rss = peak_rss_child("stock", workdir, large)
             results.append(compare_rss(size_mb, floor, ours_rss, stock_rss, limit=2.5 * size_mb + 80))
+    print()
+    results.append(registry.run(args.seconds))
     write_json(args.json, results)
 
 

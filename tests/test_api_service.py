@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from xml.etree import ElementTree
 
 import httpx
@@ -309,22 +309,41 @@ def test_health_readiness_and_metrics(api_server: Server, sealed: bytes) -> None
     assert 'esign_worker_queue_depth{pool="verify"}' in metrics
 
 
-def test_metrics_sum_every_uvicorn_worker(tmp_path: Path, pki: TestPKI) -> None:
-    """With ``--workers 2`` a scrape lands on one worker but must count the requests of both."""
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory: pytest.TempPathFactory, pki: TestPKI) -> Iterator[Server]:
+    """``esign serve --workers 2`` with a tight rate limit: 4 requests, then about one a minute."""
+    server = start_server(
+        tmp_path_factory.mktemp("two-workers"),
+        pki,
+        workers=2,
+        ESIGN_RATE_PER_MINUTE="1",
+        ESIGN_RATE_BURST="4",
+    )
+    yield server
+    stop_server(server)
+
+
+def test_metrics_sum_every_uvicorn_worker(two_workers: Server) -> None:
+    """A scrape lands on one worker but must count the requests of both."""
 
     def healthz_count() -> float:
-        metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
+        metrics = httpx.get(f"{two_workers.url}/metrics", timeout=30).text
         prefix = 'esign_http_requests_total{method="GET",route="/healthz",status="200"} '
         return float(next(line for line in metrics.splitlines() if line.startswith(prefix)).split()[-1])
 
-    server = start_server(tmp_path, pki, workers=2)
-    try:
-        before = healthz_count()  # start_server's own readiness probes
-        for _ in range(30):  # a new connection each, so the kernel spreads them over both workers
-            assert httpx.get(f"{server.url}/healthz", timeout=30).status_code == 200
-        assert [healthz_count() for _ in range(6)] == [before + 30] * 6
-    finally:
-        stop_server(server)
+    before = healthz_count()  # start_server's own readiness probes
+    for _ in range(30):  # a new connection each, so the kernel spreads them over both workers
+        assert httpx.get(f"{two_workers.url}/healthz", timeout=30).status_code == 200
+    assert [healthz_count() for _ in range(6)] == [before + 30] * 6
+
+
+def test_rate_limit_holds_across_uvicorn_workers(two_workers: Server) -> None:
+    """One bucket per client for the whole service: two workers must not double a client's burst."""
+    headers = {"Authorization": f"Bearer {two_workers.keys['a-verifier']}"}
+    statuses = [
+        httpx.get(f"{two_workers.url}/v1/seals", headers=headers, timeout=30).status_code for _ in range(12)
+    ]
+    assert statuses.count(429) == 8, statuses
 
 
 def test_concurrent_seals_and_verifications_all_succeed(api_server: Server, sealed: bytes) -> None:

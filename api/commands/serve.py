@@ -46,10 +46,8 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
         _upgrade(settings)
     click.echo(f"esign: http://{host}:{port}/  (API: /v1, schema: /openapi.json)")
     with ExitStack() as cleanup:
-        if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            # set before the workers import prometheus_client: /metrics then sums all of them
-            metrics_dir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="esign-metrics-"))
-            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        if workers > 1:
+            _share_between_workers(Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="esign-"))))
         uvicorn.run(
             "api.app:create_app",
             factory=True,
@@ -59,6 +57,18 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
             access_log=False,
             log_config=None,
         )
+
+
+def _share_between_workers(directory: Path) -> None:
+    """State the uvicorn workers must see as one, in ``directory`` unless the operator chose a place.
+
+    Metrics: set before the workers import prometheus_client, so /metrics sums all of them. Rate
+    limits: one bucket per client across workers, not one per worker.
+    """
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        (directory / "metrics").mkdir()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory / "metrics")
+    os.environ.setdefault("ESIGN_RATE_STORE", str(directory / "ratelimit.sqlite"))
 
 
 def _start_demo(settings: Settings) -> None:
