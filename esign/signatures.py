@@ -249,9 +249,17 @@ def _slot(name: str, field: generic.DictionaryObject) -> SignatureSlot | None:
 
 
 def _get(obj: object, key: str, default: object = None) -> object:
-    """``obj[key]`` resolved; unlike ``dict.get`` this also decrypts strings of an encrypted file."""
+    """``obj[key]`` resolved; unlike ``dict.get`` this also decrypts strings of an encrypted file.
+
+    A null value (``/ByteRange null``, or a reference to a missing object) is an absent entry
+    (ISO 32000-1 7.3.7); pyHanko raises KeyError for it, which would make one forged signature
+    dictionary refuse the whole document as corrupt instead of being reported as a broken signature.
+    """
     if isinstance(obj, generic.DictionaryObject) and key in obj:
-        return obj[key]
+        try:
+            return obj[key]
+        except KeyError:
+            return default
     return default
 
 
