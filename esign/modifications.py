@@ -14,6 +14,7 @@ Nothing here raises: any failure becomes status ``unknown`` with a ``DIFF_ANALYS
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from io import BytesIO
@@ -42,6 +43,8 @@ DEFAULT_RENDER_BATCH = 16
 DEFAULT_TIME_BUDGET_S = 60.0
 #: Codes meaning "we could not tell" rather than "something bad happened".
 UNKNOWN_CODES = frozenset({"DIFF_ANALYSIS_FAILED", "TIME_BUDGET_EXCEEDED", "ANNOTATIONS_OVERLAP"})
+#: What a reader can pick up from bytes outside every revision: object definitions, tables, trailers.
+_REVISION_SYNTAX = re.compile(rb"(\d+)\s+\d+\s+obj\b|\bxref\b|\btrailer\b")
 
 
 class BudgetExceeded(RuntimeError):
@@ -67,8 +70,9 @@ def analyse_changes(
     findings: list[ChangeFinding] = []
     try:
         findings += _overlaps(reader)
+        findings += _unindexed_tail(pdf, reader)
         if signed_revision >= reader.xrefs.total_revisions - 1:
-            return ChangeAnalysis("unknown" if findings else "none", tuple(findings))
+            return ChangeAnalysis(_status(findings) if findings else "none", tuple(findings))
         constraints = read_constraints(reader, signed_revision)
         findings += _object_diff(pdf, reader, signed_revision, constraints)
         _check(deadline)
@@ -105,6 +109,25 @@ def _overlaps(reader: PdfFileReader) -> list[ChangeFinding]:
     """Overlapping annotations in the final file: what they may hide is a doubt, not a proof."""
     pages = overlapping_pages(reader.root)
     return [ChangeFinding("ANNOTATIONS_OVERLAP", False, pages)] if pages else []
+
+
+def _unindexed_tail(pdf: bytes, reader: PdfFileReader) -> list[ChangeFinding]:
+    """Objects, xref tables or trailers appended after the last revision that the parser follows.
+
+    The reader follows ``startxref`` and never sees them, so neither does the object diff; but readers
+    that rebuild a cross-reference table by scanning take the last definition of each object in the
+    file, so such bytes can change what a lenient viewer shows (an incremental saving attack without a
+    cross-reference section). No writer produces them: appended after signing, not permitted. The end
+    is the furthest revision end, because a linearized file's last section sits at its start.
+    """
+    end = max(revision_end(pdf, reader, r) for r in range(reader.xrefs.total_revisions))
+    found = list(_REVISION_SYNTAX.finditer(pdf, end))
+    if not found:
+        return []
+    numbers = sorted({int(m.group(1)) for m in found if m.group(1)})
+    what = f"objects {', '.join(map(str, numbers[:10]))}" if numbers else "a cross-reference section"
+    detail = f"{what} appended after the last revision, outside its cross-reference chain"
+    return [ChangeFinding("MODIFIED_AFTER_SIGNING", False, (), detail)]
 
 
 def _object_diff(
