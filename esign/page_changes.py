@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from esign.mdp_rules import MAX_TREE_DEPTH, resolved, widget_owners
@@ -110,6 +111,23 @@ class _Page:
     inherited: dict[str, generic.PdfObject] = field(default_factory=dict)
 
 
+def _is_back_pointer(obj: generic.DictionaryObject, key: str) -> bool:
+    """``key`` names one of :data:`_BACK_POINTERS` *and* refers to a dictionary (a page, field or popup).
+
+    The same keys mean other things elsewhere: an /OCMD's /P is its visibility policy (/AllOff hides
+    what the page drew), so a value that is not a referenced dictionary is content like any other.
+    """
+    if key not in _BACK_POINTERS:
+        return False
+    value = obj.raw_get(key)
+    if not isinstance(value, generic.IndirectObject):
+        return False
+    try:
+        return isinstance(value.get_object(), generic.DictionaryObject)
+    except PdfError:  # a dangling reference (strict reader) points nowhere: nothing to compare
+        return True
+
+
 class ObjectDigester:
     """Content hashes of objects as one revision sees them, memoised per object number."""
 
@@ -130,7 +148,7 @@ class ObjectDigester:
             return result
         h = hashlib.sha256(type(obj).__name__.encode())
         if isinstance(obj, generic.DictionaryObject):
-            for k in sorted(k for k in obj if k not in _BACK_POINTERS):
+            for k in sorted(k for k in obj if not _is_back_pointer(obj, k)):
                 h.update(k.encode() + b"\0" + self.digest(obj.raw_get(k), depth + 1))
             if isinstance(obj, generic.StreamObject):
                 h.update(hashlib.sha256(obj.encoded_data or b"").digest())
@@ -157,7 +175,7 @@ def _closure(obj: generic.PdfObject) -> set[ObjKey]:
             seen.add(key)
             item = item.get_object()
         if isinstance(item, generic.DictionaryObject):
-            stack.extend((item.raw_get(k), depth + 1) for k in item if k not in _BACK_POINTERS)
+            stack.extend((item.raw_get(k), depth + 1) for k in item if not _is_back_pointer(item, k))
         elif isinstance(item, generic.ArrayObject):
             stack.extend((item.raw_get(i), depth + 1) for i in range(len(item)))
     return seen
