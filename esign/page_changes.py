@@ -155,7 +155,9 @@ class ObjectDigester:
         elif isinstance(obj, generic.ArrayObject):
             for i in range(len(obj)):
                 h.update(self.digest(obj.raw_get(i), depth + 1))
-        else:
+        elif not isinstance(obj, generic.NullObject):
+            # NullObject's repr is its memory address: hashing it would make every null (an empty
+            # form field's missing /V) look different in each revision, i.e. "filled after signing"
             h.update(repr(obj).encode())
         return h.digest()
 
