@@ -90,6 +90,12 @@ class ErrorCode(Enum):
         "文档已被认证签章锁定，不允许再加盖印章。",
         "The document is locked by a certification seal that allows no further seals.",
     )
+    CERTIFIED_VISIBLE_SEAL = (
+        409,
+        "文档带有认证签章，新增可见印章会使该认证签章失效；请改用不可见印章，或盖在文档已有的空白签名域中。",
+        "The document carries a certification seal that a new visible seal would invalidate; "
+        "seal invisibly, or into an empty signature field the document already has.",
+    )
     RENDER_FAILED = (500, "印章图片渲染失败：{detail}", "Rendering the seal image failed: {detail}")
     # --- keystore / seal registry / API clients (issue 4) ---
     SEAL_NOT_FOUND = (404, "印章“{seal}”不存在。", "Seal '{seal}' does not exist.")

@@ -22,6 +22,7 @@ from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+from pyhanko.sign.validation import read_certification_data
 from pyhanko.stamp import BaseStampStyle, StaticStampStyle, TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, RevokedError
@@ -264,12 +265,29 @@ def _prepare_appearance(
         add_cross_page_strips(writer, image.pdf, size, placement)
         return SigFieldSpec(field_name), None
     assert isinstance(placement, AtPosition | AtKeyword)
+    _check_certification_allows_widget(writer, field_name)
     rect = resolve_rect(pdf, writer.prev, placement, size)
     spec = SigFieldSpec(field_name, on_page=rect.page_index, box=rect.box)
     background = SealPdfContent(image.pdf)
     if options.appearance_text is None:
         return spec, StaticStampStyle(background=background, border_width=0)
     return spec, _text_style(background, options.appearance_text)
+
+
+def _check_certification_allows_widget(writer: IncrementalPdfFileWriter, field_name: str) -> None:
+    """Refuse a new visible signature field on a certified document, before anything is written.
+
+    After a certification at P2 or P3 a later seal may fill an existing signature field or add an
+    invisible one; a new widget is a change the certification does not allow (pyHanko's diff policy
+    and our verifier say DocMDP violation), so sealing would silently break the agency's
+    certification seal. P1 allows nothing at all: pyHanko refuses it as DOCUMENT_LOCKED.
+    """
+    certification = read_certification_data(writer.prev)
+    if certification is None or certification.permission is MDPPerm.NO_CHANGES:
+        return
+    empty = {name for name, _, _ in fields.enumerate_sig_fields(writer.prev, filled_status=False)}
+    if field_name not in empty:
+        raise EsignError(ErrorCode.CERTIFIED_VISIBLE_SEAL)
 
 
 def _text_style(background: SealPdfContent, text: str) -> TextStampStyle:

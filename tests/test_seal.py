@@ -130,6 +130,23 @@ def test_no_changes_certification_refuses_a_second_seal(signers, licence) -> Non
     assert refused.value.code is ErrorCode.DOCUMENT_LOCKED
 
 
+@pytest.mark.parametrize("certification", [Certification.FORM_FILLING, Certification.ANNOTATIONS])
+def test_certified_document_takes_a_later_seal_only_invisibly(
+    pki: TestPKI, signers, image, licence, certification: Certification
+) -> None:
+    """A new visible widget would break the certification (DocMDP): refused; an invisible seal keeps it."""
+    certified = seal(licence, signers["agency-a"], SealOptions(certification=certification))
+    for placement in (AtPosition(1, 60, 235), AtKeyword("（盖章）")):
+        with pytest.raises(EsignError) as refused:
+            seal(certified, signers["agency-b"], SealOptions(placement=placement), image=image)
+        assert refused.value.code is ErrorCode.CERTIFIED_VISIBLE_SEAL
+    both = seal(certified, signers["agency-b"])
+    assert assert_pyhanko_accepts(both, pki, from_file_only=False) == 2
+    first = PdfFileReader(BytesIO(both)).embedded_regular_signatures[0]
+    status = validate_pdf_signature(first, ValidationContext(trust_roots=[pki.root], allow_fetching=False))
+    assert status.docmdp_ok, status.pretty_print_details()
+
+
 def test_change_after_no_changes_certification_is_flagged_by_pyhanko(pki: TestPKI, signers, licence) -> None:
     certified = seal(licence, signers["agency-a"], SealOptions(certification=Certification.NO_CHANGES))
     writer = IncrementalPdfFileWriter(BytesIO(certified))

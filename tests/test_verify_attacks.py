@@ -34,9 +34,13 @@ import pytest
 from asn1crypto import cms
 from pikepdf import Dictionary, Name
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.content import RawContent
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.layout import BoxConstraints
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
+from pyhanko.sign.fields import SigFieldSpec
+from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from esign.errors import EsignError
@@ -966,40 +970,24 @@ def test_ssa_unsigned_signature_field_drawing_over_content(certified, policy, le
     assert "FORM_FILLED_AFTER_SIGNING" not in result.findings
 
 
-@dataclass(frozen=True)
-class _OpaqueSeal:
-    """A seal picture an attacker chooses: an opaque white box with text (esign's uploads refuse it)."""
-
-    width_mm: float = 78.0
-    height_mm: float = 14.0
-
-    @property
-    def pdf(self) -> bytes:
-        doc = pikepdf.new()
-        width, height = self.width_mm * 72 / 25.4, self.height_mm * 72 / 25.4
-        content = b"1 g 0 0 %.2f %.2f re f 0 g BT /Helv 14 Tf 6 14 Td (APPROVED - FEE WAIVED) Tj ET" % (
-            width,
-            height,
-        )
-        font = Dictionary(Type=Name.Font, Subtype=Name.Type1, BaseFont=Name.Helvetica)
-        page = Dictionary(
-            Type=Name.Page,
-            MediaBox=[0, 0, width, height],
-            Resources=Dictionary(Font=Dictionary(Helv=font)),
-            Contents=doc.make_stream(content),
-        )
-        doc.pages.append(pikepdf.Page(doc.make_indirect(page)))
-        out = BytesIO()
-        doc.save(out)
-        return out.getvalue()
+#: an opaque appearance background the attacker chooses, to erase the signed title under it
+_WHITE_BOX = RawContent(b"1 g 0 0 220 40 re f", box=BoxConstraints(220, 40))
 
 
 def test_ssa_signed_by_another_trusted_agency_over_the_title(certified, policy, pki) -> None:
     """SSA with a real signature: agency B, trusted, seals the P2-certified form with an appearance
     that covers the title. Agency B's own signature may well be valid; the certification must not be."""
     agency_b = load_pkcs12(pki.pkcs12("agency-b", b"b"), b"b")
-    centre = AtPosition(1, (TITLE_RECT[0] + TITLE_RECT[2]) / 2 * 25.4 / 72, (841.89 - 770) * 25.4 / 72)
-    attacked = seal(certified["P2"], agency_b, SealOptions(placement=centre), image=_OpaqueSeal())
+    # esign's sealer refuses a new visible seal on a certified document; an attacker's tool does not
+    sneaky = signers.PdfSigner(
+        signers.PdfSignatureMetadata(field_name="Sneaky"),
+        agency_b,
+        new_field_spec=SigFieldSpec("Sneaky", on_page=0, box=TITLE_RECT),
+        stamp_style=TextStampStyle(
+            stamp_text="APPROVED - FEE WAIVED", background=_WHITE_BOX, background_opacity=1
+        ),
+    )
+    attacked = sneaky.sign_pdf(IncrementalPdfFileWriter(BytesIO(certified["P2"]))).getvalue()
     report = _verify(attacked, policy)
     assert isinstance(report, Report) and len(report.signatures) == 2
     certification = report.signatures[0]
