@@ -20,7 +20,7 @@ from api.auth import Authenticator
 from api.deps import Runtime
 from api.logging import configure_logging
 from api.metrics import forget_this_process
-from api.middleware import RequestEnvelope
+from api.middleware import BodyDeadline, RequestEnvelope
 from api.problems import install_problem_handlers
 from api.ratelimit import rate_limiter
 from api.routes import audit, clients, health, seals, verify
@@ -86,7 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_problem_handlers(app)
-    app.add_middleware(RequestEnvelope)
+    app.add_middleware(BodyDeadline, seconds=settings.upload_timeout_s)
+    app.add_middleware(RequestEnvelope)  # added last: the outermost, so it sees every error
     for module in (health, verify, seals, audit, clients):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")

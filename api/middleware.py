@@ -1,12 +1,14 @@
 """The request envelope: request id, access log line, metrics, and the last line of defence.
 
-A plain ASGI middleware (not ``BaseHTTPMiddleware``) so that streamed uploads pass through
+Plain ASGI middlewares (not ``BaseHTTPMiddleware``) so that streamed uploads pass through
 untouched. An exception that escapes every handler is logged here with its request id and
-answered as an ``INTERNAL_ERROR`` problem; the client never sees a traceback.
+answered as an ``INTERNAL_ERROR`` problem; the client never sees a traceback. :class:`BodyDeadline`
+bounds how long a request body may take to arrive.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -20,7 +22,7 @@ from api.metrics import REQUEST_SECONDS, REQUESTS
 from api.problems import problem_response
 from esign.errors import ErrorCode, EsignError
 
-__all__ = ["RequestEnvelope"]
+__all__ = ["BodyDeadline", "RequestEnvelope"]
 
 _log = logging.getLogger("esign.api")
 _GOOD_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -56,6 +58,40 @@ class RequestEnvelope:
                 await problem_response(error, Request(scope))(scope, receive, send_with_id)
         finally:
             _account(scope, status, time.perf_counter() - started, request_id)
+
+
+class BodyDeadline:
+    """A request body must arrive within ``seconds`` of the request, or the answer is 408.
+
+    Without it a client that trickles its upload (a byte now and then, slowloris-style) holds a
+    connection and a half-read spool forever. The deadline covers only the body: once it is complete,
+    waiting for the client's disconnect is not limited.
+    """
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = asyncio.get_running_loop().time() + self.seconds
+        body_done = False
+
+        async def receive_in_time() -> Message:
+            nonlocal body_done
+            if body_done:
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise EsignError(ErrorCode.UPLOAD_TIMEOUT, seconds=f"{self.seconds:g}") from None
+            body_done = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        await self.app(scope, receive_in_time, send)
 
 
 def _request_id(scope: Scope) -> str:

@@ -168,6 +168,12 @@ class ErrorCode(Enum):
         "不支持的请求内容类型（应为 {expected}）。",
         "Unsupported request content type (expected {expected}).",
     )
+    UPLOAD_TIMEOUT = (
+        408,
+        "上传超时：请求内容未在 {seconds} 秒内传完，请检查网络后重新提交。",
+        "Upload timed out: the request body did not arrive within {seconds} s; "
+        "check the connection and resend.",
+    )
     RATE_LIMITED = (
         429,
         "请求过于频繁，请 {retry_after} 秒后重试。",

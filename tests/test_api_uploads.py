@@ -8,6 +8,7 @@ import select
 import socket
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,9 +95,15 @@ def test_multipart_over_the_limit_is_413(api_server: Server) -> None:
 
 @pytest.fixture(scope="module")
 def tight_server(tmp_path_factory: pytest.TempPathFactory, pki: TestPKI) -> Iterator[Server]:
-    """One verification worker and no queue; anonymous verification allowed."""
+    """One verification worker and no queue; anonymous verification allowed; 3 s for an upload."""
     directory: Path = tmp_path_factory.mktemp("tight-server")
-    server = start_server(directory, pki, ESIGN_QUEUE_LIMIT="0", ESIGN_VERIFY_REQUIRES_KEY="false")
+    server = start_server(
+        directory,
+        pki,
+        ESIGN_QUEUE_LIMIT="0",
+        ESIGN_VERIFY_REQUIRES_KEY="false",
+        ESIGN_UPLOAD_TIMEOUT_S="3",
+    )
     yield server
     stop_server(server)
 
@@ -130,6 +137,24 @@ def test_full_worker_pool_answers_503_instead_of_queueing(tight_server: Server, 
     assert 200 in statuses  # anonymous verification works when ESIGN_VERIFY_REQUIRES_KEY=false
     assert 503 in statuses
     assert set(codes) == {"OVERLOADED"}
+
+
+def test_trickled_upload_is_408_at_the_deadline(tight_server: Server) -> None:
+    """A body sent a few bytes at a time (slowloris) is cut off at ESIGN_UPLOAD_TIMEOUT_S, not waited for."""
+    with _connect(tight_server) as sock:
+        head = "POST /v1/verify HTTP/1.1\r\nHost: test\r\nContent-Type: application/pdf\r\n"
+        sock.sendall(f"{head}Content-Length: 100000\r\n\r\n%PDF-1.7\n".encode())
+        started = time.monotonic()
+        answered = False
+        while time.monotonic() - started < 30 and not answered:
+            sock.sendall(b"0")  # one byte a second: the connection is never idle
+            answered = bool(select.select([sock], [], [], 1.0)[0])
+        waited = time.monotonic() - started
+        status, problem = _read_response(sock)
+    assert status == 408 and problem["code"] == "UPLOAD_TIMEOUT", problem
+    assert 2.5 < waited < 15, waited
+    assert problem["detail_zh"] and "3" in problem["detail"]
+    assert httpx.get(f"{tight_server.url}/healthz", timeout=10).status_code == 200
 
 
 _AGENCY_C = {

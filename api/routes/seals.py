@@ -138,7 +138,7 @@ def _register_body() -> dict[str, Any]:
     status_code=201,
     summary="Register a seal (seal-admin), with a drawn or an uploaded PNG picture",
     openapi_extra=_register_body(),
-    responses=problems(400, 401, 403, 404, 409, 413, 415),
+    responses=problems(400, 401, 403, 404, 408, 409, 413, 415),
 )
 async def register(request: Request, runtime: RuntimeDep, caller: Caller) -> SealOut:
     body, picture = await _seal_request(request)
@@ -255,7 +255,7 @@ def _apply_body() -> dict[str, Any]:
                 "X-Audit-Record": {"schema": {"type": "integer"}, "description": "audit record sequence"}
             },
         },
-        **problems(400, 401, 403, 404, 409, 413, 415),
+        **problems(400, 401, 403, 404, 408, 409, 413, 415),
     },
 )
 async def apply(request: Request, runtime: RuntimeDep, caller: Caller, code: SealCode) -> Response:

@@ -74,7 +74,7 @@ def _chosen_format(fmt: Format | None, accept: str | None) -> Format:
                 "text/plain": {"schema": {"type": "string"}},
             },
         },
-        **problems(400, 401, 403, 413, 415),
+        **problems(400, 401, 403, 408, 413, 415),
     },
 )
 async def verify_pdf(
