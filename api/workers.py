@@ -8,14 +8,17 @@ round trip and hashing, which release the GIL.
 
 Each pool admits ``workers + queue_limit`` jobs; one more is refused at once with ``OVERLOADED``
 (503) instead of waiting in memory with its upload — the client retries, a load balancer moves on.
+Upload routes take their place *before* reading the body (:meth:`WorkerPool.admitted`), so a flood
+of large uploads is refused up front rather than read into memory first and refused afterwards.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
 from api import jobs
@@ -46,21 +49,25 @@ class WorkerPool:
         self._backend = backend
         self._admitted = 0
 
-    @property
-    def admitted(self) -> int:
-        """Jobs running or waiting."""
-        return self._admitted
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+    @asynccontextmanager
+    async def admitted(self) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+        """Hold a place in the pool (or be refused OVERLOADED now); yields the function that runs the job."""
         if self._admitted >= self.capacity:
             raise EsignError(ErrorCode.OVERLOADED)
         self._admitted += 1
         QUEUE_DEPTH.labels(self.name).set(self._admitted)
         try:
-            return await self._backend.call(fn, args)
+            yield self._call
         finally:
             self._admitted -= 1
             QUEUE_DEPTH.labels(self.name).set(self._admitted)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        async with self.admitted() as call:
+            return await call(fn, *args)
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._backend.call(fn, args)
 
     async def start(self) -> None:
         """Start every worker now, so the first requests do not pay for interpreter start and imports."""

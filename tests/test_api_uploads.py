@@ -139,6 +139,20 @@ def test_full_worker_pool_answers_503_instead_of_queueing(tight_server: Server, 
     assert set(codes) == {"OVERLOADED"}
 
 
+def test_full_pool_refuses_before_reading_the_body(tight_server: Server) -> None:
+    """Capacity 1: while one upload is arriving, the next request is 503 without sending its body."""
+    head = "POST /v1/verify HTTP/1.1\r\nHost: test\r\nContent-Type: application/pdf\r\n"
+    with _connect(tight_server) as first, _connect(tight_server) as second:
+        first.sendall(f"{head}Content-Length: 20\r\n\r\n%PDF-1.7\n".encode())  # holds the one place
+        time.sleep(0.5)
+        second.sendall(f"{head}Content-Length: {UPLOAD_LIMIT}\r\n\r\n".encode())  # no body byte
+        status, problem = _read_response(second)
+        first.sendall(b"x" * 11)  # the first upload completes and is answered as usual
+        first_status, _ = _read_response(first)
+    assert (status, problem["code"]) == (503, "OVERLOADED")
+    assert first_status != 503
+
+
 def test_trickled_upload_is_408_at_the_deadline(tight_server: Server) -> None:
     """A body sent a few bytes at a time (slowloris) is cut off at ESIGN_UPLOAD_TIMEOUT_S, not waited for."""
     with _connect(tight_server) as sock:

@@ -259,13 +259,14 @@ def _apply_body() -> dict[str, Any]:
     },
 )
 async def apply(request: Request, runtime: RuntimeDep, caller: Caller, code: SealCode) -> Response:
-    upload = await read_upload(request, runtime.settings.max_upload_bytes)
-    fields = upload.fields if upload.fields else _query_options(request)
-    options = parse_apply_options(fields)
-    request.state.document_bytes = len(upload.pdf)
-    result: SealResult = await runtime.seal_pool.run(
-        _apply_blocking, runtime, caller, code, upload.pdf, options, request.state.request_id
-    )
+    async with runtime.seal_pool.admitted() as run_job:
+        upload = await read_upload(request, runtime.settings.max_upload_bytes)
+        fields = upload.fields if upload.fields else _query_options(request)
+        options = parse_apply_options(fields)
+        request.state.document_bytes = len(upload.pdf)
+        result: SealResult = await run_job(
+            _apply_blocking, runtime, caller, code, upload.pdf, options, request.state.request_id
+        )
     SEALS_APPLIED.labels(result.seal_code).inc()
     request.state.document_sha256 = result.sha256_before
     return Response(

@@ -91,17 +91,18 @@ async def verify_pdf(
     if caller is not None:
         require_verifier(caller)
     chosen = _chosen_format(fmt, accept)
-    upload = await read_upload(request, runtime.settings.max_upload_bytes)
-    digest = hashlib.sha256(upload.pdf).hexdigest()
-    request.state.document_sha256, request.state.document_bytes = digest, len(upload.pdf)
-    outcome = await runtime.verify_pool.run(
-        verify_document,
-        upload.pdf,
-        policy or runtime.settings.default_policy,
-        upload.filename[:_MAX_NAME],
-        chosen,
-        lang,
-    )
+    async with runtime.verify_pool.admitted() as run_job:
+        upload = await read_upload(request, runtime.settings.max_upload_bytes)
+        digest = hashlib.sha256(upload.pdf).hexdigest()
+        request.state.document_sha256, request.state.document_bytes = digest, len(upload.pdf)
+        outcome = await run_job(
+            verify_document,
+            upload.pdf,
+            policy or runtime.settings.default_policy,
+            upload.filename[:_MAX_NAME],
+            chosen,
+            lang,
+        )
     outcome.raise_error()
     indication = outcome.indication
     VERIFICATIONS.labels(indication).inc()
