@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=50 * MIB, ge=1024)
     #: a request body must arrive within this many seconds (50 MiB at 4 Mbit/s takes 105 s)
     upload_timeout_s: float = Field(default=300.0, gt=0)
+    #: request headers must be complete within this many seconds of the request's first byte
+    header_timeout_s: float = Field(default=30.0, gt=0)
     verify_requires_key: bool = True
     default_policy: Literal["default", "online", "strict"] = "default"
 

@@ -95,7 +95,7 @@ def test_multipart_over_the_limit_is_413(api_server: Server) -> None:
 
 @pytest.fixture(scope="module")
 def tight_server(tmp_path_factory: pytest.TempPathFactory, pki: TestPKI) -> Iterator[Server]:
-    """One verification worker and no queue; anonymous verification allowed; 3 s for an upload."""
+    """One verification worker and no queue; anonymous verification allowed; 3 s for headers and body."""
     directory: Path = tmp_path_factory.mktemp("tight-server")
     server = start_server(
         directory,
@@ -103,6 +103,7 @@ def tight_server(tmp_path_factory: pytest.TempPathFactory, pki: TestPKI) -> Iter
         ESIGN_QUEUE_LIMIT="0",
         ESIGN_VERIFY_REQUIRES_KEY="false",
         ESIGN_UPLOAD_TIMEOUT_S="3",
+        ESIGN_HEADER_TIMEOUT_S="3",
     )
     yield server
     stop_server(server)
@@ -151,6 +152,25 @@ def test_full_pool_refuses_before_reading_the_body(tight_server: Server) -> None
         first_status, _ = _read_response(first)
     assert (status, problem["code"]) == (503, "OVERLOADED")
     assert first_status != 503
+
+
+def test_trickled_headers_are_cut_off_at_the_deadline(tight_server: Server) -> None:
+    """Slowloris: a header byte a second keeps the connection busy, never complete; the server hangs up."""
+    with _connect(tight_server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n")
+        started, closed = time.monotonic(), False
+        try:
+            while time.monotonic() - started < 30 and not closed:
+                sock.sendall(b"X")
+                if select.select([sock], [], [], 1.0)[0]:
+                    closed = sock.recv(1024) == b""
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+        waited = time.monotonic() - started
+    assert closed and 2.5 < waited < 15, waited
+    with _connect(tight_server) as sock:  # a normal request on a new connection is answered as usual
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert sock.recv(1024).startswith(b"HTTP/1.1 200")
 
 
 def test_trickled_upload_is_408_at_the_deadline(tight_server: Server) -> None:

@@ -54,6 +54,7 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
             host=host,
             port=port,
             workers=workers,
+            http="api.http_protocol:HeaderDeadlineProtocol",  # slow request headers are cut off
             access_log=False,
             log_config=None,
         )
