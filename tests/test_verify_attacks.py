@@ -482,14 +482,19 @@ def _with_contents(pdf: bytes, der: bytes) -> bytes:
     return pdf[: s.b + 1] + hex_.ljust(s.c - s.b - 2, b"0") + pdf[s.c - 1 :]
 
 
+def _signer(pki: TestPKI, *, cert: str, key: str) -> signers.SimpleSigner:
+    """A signer presenting ``cert`` (and its chain) but signing with ``key``'s private key."""
+    return signers.SimpleSigner(
+        signing_cert=pki.cert(cert),
+        signing_key=pki.key(key),
+        cert_registry=SimpleCertificateStore.from_certs(pki.chain(cert)),
+    )
+
+
 def test_usf_signer_swapped_for_an_untrusted_one_is_not_passed(licence, policy, pki) -> None:
     """A rogue key re-signs exactly the signed ranges; /Contents is unsigned, so no byte of the signed
     ranges changes — only who signed. The seal of agency A is gone: never TOTAL_PASSED."""
-    rogue = signers.SimpleSigner(
-        signing_cert=pki.cert("rogue-signer"),
-        signing_key=pki.key("rogue-signer"),
-        cert_registry=SimpleCertificateStore.from_certs(pki.chain("rogue-signer")),
-    )
+    rogue = _signer(pki, cert="rogue-signer", key="rogue-signer")
     forged = _with_contents(licence, _cms(rogue, Signed.of(licence).digest(licence)))
     result = _never_passes(_verify(forged, policy))
     assert result is not None and result.checks.integrity == "ok" and result.checks.crypto == "ok"
@@ -499,11 +504,7 @@ def test_usf_signer_swapped_for_an_untrusted_one_is_not_passed(licence, policy, 
 
 def test_usf_signer_info_claims_agency_a_but_is_signed_by_another_key(licence, policy, pki) -> None:
     """The CMS carries agency A's certificate and issuer/serial, the signature value is the rogue key's."""
-    impostor = signers.SimpleSigner(
-        signing_cert=pki.cert("agency-a"),
-        signing_key=pki.key("rogue-signer"),
-        cert_registry=SimpleCertificateStore.from_certs(pki.chain("agency-a")),
-    )
+    impostor = _signer(pki, cert="agency-a", key="rogue-signer")
     forged = _with_contents(licence, _cms(impostor, Signed.of(licence).digest(licence)))
     result = _never_passes(_verify(forged, policy))
     assert result is not None and result.checks.crypto == "failed"
