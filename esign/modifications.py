@@ -29,7 +29,7 @@ from esign.annotation_overlap import overlapping_pages
 from esign.change_model import ChangeAnalysis, ChangeFinding, ChangeStatus
 from esign.mdp_rules import DIFF_POLICY, MAX_TREE_DEPTH, MdpConstraints, read_constraints, resolved
 from esign.page_changes import ObjectDigester, PageComparison, compare_pages
-from esign.pdfinput import revision_end
+from esign.pdfinput import end_of_revisions
 from esign.visual import RenderError, RenderTimeout, compare, page_dpi, render_pages
 from esign.visual_judgement import judge_page, regions_of
 
@@ -117,10 +117,9 @@ def _unindexed_tail(pdf: bytes, reader: PdfFileReader) -> list[ChangeFinding]:
     The reader follows ``startxref`` and never sees them, so neither does the object diff; but readers
     that rebuild a cross-reference table by scanning take the last definition of each object in the
     file, so such bytes can change what a lenient viewer shows (an incremental saving attack without a
-    cross-reference section). No writer produces them: appended after signing, not permitted. The end
-    is the furthest revision end, because a linearized file's last section sits at its start.
+    cross-reference section). No writer produces them: appended after signing, not permitted.
     """
-    end = max(revision_end(pdf, reader, r) for r in range(reader.xrefs.total_revisions))
+    end = end_of_revisions(pdf, reader, reader.xrefs.total_revisions - 1)
     found = list(_REVISION_SYNTAX.finditer(pdf, end))
     if not found:
         return []
@@ -259,7 +258,7 @@ def _visual_changes(
     changed = [p for p in pages.changed if p.needs_rendering(pages.optional_content_changed)]
     if not changed:
         return
-    signed_pdf = pdf[: max(revision_end(pdf, reader, r) for r in range(signed_revision + 1))]
+    signed_pdf = pdf[: end_of_revisions(pdf, reader, signed_revision)]
     dpi = int(getattr(limits, "render_dpi", DEFAULT_RENDER_DPI))
     batch = max(1, int(getattr(limits, "render_batch_pages", DEFAULT_RENDER_BATCH)))
     by_dpi: dict[int, list] = {}

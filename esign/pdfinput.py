@@ -106,6 +106,12 @@ def _opens_without_password(reader: PdfFileReader) -> bool:
         return False
 
 
+def end_of_revisions(pdf: bytes, reader: PdfFileReader, through: int) -> int:
+    """Offset just past revisions 0…``through``: the furthest of their ``%%EOF`` markers, not the last
+    one's, because a linearized file's first-page section (its last revision) sits at the start."""
+    return max(revision_end(pdf, reader, r) for r in range(through + 1))
+
+
 def revision_end(pdf: bytes, reader: PdfFileReader, revision: int) -> int:
     """Offset just past the ``%%EOF`` marker that closes ``revision`` (end-of-line not included).
 
