@@ -1,7 +1,8 @@
 """Embedded defaults: a working service from an empty directory, for the demo and for tests.
 
 On first start the SQLite database is created, the test PKI's agency keys and its audit key are
-imported into the keystore (as PKCS#12 files whose passphrase lives in a 0600 file beside them),
+imported into the keystore (as PKCS#12 files whose passphrase lives in a 0600 file beside them;
+each agency's key owned by its USCC, the audit key by the platform, so it backs no seal),
 one seal per agency is registered, and a demo API client is created whose key is printed once.
 The audit key (:data:`DEMO_AUDIT_KEY`, named by ``ESIGN_AUDIT_KEY``) signs the audit checkpoints.
 Later starts find the seals and change nothing. Production deployments skip all this
@@ -24,6 +25,7 @@ from keystore.authz import OPERATOR
 from keystore.clients import create_client, grant_seal
 from keystore.db import Database
 from keystore.keys import KeyStore
+from keystore.ownership import PLATFORM_OWNER
 from keystore.registry import SealSpec, appearance_for, find_seal, list_seals, register_seal
 
 __all__ = ["DEMO_AUDIT_KEY", "DEMO_CLIENT", "DEMO_SEALS", "DemoSeal", "bootstrap", "write_demo_trust"]
@@ -106,7 +108,9 @@ def _ensure_audit_key(db: Database, exported: _Exporter, passphrase_ref: str, st
     with db.transaction() as session:
         if DEMO_AUDIT_KEY not in {entry.name for entry in keyring.list_keys(session)}:
             source = exported.pkcs12("audit")
-            keyring.add_pkcs12_key(session, OPERATOR.name, DEMO_AUDIT_KEY, source, passphrase_ref, store)
+            keyring.add_pkcs12_key(
+                session, OPERATOR.name, DEMO_AUDIT_KEY, source, passphrase_ref, store, owner=PLATFORM_OWNER
+            )
 
 
 async def _register(db: Database, exported: _Exporter, passphrase_ref: str, store: Path) -> None:
@@ -114,7 +118,9 @@ async def _register(db: Database, exported: _Exporter, passphrase_ref: str, stor
     for seal in DEMO_SEALS:
         source = exported.pkcs12(seal.label)
         with db.transaction() as session:
-            keyring.add_pkcs12_key(session, OPERATOR.name, seal.label, source, passphrase_ref, store)
+            keyring.add_pkcs12_key(
+                session, OPERATOR.name, seal.label, source, passphrase_ref, store, owner=seal.uscc
+            )
         spec = SealSpec(
             code=seal.code, seal_type="01", org_name=seal.org_name, uscc=seal.uscc, key_name=seal.label
         )

@@ -62,9 +62,9 @@ def _setup(workdir: Path) -> tuple[object, object, dict[str, str]]:
         ref = Pkcs11Ref(module=softhsm.MODULE, token="bench", key_label=label, pin="env:BENCH_PIN")
         with db.transaction() as session:
             keyring.add_pkcs12_key(
-                session, "bench", f"p12-{kind}", p12, "env:BENCH_PASSPHRASE", workdir / "ks"
+                session, "bench", f"p12-{kind}", p12, "env:BENCH_PASSPHRASE", workdir / "ks", owner=USCC
             )
-            keyring.add_pkcs11_key(session, "bench", f"hsm-{kind}", ref)
+            keyring.add_pkcs11_key(session, "bench", f"hsm-{kind}", ref, owner=USCC)
         for where in ("p12", "hsm"):
             spec = SealSpec(f"{where}-{kind}", "01", ORG, USCC, f"{where}-{kind}")
             asyncio.run(register_seal(db, keys, OPERATOR, spec, appearance_for(spec)))

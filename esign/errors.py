@@ -126,7 +126,23 @@ class ErrorCode(Enum):
         "Unified social credit code '{uscc}' is invalid (GB 32100 shape or check character).",
     )
     CERT_KEY_MISMATCH = (422, "证书与签章密钥不匹配。", "The certificate does not match the signing key.")
-    KEY_NOT_FOUND = (404, "密钥“{key}”未登记。", "Key '{key}' is not registered.")
+    #: also the answer for another organisation's key, so that key names cannot be probed
+    KEY_NOT_FOUND = (
+        404,
+        "密钥“{key}”未登记，或不属于本单位。",
+        "Key '{key}' is not registered, or not for this organisation.",
+    )
+    KEY_NOT_BINDABLE = (
+        409,
+        "密钥“{key}”属于{owner_zh}，不能用于统一社会信用代码为“{uscc}”的印章。",
+        "Key '{key}' belongs to {owner_en} and cannot back a seal of '{uscc}'.",
+    )
+    KEY_OWNER_MISMATCH = (
+        422,
+        "密钥所有者“{owner}”与证书所属单位（{cert_org}）不一致：单位密钥的证书必须载有该统一社会信用代码。",
+        "The key's owner '{owner}' does not match the certificate's organisation ({cert_org}): "
+        "an organisation's key needs a certificate carrying that unified social credit code.",
+    )
     KEY_NAME_TAKEN = (409, "密钥名称“{key}”已被使用。", "Key name '{key}' is already in use.")
     KEYSTORE_OFFLINE = (
         503,

@@ -16,7 +16,13 @@ from esign.errors import ErrorCode, EsignError
 from esign.signers import check_signing_certificate
 from esign.uscc import find_uscc
 
-__all__ = ["CertOrganisation", "certificate_organisation", "certificate_validity", "check_seal_certificate"]
+__all__ = [
+    "CertOrganisation",
+    "certificate_organisation",
+    "certificate_validity",
+    "check_seal_certificate",
+    "describe_organisation",
+]
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,11 @@ def certificate_organisation(cert: x509.Certificate) -> CertOrganisation:
     return CertOrganisation(name=name if isinstance(name, str) else None, uscc=uscc)
 
 
+def describe_organisation(org: CertOrganisation) -> str:
+    """``name / USCC`` for messages, whatever part the certificate has."""
+    return " / ".join(part for part in (org.name, org.uscc) if part) or "?"
+
+
 def certificate_validity(cert: x509.Certificate) -> tuple[datetime, datetime]:
     validity = cert["tbs_certificate"]["validity"]
     return validity["not_before"].native, validity["not_after"].native
@@ -53,18 +64,17 @@ def check_seal_certificate(
 ) -> None:
     """Raise the first reason why ``cert`` cannot back the seal.
 
-    The organisation matches when the certificate's USCC equals the seal's; a certificate that
-    carries no USCC must name the organisation exactly. A certificate with a *different* USCC
-    never matches, even under the same name (names repeat across regions, codes do not).
+    The organisation matches only when the certificate's USCC equals the seal's. A certificate
+    without a USCC never matches: its organisation name is whatever text the CA wrote, and a
+    caller could name any organisation to match it (the platform's own audit key, for one).
+    A *different* USCC never matches either, even under the same name (names repeat across
+    regions, codes do not).
     """
     check_signing_certificate(cert, now)
     org = certificate_organisation(cert)
-    matches = org.uscc == uscc if org.uscc else org.name == org_name
-    if not matches:
+    if org.uscc is None or org.uscc != uscc:
         raise EsignError(
-            ErrorCode.SEAL_ORG_MISMATCH,
-            cert_org=" / ".join(part for part in (org.name, org.uscc) if part) or "?",
-            seal_org=f"{org_name} / {uscc}",
+            ErrorCode.SEAL_ORG_MISMATCH, cert_org=describe_organisation(org), seal_org=f"{org_name} / {uscc}"
         )
     not_before, not_after = certificate_validity(cert)
     if not (not_before <= valid_from < valid_to <= not_after):

@@ -21,6 +21,7 @@ from esign.signers import load_pkcs12
 from keystore import audit, pkcs11
 from keystore.keys import KeyRef, Pkcs11Ref, Pkcs12Ref, key_ref_from_json, key_ref_to_json, read_pkcs12_file
 from keystore.models import KeyEntry
+from keystore.ownership import check_owner
 from keystore.secrets import read_secret
 
 __all__ = [
@@ -76,20 +77,26 @@ def list_keys(session: Session) -> list[KeyEntry]:
 
 
 def add_pkcs12_key(
-    session: Session, actor: str, name: str, source: Path, passphrase_ref: str, store: Path
+    session: Session, actor: str, name: str, source: Path, passphrase_ref: str, store: Path, *, owner: str
 ) -> KeyEntry:
-    """Check that ``source`` opens with the passphrase, copy it to ``store`` and register it as ``name``."""
+    """Check that ``source`` opens with the passphrase, copy it to ``store`` and register it as ``name``.
+
+    ``owner`` is the USCC of the organisation the key belongs to, or ``platform``; it is checked
+    against the certificate (``keystore.ownership.check_owner``) before anything is copied.
+    """
     _refuse_taken(session, name)
     signer = load_pkcs12(read_pkcs12_file(source), read_secret(passphrase_ref).reveal())
     chain = [
         signer.signing_cert,
         *(c for c in signer.cert_registry if c.dump() != signer.signing_cert.dump()),
     ]
+    owner = check_owner(chain[0], owner)
     store.mkdir(parents=True, exist_ok=True, mode=0o700)
     target = store / f"{name}.p12"
     shutil.copyfile(source, target)
     target.chmod(0o600)
-    return _add(session, actor, name, Pkcs12Ref(path=str(target.resolve()), passphrase=passphrase_ref), chain)
+    ref = Pkcs12Ref(path=str(target.resolve()), passphrase=passphrase_ref)
+    return _add(session, actor, name, ref, chain, owner)
 
 
 def add_pkcs11_key(
@@ -98,8 +105,13 @@ def add_pkcs11_key(
     name: str,
     ref: Pkcs11Ref,
     chain: list[x509.Certificate] | None = None,
+    *,
+    owner: str,
 ) -> KeyEntry:
-    """Register a token key; without ``chain``, the certificate labelled like the key is read from it."""
+    """Register a token key; without ``chain``, the certificate labelled like the key is read from it.
+
+    ``owner`` as for :func:`add_pkcs12_key`.
+    """
     _refuse_taken(session, name)
     token = pkcs11.open_token(ref.module, ref.token, read_secret(ref.pin))
     signer = pkcs11.signer_for(
@@ -109,7 +121,8 @@ def add_pkcs11_key(
         chain=chain[1:] if chain else None,
         cert_label=ref.key_label,
     )
-    return _add(session, actor, name, ref, chain or [signer.signing_cert])
+    chain = chain or [signer.signing_cert]
+    return _add(session, actor, name, ref, chain, check_owner(chain[0], owner))
 
 
 def _refuse_taken(session: Session, name: str) -> None:
@@ -119,13 +132,22 @@ def _refuse_taken(session: Session, name: str) -> None:
         raise EsignError(ErrorCode.KEY_NAME_TAKEN, key=name)
 
 
-def _add(session: Session, actor: str, name: str, ref: KeyRef, chain: list[x509.Certificate]) -> KeyEntry:
-    entry = KeyEntry(name=name, kind=ref.kind, reference=key_ref_to_json(ref), cert_chain=chain_to_pem(chain))
+def _add(
+    session: Session, actor: str, name: str, ref: KeyRef, chain: list[x509.Certificate], owner: str
+) -> KeyEntry:
+    entry = KeyEntry(
+        name=name, kind=ref.kind, reference=key_ref_to_json(ref), cert_chain=chain_to_pem(chain), owner=owner
+    )
     session.add(entry)
     audit.append(
         session,
         actor=actor,
         action="key.added",
-        payload={"key": name, "where": ref.describe(), "subject": chain[0].subject.human_friendly},
+        payload={
+            "key": name,
+            "owner": owner,
+            "where": ref.describe(),
+            "subject": chain[0].subject.human_friendly,
+        },
     )
     return entry

@@ -20,6 +20,7 @@ __all__ = [
     "Client",
     "Grant",
     "KeyEntry",
+    "PLATFORM_OWNER",
     "Seal",
     "SealEvent",
     "utcnow",
@@ -53,8 +54,17 @@ class Base(DeclarativeBase):
     pass
 
 
+#: ``KeyEntry.owner`` of a key that belongs to the platform itself (audit checkpoints): never a seal's
+PLATFORM_OWNER = "platform"
+
+
 class KeyEntry(Base):
-    """A signing key known to the keystore: where it is (reference JSON, no secrets) and its certificate."""
+    """A signing key known to the keystore: where it is (reference JSON, no secrets) and its certificate.
+
+    ``owner`` is the USCC of the one organisation whose seals the key may back, or
+    :data:`PLATFORM_OWNER` (see ``keystore.ownership``). The database default is the safe side: a
+    row written without an owner is a platform key, which backs no seal.
+    """
 
     __tablename__ = "keys"
 
@@ -63,6 +73,7 @@ class KeyEntry(Base):
     kind: Mapped[str] = mapped_column(String(16))
     reference: Mapped[str] = mapped_column(Text)
     cert_chain: Mapped[str] = mapped_column(Text)  # PEM, signing certificate first
+    owner: Mapped[str] = mapped_column(String(18), server_default=PLATFORM_OWNER)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -5,9 +5,11 @@ Lifecycle: ``active ⇄ suspended``, either → ``revoked`` (final); a seal is *
 certificate behind the same seal code and keeps the seal's history. Every change writes a history
 event and an audit record in the same transaction as the change itself.
 
-Registration and rotation prove that the key matches the certificate by signing a challenge with
-the key, which needs the keystore (and possibly an HSM round trip), so they are coroutines; the
-other operations are plain database work inside the caller's transaction.
+Registration and rotation accept only a key the seal's organisation owns (``keystore.ownership``:
+never a platform key, and another organisation's key answers like an unknown one). They prove that
+the key matches the certificate by signing a challenge with the key, which needs the keystore (and
+possibly an HSM round trip), so they are coroutines; the other operations are plain database work
+inside the caller's transaction.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ from keystore import audit
 from keystore.authz import Principal, require_seal_admin
 from keystore.certcheck import certificate_validity, check_seal_certificate
 from keystore.db import Database
-from keystore.keyring import chain_from_pem, chain_to_pem, find_key, key_chain, key_ref
+from keystore.keyring import chain_from_pem, chain_to_pem, key_chain, key_ref
 from keystore.keys import KeyRef, KeyStore, signer_matches_certificate
 from keystore.models import Grant, Seal, SealEvent, utcnow
+from keystore.ownership import bindable_key
 
 __all__ = [
     "SEAL_TYPES",
@@ -151,7 +154,7 @@ async def register_seal(
     with db.transaction() as session:
         if session.execute(select(Seal.id).where(Seal.code == spec.code)).first() is not None:
             raise EsignError(ErrorCode.SEAL_CODE_TAKEN, seal=spec.code)
-        entry = find_key(session, spec.key_name)
+        entry = bindable_key(session, spec.key_name, actor, spec.uscc)
         ref, chain = key_ref(entry), key_chain(entry)
     valid_from, valid_to = _window(chain[0], spec.valid_from, spec.valid_to, now)
     check_seal_certificate(
@@ -315,7 +318,7 @@ async def rotate_seal(
         require_seal_admin(actor, seal.uscc)
         if seal.status == SealStatus.REVOKED:
             raise EsignError(ErrorCode.SEAL_BAD_TRANSITION, seal=code, status=seal.status, action="rotated")
-        entry = find_key(session, key_name)
+        entry = bindable_key(session, key_name, actor, seal.uscc)
         ref, chain = key_ref(entry), key_chain(entry)
         org_name, uscc = seal.org_name, seal.uscc
     valid_from, valid_to = _window(chain[0], None, valid_to, now)

@@ -33,6 +33,7 @@ from keystore.authz import Principal, require_sealer
 from keystore.db import Database
 from keystore.keyring import audit_key, find_key, key_chain, key_ref
 from keystore.keys import KeyStore
+from keystore.ownership import require_key_backs
 from keystore.registry import find_seal, require_usable, seal_appearance, seal_chain, seal_state
 
 __all__ = ["SealResult", "SealService"]
@@ -193,7 +194,10 @@ class SealService:
         if prepared is None:
             with self.db.reading() as session:
                 seal = find_seal(session, seal_code)
-                ref, chain = key_ref(find_key(session, seal.key_name)), seal_chain(seal)
+                entry = find_key(session, seal.key_name)
+                # a seal put on a platform or foreign key before keys had owners must not seal
+                require_key_backs(entry, seal.uscc)
+                ref, chain = key_ref(entry), seal_chain(seal)
                 image = seal_appearance(seal)
             prepared = _Prepared(signer=self.keys.signer(ref, chain), image=image, version=version)
             _bounded_put(self._prepared, version, prepared)

@@ -27,6 +27,7 @@ from keystore import keyring, pkcs11
 from keystore.authz import OPERATOR
 from keystore.db import Database, normalise_url
 from keystore.keys import KeyStore, Pkcs11Ref
+from keystore.ownership import owner_from_certificate
 from keystore.registry import SealSpec, appearance_for, register_seal
 from keystore.secrets import Secret
 from keystore.softhsm import MODULE, SoftHSMToken, create_token
@@ -138,9 +139,12 @@ def p12_file(tmp_path: Path, pki: TestPKI) -> Callable[[str], Path]:
 
 @pytest.fixture
 def add_p12_key(
-    db: Database, p12_file: Callable[[str], Path], tmp_path: Path, secrets_env: None
+    db: Database, p12_file: Callable[[str], Path], tmp_path: Path, secrets_env: None, pki: TestPKI
 ) -> Callable[[str], str]:
-    """Import ``label``'s PKCS#12 into the keystore under the name ``label``."""
+    """Import ``label``'s PKCS#12 into the keystore under the name ``label``.
+
+    Its owner is the one the certificate names: the agency's USCC, or the platform for the audit key.
+    """
 
     added: set[str] = set()
 
@@ -156,6 +160,7 @@ def add_p12_key(
                 p12_file(label),
                 f"env:{P12_PASSPHRASE_ENV}",
                 tmp_path / "keystore.d",
+                owner=owner_from_certificate(pki.cert(label)),
             )
         return label
 

@@ -15,7 +15,16 @@ from fixtures.pki import TestPKI
 from keystore.db import Database
 from keystore.models import AuditRecord
 from tests.keystore_fixtures import *  # noqa: F403 - the fixtures
-from tests.keystore_fixtures import ORG_A, P12_PASSPHRASE, P12_PASSPHRASE_ENV, USCC_A
+from tests.keystore_fixtures import (
+    HSM_LABEL,
+    HSM_PIN,
+    HSM_PIN_ENV,
+    ORG_A,
+    P12_PASSPHRASE,
+    P12_PASSPHRASE_ENV,
+    USCC_A,
+    USCC_B,
+)
 
 Run = Callable[..., Result]
 
@@ -39,17 +48,19 @@ def esign(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
 
 @pytest.fixture
 def registered(esign: Run, p12_file, db_url: str) -> Run:  # type: ignore[no-untyped-def]
-    """A database with the agency-a-ec and audit keys and the active seal A-1."""
+    """A database with the agency-a-ec key (agency A's) and the audit key (the platform's), and seal A-1."""
     esign("keystore", "init")
-    for label, name in (("agency-a-ec", "a-ec"), ("audit", "audit")):
-        esign("keystore", "import", name, str(p12_file(label)), "--passphrase-env", P12_PASSPHRASE_ENV)
+    for label, name, owner in (("agency-a-ec", "a-ec", USCC_A), ("audit", "audit", "platform")):
+        esign("keystore", "import", name, str(p12_file(label)), "--passphrase-env", P12_PASSPHRASE_ENV,
+              "--owner", owner)  # fmt: skip
     esign("seals", "register", "A-1", "--org", ORG_A, "--uscc", USCC_A, "--key", "a-ec", "--type", "04")
     return esign
 
 
 def test_keys_and_seals_are_listed_and_shown(registered: Run) -> None:
     keys = registered("keystore", "list").output
-    assert "a-ec\tPKCS#12" in keys and ORG_A in keys
+    assert f"a-ec\t{USCC_A}\tPKCS#12" in keys and ORG_A in keys
+    assert "audit\tplatform\tPKCS#12" in keys
     assert "A-1\tactive\t04 合同专用章" in registered("seals", "list").output
     shown = registered("seals", "show", "A-1").output
     assert "status:      active" in shown and "registered" in shown
@@ -75,7 +86,7 @@ def test_lifecycle_commands_change_status_and_history(registered: Run) -> None:
     ("args", "code"),
     [
         (["--uscc", "11330100MB1234567X", "--key", "a-ec"], "USCC_INVALID"),
-        (["--uscc", "12330100MB2345678W", "--key", "a-ec"], "SEAL_ORG_MISMATCH"),
+        (["--uscc", "12330100MB2345678W", "--key", "a-ec"], "KEY_NOT_BINDABLE"),  # agency A's key
         (["--uscc", USCC_A, "--key", "nope"], "KEY_NOT_FOUND"),
     ],
 )
@@ -131,7 +142,7 @@ def test_audit_list_and_export_show_every_record(registered: Run, tmp_path: Path
 
 
 def test_secrets_are_never_taken_on_the_command_line(registered: Run, p12_file) -> None:  # type: ignore[no-untyped-def]
-    result = registered("keystore", "import", "x", str(p12_file("agency-b")), ok=False)
+    result = registered("keystore", "import", "x", str(p12_file("agency-b")), "--owner", USCC_B, ok=False)
     assert "passphrase-env" in result.output
 
 
@@ -140,8 +151,65 @@ def test_wrong_passphrase_at_import_is_typed_and_not_echoed(
 ) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("WRONG_PASS", "hunter2-wrong-passphrase")
     result = registered(
-        "keystore", "import", "b", str(p12_file("agency-b")), "--passphrase-env", "WRONG_PASS", ok=False
-    )
+        "keystore", "import", "b", str(p12_file("agency-b")), "--passphrase-env", "WRONG_PASS",
+        "--owner", USCC_B, ok=False,
+    )  # fmt: skip
     assert "WRONG_PASSPHRASE" in result.output
     assert "hunter2" not in result.output and P12_PASSPHRASE not in result.output
     assert not any(line.startswith("b\t") for line in registered("keystore", "list").output.splitlines())
+
+
+def _key_names(run: Run) -> list[str]:
+    return [line.split("\t")[0] for line in run("keystore", "list").output.splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("label", "owner", "code"),
+    [
+        ("agency-b", USCC_A, "KEY_OWNER_MISMATCH"),  # agency B's certificate recorded as agency A's key
+        ("audit", USCC_A, "KEY_OWNER_MISMATCH"),  # a certificate without a USCC is no agency's key
+        ("agency-b", "12330100MB2345678X", "USCC_INVALID"),
+    ],
+    ids=["other-uscc", "no-uscc-in-certificate", "bad-check-character"],
+)
+def test_import_checks_the_owner_against_the_certificate(
+    registered: Run, p12_file, label: str, owner: str, code: str
+) -> None:  # type: ignore[no-untyped-def]
+    failed = registered(
+        "keystore", "import", "k", str(p12_file(label)), "--passphrase-env", P12_PASSPHRASE_ENV,
+        "--owner", owner, ok=False,
+    )  # fmt: skip
+    assert code in failed.output and "错误" in failed.output
+    assert "k" not in _key_names(registered)
+
+
+def test_import_requires_an_owner(registered: Run, p12_file) -> None:  # type: ignore[no-untyped-def]
+    failed = registered(
+        "keystore", "import", "b", str(p12_file("agency-b")), "--passphrase-env", P12_PASSPHRASE_ENV, ok=False
+    )
+    assert "--owner" in failed.output
+    registered(
+        "keystore", "import", "b", str(p12_file("agency-b")), "--passphrase-env", P12_PASSPHRASE_ENV,
+        "--owner", USCC_B,
+    )  # fmt: skip
+    assert f"b\t{USCC_B}\t" in registered("keystore", "list").output
+
+
+def test_platform_key_never_backs_a_seal_even_for_the_operator(registered: Run) -> None:
+    # the audit certificate names "esign 统一电子印章系统" and carries no USCC
+    failed = registered(
+        "seals", "register", "A-2", "--org", "esign 统一电子印章系统", "--uscc", USCC_A, "--key", "audit", ok=False
+    )
+    assert "KEY_NOT_BINDABLE" in failed.output and "平台" in failed.output
+    assert "A-2" not in registered("seals", "list").output
+
+
+def test_add_pkcs11_records_the_owner_checked_against_the_token_certificate(
+    registered: Run, softhsm, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv(HSM_PIN_ENV, HSM_PIN)
+    token = ("--token", HSM_LABEL, "--key-label", "agency-b", "--pin-env", HSM_PIN_ENV)
+    failed = registered("keystore", "add-pkcs11", "hsm-b", *token, "--owner", USCC_A, ok=False)
+    assert "KEY_OWNER_MISMATCH" in failed.output and "hsm-b" not in _key_names(registered)
+    registered("keystore", "add-pkcs11", "hsm-b", *token, "--owner", USCC_B)
+    assert f"hsm-b\t{USCC_B}\tPKCS#11" in registered("keystore", "list").output

@@ -24,6 +24,7 @@ from tests.keystore_fixtures import (
     HSM_PIN_ENV,
     P12_PASSPHRASE,
     P12_PASSPHRASE_ENV,
+    USCC_A,
     hsm_ref,
     issue_certificate,
 )
@@ -145,7 +146,7 @@ def test_token_key_registered_with_certificate_from_token(
     db: Database, softhsm: SoftHSMToken, pki: TestPKI, secrets_env: None
 ) -> None:
     with db.transaction() as session:
-        entry = keyring.add_pkcs11_key(session, "operator", "hsm-a", hsm_ref("agency-a"))
+        entry = keyring.add_pkcs11_key(session, "operator", "hsm-a", hsm_ref("agency-a"), owner=USCC_A)
     assert keyring.key_chain(entry)[0].dump() == pki.cert("agency-a").dump()
     assert HSM_PIN not in entry.reference and f"env:{HSM_PIN_ENV}" in entry.reference
 
@@ -155,7 +156,9 @@ def test_imported_pkcs12_stays_encrypted_and_passphrase_is_not_stored(
 ) -> None:
     store, source = tmp_path / "keystore.d", p12_file("agency-a")
     with db.transaction() as session:
-        entry = keyring.add_pkcs12_key(session, "operator", "a", source, f"env:{P12_PASSPHRASE_ENV}", store)
+        entry = keyring.add_pkcs12_key(
+            session, "operator", "a", source, f"env:{P12_PASSPHRASE_ENV}", store, owner=USCC_A
+        )
     copied = store / "a.p12"
     assert copied.read_bytes() == source.read_bytes()
     assert (copied.stat().st_mode & 0o077) == 0
@@ -175,7 +178,9 @@ def test_malformed_pkcs12_import_is_typed_and_registers_nothing(
     bad = tmp_path / "bad.p12"
     bad.write_bytes(content)
     with pytest.raises(EsignError) as info, db.transaction() as session:
-        keyring.add_pkcs12_key(session, "operator", "bad", bad, f"env:{P12_PASSPHRASE_ENV}", tmp_path / "ks")
+        keyring.add_pkcs12_key(
+            session, "operator", "bad", bad, f"env:{P12_PASSPHRASE_ENV}", tmp_path / "ks", owner=USCC_A
+        )
     assert info.value.code in (code, ErrorCode.WRONG_PASSPHRASE)
     with db.transaction() as session:
         assert keyring.list_keys(session) == []

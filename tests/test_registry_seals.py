@@ -53,7 +53,7 @@ def test_registered_seal_is_active_with_certificate_window_and_history(
     ("label", "changes", "code"),
     [
         ("agency-a-ec", {"uscc": "11330100MB1234567X"}, ErrorCode.USCC_INVALID),
-        ("agency-b", {}, ErrorCode.SEAL_ORG_MISMATCH),  # agency B's certificate for agency A's seal
+        ("agency-b", {}, ErrorCode.KEY_NOT_BINDABLE),  # agency B's key for agency A's seal
         (
             "agency-expired",
             {"org_name": "测试无效证书单位", "uscc": "91330100MA2ABCDE1R"},
@@ -109,7 +109,9 @@ def test_certificate_not_matching_the_key_is_refused(
 ) -> None:
     # the token's agency-a RSA key presented with another RSA certificate naming the same organisation
     with db.transaction() as session:
-        keyring.add_pkcs11_key(session, "operator", "mixed", hsm_ref("agency-a"), pki.chain("rogue-signer"))
+        keyring.add_pkcs11_key(
+            session, "operator", "mixed", hsm_ref("agency-a"), pki.chain("rogue-signer"), owner=USCC_A
+        )
     before = _counts(db)
     with pytest.raises(EsignError) as info:
         _register(db, keys, SealSpec("S-2", "01", ORG_A, USCC_A, "mixed"))
@@ -121,7 +123,9 @@ def test_token_key_with_a_certificate_of_another_key_type_is_refused_at_import(
     db: Database, softhsm, pki: TestPKI, secrets_env: None
 ) -> None:
     with pytest.raises(EsignError) as info, db.transaction() as session:
-        keyring.add_pkcs11_key(session, "operator", "mixed", hsm_ref("agency-a"), pki.chain("agency-a-ec"))
+        keyring.add_pkcs11_key(
+            session, "operator", "mixed", hsm_ref("agency-a"), pki.chain("agency-a-ec"), owner=USCC_A
+        )
     assert info.value.code is ErrorCode.CERT_KEY_MISMATCH
 
 
@@ -134,7 +138,7 @@ def test_seal_code_is_unique(db: Database, keys: KeyStore, make_seal) -> None:
 
 def test_hsm_backed_seal_seals_a_document(db: Database, keys: KeyStore, softhsm, secrets_env: None) -> None:
     with db.transaction() as session:
-        keyring.add_pkcs11_key(session, "operator", "hsm-b", hsm_ref("agency-b"))
+        keyring.add_pkcs11_key(session, "operator", "hsm-b", hsm_ref("agency-b"), owner=USCC_B)
     _register(db, keys, SealSpec("HZ-RS-01", "04", ORG_B, USCC_B, "hsm-b"))
     result = SealService(db, keys).apply(OPERATOR, "HZ-RS-01", small_pdf(), SealOptions())
     assert result.pdf.count(b"/ByteRange") == 1 and result.sha256_after != result.sha256_before
@@ -240,7 +244,7 @@ def test_rotation_to_another_organisations_certificate_is_refused(
     add_p12_key("agency-b")
     with pytest.raises(EsignError) as info:
         asyncio.run(rotate_seal(db, keys, OPERATOR, "ROT-2", "agency-b"))
-    assert info.value.code is ErrorCode.SEAL_ORG_MISMATCH
+    assert info.value.code is ErrorCode.KEY_NOT_BINDABLE
     with db.transaction() as session:
         assert registry.find_seal(session, "ROT-2").key_name == "agency-a-ec"
 

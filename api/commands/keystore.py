@@ -51,6 +51,16 @@ def secret_ref(env: str | None, file: Path | None, what: str) -> str:
     return f"env:{env}" if env else f"file:{file.resolve()}"  # type: ignore[union-attr]
 
 
+def owner_option(fn: F) -> F:
+    return click.option(
+        "--owner",
+        required=True,
+        metavar="USCC|platform",
+        help="Whose key it is: the organisation's unified social credit code (the certificate must carry "
+        "it), or 'platform' for the platform's own keys (audit checkpoints), which never back a seal.",
+    )(fn)
+
+
 @click.group()
 def keystore() -> None:
     """Registry database and signing keys (PKCS#12 files, PKCS#11 tokens)."""
@@ -81,6 +91,7 @@ def init(database_url: str | None, directory: Path | None) -> None:
 @click.option(
     "--dir", "directory", type=click.Path(file_okay=False, path_type=Path), envvar="ESIGN_KEYSTORE_DIR"
 )
+@owner_option
 @database_option
 @reports_errors
 def import_p12(
@@ -89,19 +100,19 @@ def import_p12(
     passphrase_env: str | None,
     passphrase_file: Path | None,
     directory: Path | None,
+    owner: str,
     database_url: str | None,
 ) -> None:
-    """Import the encrypted PKCS#12 file P12 as key NAME (the file is copied, still encrypted)."""
+    """Import the encrypted PKCS#12 file P12 as key NAME of OWNER (the file is copied, still encrypted)."""
     from keystore.db import Database
     from keystore.keyring import add_pkcs12_key, keystore_dir
 
     ref = secret_ref(passphrase_env, passphrase_file, "passphrase")
     db = Database.open(database_url)
     with db.transaction() as session:
-        entry = add_pkcs12_key(
-            session, "operator", name, p12, ref, keystore_dir(str(directory) if directory else None)
-        )
-    click.echo(f"imported {entry.name}: {_subject(entry.cert_chain)}")
+        store = keystore_dir(str(directory) if directory else None)
+        entry = add_pkcs12_key(session, "operator", name, p12, ref, store, owner=owner)
+    click.echo(f"imported {entry.name} ({entry.owner}): {_subject(entry.cert_chain)}")
 
 
 @keystore.command("add-pkcs11")
@@ -121,6 +132,7 @@ def import_p12(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="PEM certificate chain (signing certificate first); default: the certificate on the token.",
 )
+@owner_option
 @database_option
 @reports_errors
 def add_pkcs11(
@@ -131,9 +143,10 @@ def add_pkcs11(
     pin_env: str | None,
     pin_file: Path | None,
     cert_file: Path | None,
+    owner: str,
     database_url: str | None,
 ) -> None:
-    """Register the key KEY_LABEL on a PKCS#11 token as key NAME (the key never leaves the token)."""
+    """Register the key KEY_LABEL on a PKCS#11 token as key NAME of OWNER (the key never leaves the token)."""
     from keystore.db import Database
     from keystore.keyring import add_pkcs11_key, chain_from_pem
     from keystore.keys import Pkcs11Ref
@@ -142,22 +155,24 @@ def add_pkcs11(
     chain = chain_from_pem(cert_file.read_text("ascii")) if cert_file else None
     db = Database.open(database_url)
     with db.transaction() as session:
-        entry = add_pkcs11_key(session, "operator", name, ref, chain)
-    click.echo(f"registered {entry.name}: {_subject(entry.cert_chain)}")
+        entry = add_pkcs11_key(session, "operator", name, ref, chain, owner=owner)
+    click.echo(f"registered {entry.name} ({entry.owner}): {_subject(entry.cert_chain)}")
 
 
 @keystore.command("list")
 @database_option
 @reports_errors
 def list_keys(database_url: str | None) -> None:
-    """List the registered keys (where they are and whose certificate they carry)."""
+    """List the registered keys: name, owner (USCC or platform), where it is, its certificate's subject."""
     from keystore.db import Database
     from keystore.keyring import key_ref, list_keys
 
     db = Database.open(database_url)
     with db.transaction() as session:
         for entry in list_keys(session):
-            click.echo(f"{entry.name}\t{key_ref(entry).describe()}\t{_subject(entry.cert_chain)}")
+            click.echo(
+                f"{entry.name}\t{entry.owner}\t{key_ref(entry).describe()}\t{_subject(entry.cert_chain)}"
+            )
 
 
 def _subject(chain_pem: str) -> str:
