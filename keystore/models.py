@@ -14,13 +14,13 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
+    "PLATFORM_OWNER",
     "AuditCheckpoint",
     "AuditRecord",
     "Base",
     "Client",
     "Grant",
     "KeyEntry",
-    "PLATFORM_OWNER",
     "Seal",
     "SealEvent",
     "utcnow",

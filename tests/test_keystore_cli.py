@@ -197,9 +197,8 @@ def test_import_requires_an_owner(registered: Run, p12_file) -> None:  # type: i
 
 def test_platform_key_never_backs_a_seal_even_for_the_operator(registered: Run) -> None:
     # the audit certificate names "esign 统一电子印章系统" and carries no USCC
-    failed = registered(
-        "seals", "register", "A-2", "--org", "esign 统一电子印章系统", "--uscc", USCC_A, "--key", "audit", ok=False
-    )
+    org = ("--org", "esign 统一电子印章系统", "--uscc", USCC_A)
+    failed = registered("seals", "register", "A-2", *org, "--key", "audit", ok=False)
     assert "KEY_NOT_BINDABLE" in failed.output and "平台" in failed.output
     assert "A-2" not in registered("seals", "list").output
 

@@ -29,9 +29,7 @@ _keys = sa.table("keys", sa.column("id", sa.Integer), sa.column("cert_chain", sa
 def upgrade() -> None:
     # ADD COLUMN with a constant default works in place on SQLite (no table rebuild, which the
     # seals' foreign key on keys.name would forbid) and on PostgreSQL alike
-    op.add_column(
-        "keys", sa.Column("owner", sa.String(18), nullable=False, server_default=PLATFORM_OWNER)
-    )
+    op.add_column("keys", sa.Column("owner", sa.String(18), nullable=False, server_default=PLATFORM_OWNER))
     connection = op.get_bind()
     for key_id, chain in connection.execute(sa.select(_keys.c.id, _keys.c.cert_chain)).all():
         owner = owner_from_certificate(chain_from_pem(chain)[0])
