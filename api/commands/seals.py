@@ -36,7 +36,9 @@ def seals() -> None:
 )
 @click.option("--org", "org_name", required=True, help="Organisation name, as in the certificate.")
 @click.option("--uscc", required=True, help="Unified social credit code (18 characters).")
-@click.option("--key", "key_name", required=True, help="Registered key (esign keystore list).")
+@click.option(
+    "--key", "key_name", required=True, help="A key owned by this organisation's USCC (esign keystore list)."
+)
 @click.option("--valid-from", type=click.DateTime(), help="Default: now or the certificate's start (UTC).")
 @click.option("--valid-to", type=click.DateTime(), help="Default: the certificate's end (UTC).")
 @click.option(
@@ -145,7 +147,10 @@ for _action in ("suspend", "resume", "revoke"):
 @seals.command()
 @click.argument("code")
 @click.option(
-    "--key", "key_name", required=True, help="The new key (esign keystore import/add-pkcs11 first)."
+    "--key",
+    "key_name",
+    required=True,
+    help="The new key, owned by the seal's organisation (esign keystore import/add-pkcs11 --owner first).",
 )
 @click.option("--valid-to", type=click.DateTime(), help="Default: the new certificate's end (UTC).")
 @database_option
