@@ -75,8 +75,7 @@ def bindable_key(session: Session, name: str, who: Principal, seal_uscc: str) ->
     unknown key; the operator learns whose key it is.
     """
     entry = session.execute(select(KeyEntry).where(KeyEntry.name == name)).scalar_one_or_none()
-    own = entry is not None and (who.is_operator or who.uscc == entry.owner == seal_uscc)
-    if entry is None or not own:
+    if entry is None or not (who.is_operator or who.uscc == entry.owner == seal_uscc):
         raise EsignError(ErrorCode.KEY_NOT_FOUND, key=name)
     require_key_backs(entry, seal_uscc)
     return entry
