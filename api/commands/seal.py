@@ -18,17 +18,17 @@ import aiohttp
 import click
 from pyhanko.sign.signers import Signer
 
-from esign.appearance import AtKeyword, AtPosition, CrossPage, Invisible, Placement
-from esign.batch import pending_pairs
 from esign.errors import ErrorCode, EsignError
-from esign.seal import Certification, Level, SealOptions
+from esign.seal.appearance import AtKeyword, AtPosition, CrossPage, Invisible, Placement
+from esign.seal.batch import pending_pairs
+from esign.seal.pades import Certification, Level, SealOptions
 from esign.sync_bridge import run_sync
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from esign.batch import BatchItem
-    from esign.sealimage import SealImage
+    from esign.seal.batch import BatchItem
+    from esign.seal.image import SealImage
     from keystore.service import SealService
 
 EXIT_FAILED = 1
@@ -229,7 +229,7 @@ def _image(
     code: str | None,
     size: float,
 ) -> SealImage | None:
-    from esign.sealimage import round_seal, seal_from_png
+    from esign.seal.image import round_seal, seal_from_png
 
     if image_path and seal_name:
         raise click.UsageError("use --image or --seal-name, not both")
@@ -241,7 +241,7 @@ def _image(
 
 
 def _signer(p12: Path | None, passphrase_env: str | None, passphrase_file: Path | None) -> Signer:
-    from esign.signers import load_pkcs12
+    from esign.seal.signers import load_pkcs12
 
     if p12 is None:
         raise click.UsageError("give the seal's key with --seal CODE or --p12")
@@ -271,7 +271,7 @@ class _Run:
     def sealer(self, session: aiohttp.ClientSession) -> Callable[[bytes], Awaitable[bytes]]:
         from pyhanko.sign.timestamps import HTTPTimeStamper
 
-        from esign.seal import aseal
+        from esign.seal.pades import aseal
 
         timestamper = (
             HTTPTimeStamper(self.tsa_url, timeout=self.tsa_timeout, session=session) if self.tsa_url else None
@@ -284,7 +284,7 @@ class _Run:
 
 
 async def _seal_one_file(run: _Run, source: Path, target: Path) -> bool:
-    from esign.batch import write_atomically
+    from esign.seal.batch import write_atomically
 
     async with aiohttp.ClientSession() as session:
         try:
@@ -300,7 +300,7 @@ async def _seal_folder(run: _Run, source: Path, target: Path) -> bool:
     from rich.console import Console
     from rich.progress import Progress
 
-    from esign.batch import ItemStatus, aseal_folder, pending_pairs
+    from esign.seal.batch import ItemStatus, aseal_folder, pending_pairs
 
     if target.exists() and not target.is_dir():
         raise click.UsageError("in batch mode OUTPUT must be a folder")
@@ -356,7 +356,7 @@ class _Registry:
                 return False
 
     async def _file(self, service: SealService, source: Path, target: Path) -> bool:
-        from esign.batch import publish, write_durably
+        from esign.seal.batch import publish, write_durably
         from keystore.authz import OPERATOR
 
         partial = target.with_name(f".{target.name}.partial")
@@ -392,7 +392,7 @@ class _Registry:
 def _summary(console: Console, items: list[BatchItem]) -> None:
     from rich.table import Table
 
-    from esign.batch import ItemStatus
+    from esign.seal.batch import ItemStatus
 
     failed = [item for item in items if item.status is ItemStatus.FAILED]
     if failed:

@@ -23,13 +23,11 @@ from pyhanko.sign.validation.utils import CMSAlgorithmUsagePolicy
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.policy_decl import AcceptAllAlgorithms
 
-from esign.evidence import Evidence, cms_revocation_data, validation_context
 from esign.findings import Finding, FindingCode
-from esign.gm.pdf_verify import gm_format, gm_validation_context, verify_gm_signature
 from esign.gm.property_info import recorded_byte_range
-from esign.pdfinput import ParsedPdf
+from esign.pdf.input import ParsedPdf
 from esign.policy import ValidationPolicy
-from esign.report import (
+from esign.report.model import (
     Chain,
     Coverage,
     Crypto,
@@ -39,14 +37,16 @@ from esign.report import (
     SignerIdentity,
     SubIndication,
 )
-from esign.sigformat import (
+from esign.uscc import find_uscc
+from esign.verify.evidence import Evidence, cms_revocation_data, validation_context
+from esign.verify.gm import gm_format, gm_validation_context, verify_gm_signature
+from esign.verify.sigformat import (
     parse_contents,
     signature_level,
     signed_attributes_in_der_order,
     with_der_signed_attributes,
 )
-from esign.signatures import SignatureSlot, check_byte_range, digest_byte_range
-from esign.uscc import find_uscc
+from esign.verify.signatures import SignatureSlot, check_byte_range, digest_byte_range
 
 _CMS_ALGORITHMS = CMSAlgorithmUsagePolicy.lift_policy(AcceptAllAlgorithms())
 _SIGNING_USAGE = KeyUsageConstraints(

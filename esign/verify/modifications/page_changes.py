@@ -21,7 +21,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from esign.mdp_rules import MAX_TREE_DEPTH, resolved, widget_owners
+from esign.verify.modifications.mdp_rules import MAX_TREE_DEPTH, resolved, widget_owners
 
 #: Page attributes that a page inherits from its ancestors in the page tree.
 INHERITABLE = ("/Resources", "/MediaBox", "/CropBox", "/Rotate")
