@@ -33,11 +33,12 @@ from esign.report.model import (
 )
 from esign.report.model import worst_indication as _worst
 from esign.sync_bridge import run_sync
+from esign.verify.assessment import Assessment, DocumentTimes
 from esign.verify.evidence import Evidence, read_dss
 from esign.verify.law import reliable_signature
 from esign.verify.modifications.analysis import ChangeAnalysis, ChangeFinding, analyse_changes
 from esign.verify.signatures import SignatureSlot, find_signatures
-from esign.verify.validation import Assessment, DocumentTimes, assess
+from esign.verify.validation import assess
 
 __all__ = ["averify", "verify"]
 
