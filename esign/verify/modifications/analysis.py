@@ -31,7 +31,8 @@ from esign.verify.modifications.annotation_overlap import overlapping_pages
 from esign.verify.modifications.diff_policy import DIFF_POLICY
 from esign.verify.modifications.mdp_rules import MAX_TREE_DEPTH, MdpConstraints, read_constraints, resolved
 from esign.verify.modifications.model import ChangeAnalysis, ChangeFinding, ChangeStatus
-from esign.verify.modifications.page_changes import ObjectDigester, PageComparison, compare_pages
+from esign.verify.modifications.page_changes import PageComparison, compare_pages
+from esign.verify.modifications.page_tree import ObjectDigester
 from esign.verify.modifications.visual import RenderError, RenderTimeout, compare, page_dpi, render_pages
 from esign.verify.modifications.visual_judgement import judge_page, regions_of
 
