@@ -1,6 +1,6 @@
 """The verification pipeline: bytes + policy → one complete :class:`Report`.
 
-Thin by design: admission (pdfinput) → enumeration (signatures) → per-slot checks (validation) →
+Thin by design: admission (pdf.input) → enumeration (signatures) → per-slot checks (validation) →
 changes after signing (modifications) → art. 13 (law) → report. Document timestamps are judged
 first because a valid one is proof of existence for every signature it covers.
 
