@@ -1,35 +1,10 @@
 """The seal path: placement and appearance, seal images, signers, PAdES sealing, batches, SM2/GB/T 38540.
 
-The public sealing API lives in :mod:`esign.seal.pades` and is re-exported here, so callers write
-``from esign.seal import seal, SealOptions``.
+The public sealing API is :mod:`esign.seal.pades`'s ``__all__``, re-exported here so callers write
+``from esign.seal import seal, SealOptions``; a name added there is public here without a second list.
 """
 
-from esign.seal.pades import (
-    AtKeyword,
-    AtPosition,
-    Certification,
-    CrossPage,
-    Invisible,
-    Level,
-    SealImageLike,
-    SealOptions,
-    aseal,
-    prepare_field,
-    seal,
-    validation_context_for,
-)
+from esign.seal import pades
+from esign.seal.pades import *  # noqa: F403
 
-__all__ = [
-    "AtKeyword",
-    "AtPosition",
-    "Certification",
-    "CrossPage",
-    "Invisible",
-    "Level",
-    "SealImageLike",
-    "SealOptions",
-    "aseal",
-    "prepare_field",
-    "seal",
-    "validation_context_for",
-]
+__all__ = pades.__all__
