@@ -44,14 +44,14 @@ def init_verifier(trust_ders: tuple[bytes, ...]) -> None:
     global _trust_roots
     _trust_roots = tuple(x509.Certificate.load(der) for der in trust_ders)
     # the heavy modules (pyHanko, certvalidator, the report renderers), ahead of the first job
-    import esign.report_text
-    import esign.report_xml
-    import esign.verify  # noqa: F401
+    import esign.report.etsi
+    import esign.report.text
+    import esign.verify.pipeline  # noqa: F401
 
 
 def verify_document(pdf: bytes, policy_name: str, name: str, fmt: str, lang: str) -> Outcome:
     from esign.policy import ValidationPolicy
-    from esign.verify import verify
+    from esign.verify.pipeline import verify
 
     started = time.perf_counter()
     try:
@@ -66,11 +66,11 @@ def verify_document(pdf: bytes, policy_name: str, name: str, fmt: str, lang: str
 
 def render(report: dict[str, Any], fmt: str, lang: str) -> bytes:
     if fmt == "xml":
-        from esign.report_xml import render_xml
+        from esign.report.etsi import render_xml
 
         return render_xml(report)
     if fmt == "text":
-        from esign.report_text import render_text
+        from esign.report.text import render_text
 
         return render_text(report, lang).encode("utf-8")
     return json.dumps(report, ensure_ascii=False).encode("utf-8")

@@ -1,7 +1,7 @@
 """The sealing options of ``POST /v1/seals/{code}/apply``, validated before any key is touched.
 
 They arrive as multipart form fields (or query parameters beside a raw PDF body), so everything is
-a string at first; pydantic turns them into one :class:`esign.seal.SealOptions`, and a bad value is
+a string at first; pydantic turns them into one :class:`esign.seal.pades.SealOptions`, and a bad value is
 a 422 naming the field rather than a failure half-way through signing.
 """
 
@@ -12,9 +12,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.problems import describe_validation
-from esign.appearance import AtKeyword, AtPosition, CrossPage, Invisible, Placement
 from esign.errors import ErrorCode, EsignError
-from esign.seal import Certification, Level, SealOptions
+from esign.seal.appearance import AtKeyword, AtPosition, CrossPage, Invisible, Placement
+from esign.seal.pades import Certification, Level, SealOptions
 
 __all__ = ["ApplyOptions", "parse_apply_options"]
 

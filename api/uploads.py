@@ -4,7 +4,7 @@ A declared ``Content-Length`` over the limit is refused before one byte of the b
 without one (chunked) is counted as it streams and cut off at the limit. Multipart files are
 spooled by Starlette's parser to a temporary file past 1 MiB, so memory per request stays at
 the spool size until the size check has passed. Only then is the document read into memory for
-the worker (whose own input guard in ``esign.pdfinput`` sees the bytes).
+the worker (whose own input guard in ``esign.pdf.input`` sees the bytes).
 
 Two shapes are accepted, as the intake systems send them: ``multipart/form-data`` with the PDF in
 the ``file`` part (plus small option fields), or a raw ``application/pdf`` body.

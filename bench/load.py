@@ -4,7 +4,7 @@
     .venv/bin/python bench/load.py --soak 300 --workers 1        # memory over a 5-minute run
 
 For each uvicorn worker count: HTTP verifications (sent with httpx and with the standard
-library's ``http.client``) alternating with in-process ``esign.verify`` calls on the same document,
+library's ``http.client``) alternating with in-process ``esign.verify.pipeline`` calls on the same document,
 so every side sees the same machine load (on a shared 2-core machine a neighbour's burst would
 otherwise land on one side only); the HTTP overhead is the ratio of the p50s, and the worker's own
 time from ``Server-Timing`` splits it. Then verification
@@ -35,7 +35,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from esign.policy import ValidationPolicy
-from esign.verify import verify
+from esign.verify.pipeline import verify
 from fixtures.pki import TestPKI, start_services
 from tests.api_server import Server, start_server, stop_server
 from tests.keystore_fixtures import small_pdf
@@ -143,7 +143,7 @@ def _paired(server: Server, pdf: bytes, pki: TestPKI, seconds: float) -> tuple[l
             verify(pdf, policy)
             local.append(time.perf_counter() - started)
     wire.close()
-    phases = [_percentiles("in-process esign.verify", 1, local, 0, sum(local))]
+    phases = [_percentiles("in-process esign.verify.pipeline", 1, local, 0, sum(local))]
     for client, latencies in remote.items():
         phases.append(
             _percentiles(f"http /v1/verify ({client})", 1, latencies, errors[client], sum(latencies))

@@ -5,8 +5,8 @@
 ``bench/seal.py`` runs this too, as its last section; run it alone to measure only the registry.
 
 Registry path = ``keystore.service.SealService.aapply`` as an API client: seal lookup, grant and
-organisation check, signer from the per-process key cache, ``esign.seal.aseal``, and the audit
-record (one SQLite WAL transaction with fsync). Bare core = ``esign.seal.aseal`` with the same
+organisation check, signer from the per-process key cache, ``esign.seal.pades.aseal``, and the audit
+record (one SQLite WAL transaction with fsync). Bare core = ``esign.seal.pades.aseal`` with the same
 signer, options and seal picture. The issue's budget: the registry path costs at most 15 %.
 Each key kind (PKCS#12 / SoftHSM2 token, RSA-2048 / ECDSA P-256) is measured on both paths.
 """
@@ -108,7 +108,7 @@ def _paired_rates(
 
 def run(seconds: float) -> dict[str, object]:
     """Measure every key kind on both paths, print the table and return it with the verdict."""
-    from esign.seal import SealOptions, aseal
+    from esign.seal.pades import SealOptions, aseal
     from fixtures.documents import licence_pdf
     from keystore.keyring import find_key, key_ref
     from keystore.registry import find_seal, seal_appearance, seal_chain

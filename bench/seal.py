@@ -3,7 +3,7 @@
     .venv/bin/python bench/seal.py [--seconds 5] [--skip-large]
 
 For each case both sides seal the same document in a loop for a fixed time: esign with a cached-key
-signer and a computed reservation (``esign.seal.aseal``), stock pyHanko with
+signer and a computed reservation (``esign.seal.pades.aseal``), stock pyHanko with
 ``SimpleSigner.load_pkcs12`` + ``PdfSigner.sign_pdf`` and the same visible seal. The machine is
 noisy, so the ratio matters more than the absolute rate. Peak RSS of the 50 MB case is measured in a
 fresh child process per side (``VmHWM``), so imports and earlier cases do not pollute it. Last, the
@@ -30,7 +30,7 @@ PASSPHRASE = b"bench"
 
 def _setup(workdir: Path, label: str) -> tuple[Path, Path]:
     """PKCS#12 of ``label`` and the seal picture as files (stock pyHanko reads both from disk)."""
-    from esign.sealimage import round_seal
+    from esign.seal.image import round_seal
     from fixtures.pki import TestPKI
 
     p12 = workdir / f"{label}.p12"
@@ -43,9 +43,9 @@ def _setup(workdir: Path, label: str) -> tuple[Path, Path]:
 def esign_sealer(p12: Path, seal_pdf: Path, level: str, tsa_url: str | None) -> Callable[[bytes], bytes]:
     from pyhanko.sign.timestamps import HTTPTimeStamper
 
-    from esign.seal import AtPosition, Level, SealOptions, aseal, validation_context_for
-    from esign.sealimage_page import SealImage
-    from esign.signers import load_pkcs12
+    from esign.seal.image.page import SealImage
+    from esign.seal.pades import AtPosition, Level, SealOptions, aseal, validation_context_for
+    from esign.seal.signers import load_pkcs12
     from esign.sync_bridge import run_sync
 
     signer = load_pkcs12(p12.read_bytes(), PASSPHRASE)
@@ -112,7 +112,7 @@ def peak_rss_child(side: str, workdir: Path, pdf_path: Path | None) -> float:
 def _rss_child(side: str, workdir: str, pdf_path: str) -> None:
     import pyhanko.sign  # noqa: F401
 
-    import esign.seal  # noqa: F401 - the import cost is part of the floor
+    import esign.seal.pades  # noqa: F401 - the import cost is part of the floor
 
     if pdf_path:
         p12, seal_pdf = Path(workdir) / "agency-a.p12", Path(workdir) / "seal.pdf"

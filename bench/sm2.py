@@ -5,7 +5,7 @@ Run: ``.venv/bin/python bench/sm2.py [--seconds 3]``. Two tables, both measured 
 * SM2 sign/verify per second through esign.gm.sm2 next to ``openssl speed sm2`` and their ratio (near 1
   means the Python layer adds little to the native code);
 * documents per second sealing and verifying the one-page sample licence (an invisible B-B seal) in
-  style 1 (RSA-2048 PAdES: ``esign.seal.seal``, stock pyHanko validation), style 2 (SM2 CMS) and style 3
+  style 1 (RSA-2048 PAdES: ``esign.seal.pades.seal``, stock pyHanko validation), style 2 (SM2 CMS) and style 3
   (GB/T 38540 seal signature), with each style's ratio to style 1.
 """
 
@@ -60,11 +60,11 @@ def document_rates(seconds: float) -> list[tuple[str, float, float]]:
     from pyhanko_certvalidator import ValidationContext
 
     from esign.gm.cms_signer import SM2Signer
-    from esign.gm.pdf_seal import seal_ses, seal_sm2_cms
-    from esign.gm.pdf_verify import verify_gm_pdf
     from esign.policy import ValidationPolicy
-    from esign.seal import seal
-    from esign.signers import signer_from_key
+    from esign.seal.gm import seal_ses, seal_sm2_cms
+    from esign.seal.pades import seal
+    from esign.seal.signers import signer_from_key
+    from esign.verify.gm import verify_gm_pdf
     from fixtures.documents import licence_pdf
     from fixtures.pki import TestPKI
     from fixtures.pki_sm2 import load

@@ -1,4 +1,4 @@
-"""Verification throughput: ``esign.verify`` vs. stock pyHanko ``validate_pdf_signature``, same run.
+"""Verification throughput: ``esign.verify.pipeline`` vs. stock pyHanko ``validate_pdf_signature``, same run.
 
     .venv/bin/python bench/verify.py [--seconds 5] [--skip-large]
 
@@ -28,7 +28,7 @@ from fixtures.pki import TestPKI  # noqa: E402
 
 def esign_verifier(root_pem: Path) -> Callable[[bytes], object]:
     from esign.policy import ValidationPolicy, load_trust_anchors
-    from esign.verify import verify
+    from esign.verify.pipeline import verify
 
     policy = ValidationPolicy.preset("default", trust_roots=load_trust_anchors([root_pem]))
     return lambda pdf: verify(pdf, policy)
@@ -58,9 +58,9 @@ def stock_verifier(root_pem: Path) -> Callable[[bytes], object]:
 def build_documents(pki: TestPKI, large: Path | None) -> dict[str, bytes]:
     from pyhanko.sign.timestamps import HTTPTimeStamper
 
-    from esign.seal import AtPosition, Level, SealOptions, seal
-    from esign.sealimage import round_seal
-    from esign.signers import load_pkcs12
+    from esign.seal.image import round_seal
+    from esign.seal.pades import AtPosition, Level, SealOptions, seal
+    from esign.seal.signers import load_pkcs12
     from fixtures.documents import licence_pdf, long_pdf
 
     signers = [load_pkcs12(pki.pkcs12(label, b"b"), b"b") for label in ("agency-a", "agency-b", "agency-c")]

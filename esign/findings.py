@@ -278,7 +278,7 @@ class FindingCode(Enum):
         _NONE_ZH,
         _NONE_EN,
     )
-    # -- changes after signing: what a person sees (esign/modifications.py, esign/visual.py) ----------
+    # -- changes after signing: what a person sees (esign/verify/modifications/) ----------
     PAGE_ADDED_AFTER_SIGNING = _f(
         Severity.ERROR,
         "签名后文件中增加了页面。",

@@ -24,9 +24,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from esign.batch import publish, write_durably
 from esign.errors import ErrorCode, EsignError
-from esign.seal import SealOptions
+from esign.seal.batch import publish, write_durably
+from esign.seal.pades import SealOptions
 from keystore.authz import Principal
 from keystore.models import AuditRecord
 from keystore.service import SealService

@@ -13,7 +13,7 @@ from datetime import datetime
 from asn1crypto import x509
 
 from esign.errors import ErrorCode, EsignError
-from esign.signers import check_signing_certificate
+from esign.seal.signers import check_signing_certificate
 from esign.uscc import find_uscc
 
 __all__ = [

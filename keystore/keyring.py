@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from esign.errors import ErrorCode, EsignError
-from esign.signers import load_pkcs12
+from esign.seal.signers import load_pkcs12
 from keystore import audit, pkcs11
 from keystore.keys import KeyRef, Pkcs11Ref, Pkcs12Ref, key_ref_from_json, key_ref_to_json, read_pkcs12_file
 from keystore.models import KeyEntry

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pyhanko.sign.signers import Signer
 
 from esign.errors import ErrorCode, EsignError
-from esign.signers import load_pkcs12
+from esign.seal.signers import load_pkcs12
 from keystore import pkcs11
 from keystore.secrets import read_secret, validate_secret_ref
 

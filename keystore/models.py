@@ -87,7 +87,7 @@ class Seal(Base):
     uscc: Mapped[str] = mapped_column(String(18), index=True)
     key_name: Mapped[str] = mapped_column(ForeignKey("keys.name"))
     cert_chain: Mapped[str] = mapped_column(Text)
-    #: the seal picture as a one-page PDF (``esign.sealimage.SealImage.pdf``) and its size
+    #: the seal picture as a one-page PDF (``esign.seal.image.SealImage.pdf``) and its size
     appearance: Mapped[bytes] = mapped_column(LargeBinary)
     appearance_width_mm: Mapped[float] = mapped_column(Float)
     appearance_height_mm: Mapped[float] = mapped_column(Float)

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from esign.errors import ErrorCode, EsignError
-from esign.sealimage import SealImage, oval_seal, round_seal, seal_from_png
+from esign.seal.image import SealImage, oval_seal, round_seal, seal_from_png
 from esign.uscc import is_valid_uscc
 from keystore import audit
 from keystore.authz import Principal, require_seal_admin
@@ -93,7 +93,7 @@ class SealSpec:
 
 
 def appearance_for(spec: SealSpec, upload: bytes | None = None) -> SealImage:
-    """The seal picture: the uploaded PNG (size-limited and bomb-safe in ``esign.sealimage``) or a drawn one.
+    """The seal picture: the uploaded PNG (size-limited and bomb-safe in ``esign.seal.image``) or a drawn one.
 
     SVG is refused: rendering untrusted SVG safely (external references, entity expansion, scripts)
     is a larger attack surface than a seal picture is worth, and PNG covers every scanned seal.

@@ -1,4 +1,4 @@
-"""Sealing through the registry: lookup → authorisation → signer → ``esign.seal.aseal`` → audit record.
+"""Sealing through the registry: lookup → authorisation → signer → ``esign.seal.pades.aseal`` → audit record.
 
 The CLI (``esign seal --seal CODE``), batch jobs and the HTTP API all seal through
 :meth:`SealService.aapply`, so they share one set of rules and one audit trail. Signing happens
@@ -25,8 +25,8 @@ from pyhanko.sign.timestamps import TimeStamper
 from sqlalchemy import Connection, Row
 
 from esign.errors import ErrorCode, EsignError
-from esign.seal import SealOptions, aseal
-from esign.sealimage import SealImage
+from esign.seal.image import SealImage
+from esign.seal.pades import SealOptions, aseal
 from esign.sync_bridge import run_sync
 from keystore import audit
 from keystore.authz import Principal, require_sealer

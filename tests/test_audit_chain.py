@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import delete, select, update
 
-from esign.signers import load_pkcs12
+from esign.seal.signers import load_pkcs12
 from fixtures.pki import TestPKI
 from keystore import audit
 from keystore.db import Database

@@ -58,7 +58,7 @@ def test_fixtures_export_writes_the_root_and_encrypted_keys(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     root = x509.Certificate.load(pem.unarmor((tmp_path / "pki/trust/esign-test-root.pem").read_bytes())[2])
     assert root.sha256 == TestPKI().root.sha256
-    from esign.signers import load_pkcs12
+    from esign.seal.signers import load_pkcs12
 
     signer = load_pkcs12((tmp_path / "pki/agency-a.p12").read_bytes(), b"export-test")
     assert signer.signing_cert.sha256 == TestPKI().cert("agency-a").sha256

@@ -14,7 +14,7 @@ from pyhanko.sign import signers
 from pyhanko.sign.fields import enumerate_sig_fields
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from esign.textsearch import find_last
+from esign.pdf.textsearch import find_last
 from fixtures.documents import (
     FORM_CHECKBOX,
     FORM_SIGNATURE_FIELD,

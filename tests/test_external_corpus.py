@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from esign import conformance
+from esign.verify import conformance
 from fixtures.conformance import KNOWN_DIFFERENCES
 
 MIN_AGREEMENT = 0.9
@@ -21,7 +21,7 @@ MIN_ENTRIES_FOR_RATIO = 10
 
 @pytest.fixture(scope="module")
 def external_result(shared_dir: Path) -> conformance.ConformanceResult:
-    pytest.importorskip("esign.verify", reason="esign.verify has not landed yet")
+    pytest.importorskip("esign.verify.pipeline", reason="esign.verify.pipeline has not landed yet")
     return conformance.run(shared_dir / "corpus" / "external", known_differences=KNOWN_DIFFERENCES)
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from esign.gm.pdf_verify import GmResult, verify_gm_pdf
 from esign.policy import ValidationPolicy, load_trust_anchors
+from esign.verify.gm import GmResult, verify_gm_pdf
 from fixtures.conformance_gm import CASES, build_gm_cases
 from fixtures.pki_sm2 import load
 

@@ -16,11 +16,11 @@ from esign.errors import ErrorCode, EsignError
 from esign.findings import FindingCode
 from esign.gm import oids, ses, sm2
 from esign.gm.cms_signer import SM2Signer
-from esign.gm.pdf_seal import seal_picture, seal_ses, seal_sm2_cms
-from esign.gm.pdf_verify import GmResult, gm_format, gm_validation_context, verify_gm_pdf, verify_gm_signature
 from esign.policy import ValidationPolicy
-from esign.report import Indication, SubIndication
-from esign.seal import AtKeyword, Level, SealOptions
+from esign.report.model import Indication, SubIndication
+from esign.seal.gm import seal_picture, seal_ses, seal_sm2_cms
+from esign.seal.pades import AtKeyword, Level, SealOptions
+from esign.verify.gm import GmResult, gm_format, gm_validation_context, verify_gm_pdf, verify_gm_signature
 from fixtures.documents import SEAL_MARK_TEXT, licence_pdf
 from fixtures.pki_sm2 import SM2TestPKI, load
 

@@ -18,7 +18,7 @@ from pyhanko.sign.timestamps import HTTPTimeStamper
 from pyhanko.sign.validation import DocumentSecurityStore
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from esign.modifications import ChangeAnalysis, analyse_changes
+from esign.verify.modifications.analysis import ChangeAnalysis, analyse_changes
 
 TEXT = b"BT /F1 14 Tf 72 700 Td (Licence No. 12345 Amount 100 yuan) Tj ET"
 HIDDEN = b"/OC /oc1 BDC BT /F1 14 Tf 72 500 Td (SECRET AMOUNT 900 yuan) Tj ET EMC"

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from esign.errors import ErrorCode, EsignError
-from esign.seal import SealOptions
+from esign.seal.pades import SealOptions
 from keystore import clients, registry
 from keystore.authz import OPERATOR, Principal, require_auditor, require_verifier
 from keystore.db import Database

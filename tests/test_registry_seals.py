@@ -12,7 +12,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from sqlalchemy import func, select
 
 from esign.errors import ErrorCode, EsignError
-from esign.seal import SealOptions
+from esign.seal.pades import SealOptions
 from fixtures.pki import TestPKI
 from keystore import keyring, registry
 from keystore.authz import OPERATOR

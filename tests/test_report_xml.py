@@ -21,7 +21,8 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from esign.errors import ErrorCode, EsignError
 from esign.findings import Finding, FindingCode
-from esign.report import (
+from esign.report.etsi import render_xml
+from esign.report.model import (
     CONDITIONS,
     Checks,
     Condition,
@@ -33,7 +34,6 @@ from esign.report import (
     SignerIdentity,
     SubIndication,
 )
-from esign.report_xml import render_xml
 from fixtures.documents import licence_pdf
 from fixtures.pki import TestPKI
 
@@ -386,7 +386,7 @@ def test_policy_and_finding_detail_are_reported() -> None:
 
 
 def test_the_report_model_renders_to_a_schema_valid_report(schema: xmlschema.XMLSchema) -> None:
-    """The dict comes from esign.report's dataclasses in production: enums, datetimes, tuples included."""
+    """In production the dict comes from the esign.report.model dataclasses: enums, datetimes, tuples."""
     signer = SignerIdentity(
         "浙江省市场监督管理局", "浙江省人民政府", "11330000002482061K", "CA", "12ab", CERT_A
     )
@@ -427,7 +427,7 @@ def test_the_report_model_renders_to_a_schema_valid_report(schema: xmlschema.XML
 @pytest.fixture(scope="session")
 def verify_pdf() -> Callable[[bytes, list[x509.Certificate]], dict[str, Any]]:
     """The report dict of the pipeline, default policy (before ``pki``: no pipeline, no services started)."""
-    verify = pytest.importorskip("esign.verify").verify
+    verify = pytest.importorskip("esign.verify.pipeline").verify
     policy = pytest.importorskip("esign.policy").ValidationPolicy
     return lambda pdf, roots: verify(pdf, policy.preset(trust_roots=roots)).to_dict()
 

@@ -19,9 +19,18 @@ from pyhanko.sign.validation import DocumentSecurityStore, validate_pdf_signatur
 from pyhanko_certvalidator import ValidationContext
 
 from esign.errors import ErrorCode, EsignError
-from esign.seal import AtKeyword, AtPosition, Certification, CrossPage, Invisible, Level, SealOptions, seal
-from esign.sealimage import SealImage, round_seal
-from esign.signers import CachedKeySigner, load_pkcs12
+from esign.seal.image import SealImage, round_seal
+from esign.seal.pades import (
+    AtKeyword,
+    AtPosition,
+    Certification,
+    CrossPage,
+    Invisible,
+    Level,
+    SealOptions,
+    seal,
+)
+from esign.seal.signers import CachedKeySigner, load_pkcs12
 from fixtures.documents import licence_pdf, long_pdf
 from fixtures.pki import TestPKI
 
@@ -293,9 +302,9 @@ def test_b_t_without_a_tsa_is_a_bad_option(signers, licence) -> None:
 
 def test_too_small_reservation_falls_back_to_measuring(pki: TestPKI, signers, licence, monkeypatch) -> None:
     """An unexpectedly large CMS blob (e.g. a TSA with a long chain) must not fail the seal."""
-    import esign.seal
+    import esign.seal.pades
 
-    monkeypatch.setattr(esign.seal, "_estimate_reserved", lambda signer, level: 512)
+    monkeypatch.setattr(esign.seal.pades, "_estimate_reserved", lambda signer, level: 512)
     options = SealOptions(level=Level.B_T)
     sealed = seal(licence, signers["agency-a"], options, timestamper=HTTPTimeStamper(pki.tsa_url))
     assert assert_pyhanko_accepts(sealed, pki, from_file_only=False) == 1

@@ -17,8 +17,8 @@ from pdfminer.layout import LTChar, LTContainer
 from PIL import Image
 
 from esign.errors import ErrorCode, EsignError
-from esign.sealimage import SealImage, oval_seal, round_seal, seal_from_png
-from esign.sealimage_upload import MAX_PNG_BYTES
+from esign.seal.image import SealImage, oval_seal, round_seal, seal_from_png
+from esign.seal.image.upload import MAX_PNG_BYTES
 
 NAME = "北京市朝阳区市场监督管理局"
 PURPOSE = "合同专用章"

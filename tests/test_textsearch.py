@@ -10,8 +10,8 @@ import pikepdf
 import pytest
 
 from esign.errors import ErrorCode, EsignError
-from esign.sealimage_font import SealFont
-from esign.textsearch import TextHit, find_first, find_last, find_text
+from esign.pdf.textsearch import TextHit, find_first, find_last, find_text
+from esign.seal.image.font import SealFont
 from fixtures.documents import DEFAULT_AGENCY, SEAL_MARK, SEAL_MARK_TEXT, licence_pdf, long_pdf
 
 TOLERANCE = 2.0  # points

@@ -1,6 +1,6 @@
 """An attack battery from the published PDF-signature attack classes, end to end through ``verify``.
 
-Every attack starts from a real document sealed by ``esign.seal`` with the test PKI and is built by
+Every attack starts from a real document sealed by ``esign.seal.pades`` with the test PKI and is built by
 byte-level manipulation or with pyHanko's incremental writer, the way an attacker's tool would:
 
 * USF, universal signature forgery (Mladenov et al., "1 Trillion Dollar Refund", 2019): the signature
@@ -45,12 +45,12 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from esign.errors import EsignError
 from esign.policy import ValidationPolicy
-from esign.report import Report, SignatureResult
-from esign.seal import AtPosition, Certification, Invisible, SealOptions, seal
-from esign.sealimage import round_seal
-from esign.signers import load_pkcs12
+from esign.report.model import Report, SignatureResult
+from esign.seal.image import round_seal
+from esign.seal.pades import AtPosition, Certification, Invisible, SealOptions, seal
+from esign.seal.signers import load_pkcs12
 from esign.sync_bridge import run_sync
-from esign.verify import verify
+from esign.verify.pipeline import verify
 from fixtures.documents import form_pdf, licence_pdf
 from fixtures.pki import TestPKI
 

@@ -1,6 +1,6 @@
 """The verifier's shortcuts must not change a verdict: each is checked against the slow path it replaces.
 
-- :class:`esign.indexed_reader.IndexedReader` reads every object of a document with object streams
+- :class:`esign.pdf.indexed_reader.IndexedReader` reads every object of a document with object streams
   exactly as pyHanko's own reader does;
 - a page whose only change is an invisible later signature is not rendered, while a visible one still is.
 """
@@ -16,8 +16,8 @@ from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 
-from esign.indexed_reader import IndexedReader
-from esign.page_changes import compare_pages
+from esign.pdf.indexed_reader import IndexedReader
+from esign.verify.modifications.page_changes import compare_pages
 from fixtures.documents import long_pdf
 from tests.verify_signing import sign, signer_for
 

@@ -19,8 +19,8 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore
 from api.cli import main
 from esign.gm import ses, ses_make
 from esign.gm.cms_signer import SM2Signer
-from esign.gm.pdf_seal import seal_picture, seal_ses, seal_sm2_cms
-from esign.seal import SealOptions
+from esign.seal.gm import seal_picture, seal_ses, seal_sm2_cms
+from esign.seal.pades import SealOptions
 from fixtures.documents import licence_pdf
 from fixtures.pki_sm2 import SM2TestPKI, load
 

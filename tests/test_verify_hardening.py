@@ -27,9 +27,9 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from esign.findings import FindingCode
-from esign.report import Indication, SubIndication
-from esign.sigformat import malformed_integer
-from esign.verify import verify
+from esign.report.model import Indication, SubIndication
+from esign.verify.pipeline import verify
+from esign.verify.sigformat import malformed_integer
 from tests.verify_signing import blank_pdf, doc_timestamp, sign, signer_for, trusted
 
 

@@ -1,6 +1,6 @@
 """Hostile input, generated: any change to signed bytes is never TOTAL_PASSED, and nothing ever crashes.
 
-Property tests over a real sealed document (esign.seal with the test PKI), with a fixed seed so a
+Property tests over a real sealed document (esign.seal.pades with the test PKI), with a fixed seed so a
 failure reproduces: byte flips anywhere inside the signed ranges, flips anywhere at all, truncations,
 and appended garbage. The verifier must answer every one with a report or a typed EsignError.
 """
@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from esign.errors import EsignError
 from esign.policy import ValidationPolicy
-from esign.seal import AtPosition, SealOptions, seal
-from esign.sealimage import round_seal
-from esign.signers import load_pkcs12
-from esign.verify import verify
+from esign.seal.image import round_seal
+from esign.seal.pades import AtPosition, SealOptions, seal
+from esign.seal.signers import load_pkcs12
+from esign.verify.pipeline import verify
 from fixtures.documents import licence_pdf
 from fixtures.pki import TestPKI
 

@@ -11,9 +11,9 @@ import pytest
 from werkzeug.serving import make_server
 
 from esign.policy import ValidationPolicy
-from esign.seal import seal
-from esign.signers import load_pkcs12
-from esign.verify import verify
+from esign.seal.pades import seal
+from esign.seal.signers import load_pkcs12
+from esign.verify.pipeline import verify
 from fixtures.documents import licence_pdf
 from fixtures.pki import TestPKI
 

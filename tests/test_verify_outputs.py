@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from api.cli import main
 from esign.errors import EsignError
 from esign.policy import ValidationPolicy, load_trust_anchors
-from esign.report_text import render_text
-from esign.verify import verify
+from esign.report.text import render_text
+from esign.verify.pipeline import verify
 from tests.verify_signing import blank_pdf, sign, trusted
 
 

@@ -1,4 +1,4 @@
-"""End-to-end verdicts of esign.verify on documents signed with the live test PKI."""
+"""End-to-end verdicts of esign.verify.pipeline on documents signed with the live test PKI."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pyhanko.sign.fields import SigSeedSubFilter
 from esign.errors import EsignError
 from esign.findings import FindingCode
 from esign.policy import ValidationPolicy
-from esign.report import SubIndication
-from esign.verify import verify
+from esign.report.model import SubIndication
+from esign.verify.pipeline import verify
 from tests.verify_signing import blank_pdf, doc_timestamp, sign, trusted, with_crls_in_dss
 
 

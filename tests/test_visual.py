@@ -9,8 +9,8 @@ import pikepdf
 import pytest
 from pikepdf import Dictionary, Name
 
-from esign.page_changes import PageGeometry
-from esign.visual import RenderError, compare, min_changed_pixels, page_dpi, render_pages
+from esign.verify.modifications.page_changes import PageGeometry
+from esign.verify.modifications.visual import RenderError, compare, min_changed_pixels, page_dpi, render_pages
 
 BOX = (0.0, 0.0, 300.0, 200.0)
 TEXT = b"BT /F1 14 Tf 20 150 Td (Amount 100 yuan) Tj ET "

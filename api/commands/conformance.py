@@ -22,7 +22,7 @@ def conformance() -> None:
 )
 def run(directory: Path, junit: Path | None, known_differences: Path | None) -> None:
     """Verify every file of DIRECTORY/manifest.json; exit 1 on an unexplained disagreement or false pass."""
-    from esign.conformance import run as run_corpus
+    from esign.verify.conformance import run as run_corpus
 
     result = run_corpus(directory, known_differences=known_differences)
     for line in result.summary():

@@ -28,10 +28,10 @@ def demo(out_dir: Path) -> None:
     """Seal a sample licence with the test PKI and verify it (pdfsig and esign verify)."""
     from pyhanko.sign.timestamps import HTTPTimeStamper
 
-    from esign.batch import write_atomically
-    from esign.seal import AtKeyword, Level, SealOptions, seal
-    from esign.sealimage import round_seal
-    from esign.signers import load_pkcs12
+    from esign.seal.batch import write_atomically
+    from esign.seal.image import round_seal
+    from esign.seal.pades import AtKeyword, Level, SealOptions, seal
+    from esign.seal.signers import load_pkcs12
     from fixtures.documents import licence_pdf
     from fixtures.pki import running_services
 
@@ -64,7 +64,7 @@ def _pdfsig(path: Path) -> bool:
 
 def _esign_verify(path: Path, trust_dir: Path) -> bool:
     from esign.policy import ValidationPolicy, load_trust_anchors
-    from esign.verify import verify
+    from esign.verify.pipeline import verify
 
     policy = ValidationPolicy.preset("default", trust_roots=load_trust_anchors([trust_dir]))
     report = verify(path.read_bytes(), policy, name=path.name)

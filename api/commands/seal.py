@@ -9,27 +9,20 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import aiohttp
 import click
 from pyhanko.sign.signers import Signer
 
-from esign.appearance import AtKeyword, AtPosition, CrossPage, Invisible, Placement
-from esign.batch import pending_pairs
+from api.commands.seal_run import Registry, Run, print_error, seal_file, seal_folder
 from esign.errors import ErrorCode, EsignError
-from esign.seal import Certification, Level, SealOptions
+from esign.seal.appearance import AtKeyword, AtPosition, CrossPage, Invisible, Placement
+from esign.seal.pades import Certification, Level, SealOptions
 from esign.sync_bridge import run_sync
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
-    from esign.batch import BatchItem
-    from esign.sealimage import SealImage
-    from keystore.service import SealService
+    from esign.seal.image import SealImage
 
 EXIT_FAILED = 1
 
@@ -169,7 +162,7 @@ def seal(
                 raise click.UsageError(
                     "--seal brings its own key and picture: drop --p12, --image, --seal-name"
                 )
-            registry = _Registry(registered_seal, database_url, options, tsa_url, tsa_timeout)
+            registry = Registry(registered_seal, database_url, options, tsa_url, tsa_timeout)
             sys.exit(0 if run_sync(registry.run(source, target)) else EXIT_FAILED)
         image = _image(image_path, image_width, seal_name, seal_purpose, seal_code, seal_size)
         if not isinstance(placement, Invisible) and image is None:
@@ -177,10 +170,8 @@ def seal(
         signer = _signer(p12, passphrase_env, passphrase_file)
     except EsignError as exc:
         _fail(exc)
-    run = _Run(signer, options, image, tsa_url, tsa_timeout)
-    ok = run_sync(
-        _seal_folder(run, source, target) if source.is_dir() else _seal_one_file(run, source, target)
-    )
+    run = Run(signer, options, image, tsa_url, tsa_timeout)
+    ok = run_sync(seal_folder(run, source, target) if source.is_dir() else seal_file(run, source, target))
     sys.exit(0 if ok else EXIT_FAILED)
 
 
@@ -229,7 +220,7 @@ def _image(
     code: str | None,
     size: float,
 ) -> SealImage | None:
-    from esign.sealimage import round_seal, seal_from_png
+    from esign.seal.image import round_seal, seal_from_png
 
     if image_path and seal_name:
         raise click.UsageError("use --image or --seal-name, not both")
@@ -241,7 +232,7 @@ def _image(
 
 
 def _signer(p12: Path | None, passphrase_env: str | None, passphrase_file: Path | None) -> Signer:
-    from esign.signers import load_pkcs12
+    from esign.seal.signers import load_pkcs12
 
     if p12 is None:
         raise click.UsageError("give the seal's key with --seal CODE or --p12")
@@ -258,164 +249,6 @@ def _signer(p12: Path | None, passphrase_env: str | None, passphrase_file: Path 
     return load_pkcs12(p12.read_bytes(), passphrase)
 
 
-@dataclass(frozen=True)
-class _Run:
-    """Everything one invocation seals with; the signer and TSA client are reused for every document."""
-
-    signer: Signer
-    options: SealOptions
-    image: SealImage | None
-    tsa_url: str | None
-    tsa_timeout: float
-
-    def sealer(self, session: aiohttp.ClientSession) -> Callable[[bytes], Awaitable[bytes]]:
-        from pyhanko.sign.timestamps import HTTPTimeStamper
-
-        from esign.seal import aseal
-
-        timestamper = (
-            HTTPTimeStamper(self.tsa_url, timeout=self.tsa_timeout, session=session) if self.tsa_url else None
-        )
-
-        async def seal_one(pdf: bytes) -> bytes:
-            return await aseal(pdf, self.signer, self.options, image=self.image, timestamper=timestamper)
-
-        return seal_one
-
-
-async def _seal_one_file(run: _Run, source: Path, target: Path) -> bool:
-    from esign.batch import write_atomically
-
-    async with aiohttp.ClientSession() as session:
-        try:
-            write_atomically(target, await run.sealer(session)(source.read_bytes()))
-        except EsignError as exc:
-            _report(exc)
-            return False
-    click.echo(f"已盖章 sealed: {target}")
-    return True
-
-
-async def _seal_folder(run: _Run, source: Path, target: Path) -> bool:
-    from rich.console import Console
-    from rich.progress import Progress
-
-    from esign.batch import ItemStatus, aseal_folder, pending_pairs
-
-    if target.exists() and not target.is_dir():
-        raise click.UsageError("in batch mode OUTPUT must be a folder")
-    total = sum(1 for _ in pending_pairs(source, target))
-    console = Console(stderr=True)
-    async with aiohttp.ClientSession() as session:
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("盖章 sealing", total=total)
-            items = await aseal_folder(
-                source, target, run.sealer(session), lambda _item: progress.advance(task)
-            )
-    _summary(console, items)
-    return not any(item.status is ItemStatus.FAILED for item in items)
-
-
-@dataclass(frozen=True)
-class _Registry:
-    """Sealing with a registered seal: the registry decides the key and picture, and audits each document.
-
-    The command line acts as the local operator (whoever can run it can read the database). A folder
-    goes through ``keystore.batch.run_batch``, which keeps every sealed file and its audit record
-    together across crashes; its batch id comes from the folder and the seal, so a re-run resumes.
-    """
-
-    code: str
-    database_url: str | None
-    options: SealOptions
-    tsa_url: str | None
-    tsa_timeout: float
-
-    async def run(self, source: Path, target: Path) -> bool:
-        import asyncio
-
-        from pyhanko.sign.timestamps import HTTPTimeStamper
-
-        from keystore.db import Database
-        from keystore.service import SealService
-
-        async with aiohttp.ClientSession() as session:
-            timestamper = (
-                HTTPTimeStamper(self.tsa_url, timeout=self.tsa_timeout, session=session)
-                if self.tsa_url
-                else None
-            )
-            try:
-                db = await asyncio.to_thread(Database.open, self.database_url)
-                service = await asyncio.to_thread(SealService.from_env, db, timestamper)
-                if source.is_dir():
-                    return await self._folder(service, source, target)
-                return await self._file(service, source, target)
-            except EsignError as exc:
-                _report(exc)
-                return False
-
-    async def _file(self, service: SealService, source: Path, target: Path) -> bool:
-        from esign.batch import publish, write_durably
-        from keystore.authz import OPERATOR
-
-        partial = target.with_name(f".{target.name}.partial")
-        result = await service.aapply(
-            OPERATOR,
-            self.code,
-            source.read_bytes(),
-            self.options,
-            before_record=lambda data: write_durably(partial, data),
-        )
-        publish(partial, target)
-        click.echo(f"已盖章 sealed: {target} (audit record {result.audit_seq})")
-        return True
-
-    async def _folder(self, service: SealService, source: Path, target: Path) -> bool:
-        import hashlib
-
-        from keystore.authz import OPERATOR
-        from keystore.batch import run_batch
-
-        sources = [src for src, _ in pending_pairs(source, target)]
-        batch_id = f"{self.code}:{hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:16]}"
-        report = await run_batch(service, OPERATOR, self.code, sources, target, batch_id, self.options)
-        for name, error in report.failed:
-            _report(error, name)
-        click.echo(
-            f"已盖章 sealed {report.sealed + report.completed}, 已跳过 skipped {report.already_done}, "
-            f"失败 failed {len(report.failed)}"
-        )
-        return not report.failed
-
-
-def _summary(console: Console, items: list[BatchItem]) -> None:
-    from rich.table import Table
-
-    from esign.batch import ItemStatus
-
-    failed = [item for item in items if item.status is ItemStatus.FAILED]
-    if failed:
-        table = Table("file", "code", "错误", "error", title="失败的文件 Failed documents")
-        for item in failed:
-            assert item.error is not None
-            table.add_row(
-                item.source.name, item.error.code.name, item.error.message_zh, item.error.message_en
-            )
-        console.print(table)
-    counts = Table("sealed 已盖章", "skipped 已跳过", "failed 失败", "seconds 秒")
-    counts.add_row(
-        *(str(sum(1 for i in items if i.status is s)) for s in ItemStatus),
-        f"{sum(i.seconds for i in items):.1f}",
-    )
-    console.print(counts)
-
-
-def _report(exc: EsignError, name: str | None = None) -> None:
-    prefix = f"{name}: " if name else ""
-    click.echo(f"{prefix}错误 error [{exc.code.name}] {exc.message_zh} / {exc.message_en}", err=True)
-
-
 def _fail(exc: EsignError) -> None:
-    _report(exc)
+    print_error(exc)
     sys.exit(EXIT_FAILED if exc.code is not ErrorCode.BAD_OPTION else 2)

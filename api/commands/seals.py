@@ -253,9 +253,9 @@ def export_esl(
     """Write seal CODE as a GB/T 38540 version-4 electronic seal (.esl), signed by the seal maker."""
     from asn1crypto import pem, x509
 
-    from esign.batch import write_atomically
     from esign.errors import ErrorCode, EsignError
     from esign.gm import sm2
+    from esign.seal.batch import write_atomically
     from keystore.db import Database
     from keystore.esl import export_esl as export
     from keystore.registry import find_seal

@@ -1,4 +1,4 @@
-"""``esign verify FILE…``: a thin front door over :func:`esign.verify.verify`.
+"""``esign verify FILE…``: a thin front door over :func:`esign.verify.pipeline.verify`.
 
 Exit codes: 0 TOTAL_PASSED, 1 TOTAL_FAILED, 2 INDETERMINATE, 3 NO_SIGNATURE_FOUND, 4 input not
 processable. With several files the worst code wins and JSON is one object per line.
@@ -58,7 +58,7 @@ def _policy(trust: tuple[str, ...], at: str | None, name: str) -> ValidationPoli
 
 
 def _verify_one(path: Path, policy: ValidationPolicy, fmt: str, lang: str) -> int:
-    from esign.verify import verify as run_verify
+    from esign.verify.pipeline import verify as run_verify
 
     try:
         report = run_verify(path.read_bytes(), policy, name=path.name).to_dict()
@@ -75,11 +75,11 @@ def _verify_one(path: Path, policy: ValidationPolicy, fmt: str, lang: str) -> in
     if fmt == "json":
         click.echo(json.dumps(report, ensure_ascii=False))
     elif fmt == "text":
-        from esign.report_text import render_text
+        from esign.report.text import render_text
 
         click.echo(render_text(report, lang), nl=False)
     else:
-        from esign.report_xml import render_xml
+        from esign.report.etsi import render_xml
 
         try:
             click.echo(render_xml(report).decode("utf-8"))

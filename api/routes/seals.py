@@ -23,8 +23,8 @@ from api.problems import problems
 from api.seal_options import ApplyOptions, parse_apply_options
 from api.uploads import read_form, read_json, read_upload
 from esign.errors import ErrorCode, EsignError
-from esign.seal import SealOptions
-from esign.sealimage_upload import MAX_PNG_BYTES, MAX_PNG_SIDE
+from esign.seal.image.upload import MAX_PNG_BYTES, MAX_PNG_SIDE
+from esign.seal.pades import SealOptions
 from keystore.authz import Principal
 from keystore.clients import find_client, grant_seal
 from keystore.models import Seal

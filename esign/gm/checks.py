@@ -2,7 +2,7 @@
 
 A verification is a list of named checks, each passed / failed / not made, with the finding a failure
 reports. Both verifiers (:mod:`esign.gm.ses_verify`, :mod:`esign.gm.cms_verify`) speak this model, so
-:mod:`esign.gm.pdf_verify` turns either into one EN 319 102-1 verdict the same way.
+:mod:`esign.verify.gm` turns either into one EN 319 102-1 verdict the same way.
 """
 
 from __future__ import annotations

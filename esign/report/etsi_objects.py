@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from esign.report_xml_syntax import VR, append_sha256, checked_sha256, element
+from esign.report.etsi_syntax import VR, append_sha256, checked_sha256, element
 
 __all__ = ["ValidationObjects"]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from lxml import etree
 
-from esign.report_xml_syntax import ES, VR, XML_LANG, element
+from esign.report.etsi_syntax import ES, VR, XML_LANG, element
 
 __all__ = ["FINDING_TYPE", "append_finding", "append_pdf_signature"]
 

@@ -137,7 +137,7 @@ def resolve_rect(
         index = _page_index(placement.page, pages)
         left, _, _, top = _page_box(handler, index)
         return _centred(index, left + placement.x_mm * MM, top - placement.y_mm * MM, width, height)
-    from esign.textsearch import find_first, find_last
+    from esign.pdf.textsearch import find_first, find_last
 
     finder = find_last if placement.occurrence == "last" else find_first
     hit = finder(pdf, placement.keyword)

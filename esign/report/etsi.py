@@ -22,9 +22,9 @@ from urllib.parse import quote
 from lxml import etree
 
 from esign.errors import ErrorCode, EsignError
-from esign.report_xml_extensions import append_finding, append_pdf_signature
-from esign.report_xml_objects import ValidationObjects
-from esign.report_xml_syntax import ES, TSL, VR, append_sha256, checked_sha256, element, xs_datetime
+from esign.report.etsi_extensions import append_finding, append_pdf_signature
+from esign.report.etsi_objects import ValidationObjects
+from esign.report.etsi_syntax import ES, TSL, VR, append_sha256, checked_sha256, element, xs_datetime
 
 __all__ = ["render_xml"]
 

@@ -18,7 +18,7 @@ from fontTools import subset
 from fontTools.ttLib import TTFont
 
 from esign.errors import ErrorCode, EsignError
-from esign.fonts import cjk_font
+from esign.pdf.fonts import cjk_font
 
 #: the CJK ideographic em box sits from -120 to 880 units in a 1000-unit em (Adobe-Japan1 convention)
 EM_BOX_BOTTOM = -0.12

@@ -1,6 +1,6 @@
 """The verification pipeline: bytes + policy → one complete :class:`Report`.
 
-Thin by design: admission (pdfinput) → enumeration (signatures) → per-slot checks (validation) →
+Thin by design: admission (pdf.input) → enumeration (signatures) → per-slot checks (validation) →
 changes after signing (modifications) → art. 13 (law) → report. Document timestamps are judged
 first because a valid one is proof of existence for every signature it covers.
 
@@ -18,14 +18,11 @@ from datetime import UTC, datetime
 
 from pyhanko.pdf_utils import generic
 
-from esign import modifications
 from esign.errors import ErrorCode, EsignError
-from esign.evidence import Evidence, read_dss
 from esign.findings import Finding, FindingCode
-from esign.law import reliable_signature
-from esign.pdfinput import ParsedPdf, open_pdf
+from esign.pdf.input import ParsedPdf, open_pdf
 from esign.policy import ValidationPolicy
-from esign.report import (
+from esign.report.model import (
     Checks,
     DocumentInfo,
     Indication,
@@ -34,10 +31,14 @@ from esign.report import (
     SignatureResult,
     SubIndication,
 )
-from esign.report import worst_indication as _worst
-from esign.signatures import SignatureSlot, find_signatures
+from esign.report.model import worst_indication as _worst
 from esign.sync_bridge import run_sync
-from esign.validation import Assessment, DocumentTimes, assess
+from esign.verify.assessment import Assessment, DocumentTimes
+from esign.verify.evidence import Evidence, read_dss
+from esign.verify.law import reliable_signature
+from esign.verify.modifications.analysis import ChangeAnalysis, ChangeFinding, analyse_changes
+from esign.verify.signatures import SignatureSlot, find_signatures
+from esign.verify.validation import assess
 
 __all__ = ["averify", "verify"]
 
@@ -161,15 +162,13 @@ def _judge_changes(
     revision = _signed_revision(parsed, a)
     if revision is None:
         return "unknown", frozenset()
-    analysis = modifications.analyse_changes(
-        parsed.data, parsed.reader, revision, limits=policy.limits, deadline=deadline
-    )
+    analysis = analyse_changes(parsed.data, parsed.reader, revision, limits=policy.limits, deadline=deadline)
     if parsed.relinked and analysis.status == "permitted":
         # the revisions were reconstructed from a file whose own pointers contradict them: what was
         # appended after signing is our inference, so "nothing suspicious" is not a certainty
-        analysis = modifications.ChangeAnalysis(
+        analysis = ChangeAnalysis(
             "unknown",
-            (*analysis.findings, modifications.ChangeFinding("DIFF_ANALYSIS_FAILED", False, (), _RELINKED)),
+            (*analysis.findings, ChangeFinding("DIFF_ANALYSIS_FAILED", False, (), _RELINKED)),
         )
     defeats: set[FindingCode] = set()
     for change in analysis.findings:

@@ -27,7 +27,9 @@ from pyhanko.stamp import BaseStampStyle, StaticStampStyle, TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, RevokedError
 
-from esign.appearance import (
+from esign.errors import ErrorCode, EsignError
+from esign.pdf.open import PARSER_CRASHES, open_for_update
+from esign.seal.appearance import (
     AtKeyword,
     AtPosition,
     CrossPage,
@@ -37,9 +39,7 @@ from esign.appearance import (
     add_cross_page_strips,
     resolve_rect,
 )
-from esign.errors import ErrorCode, EsignError
-from esign.pdfopen import PARSER_CRASHES, open_for_update
-from esign.signers import check_signing_certificate
+from esign.seal.signers import check_signing_certificate
 from esign.sync_bridge import run_sync
 
 __all__ = [
@@ -93,7 +93,7 @@ class Certification(StrEnum):
 
 
 class SealImageLike(Protocol):
-    """What the core needs of a seal picture (``esign.sealimage.SealImage`` fits)."""
+    """What the core needs of a seal picture (``esign.seal.image.SealImage`` fits)."""
 
     @property
     def pdf(self) -> bytes: ...
@@ -294,7 +294,7 @@ def _text_style(background: SealPdfContent, text: str) -> TextStampStyle:
     from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
     from pyhanko.pdf_utils.text import TextBoxStyle
 
-    from esign.fonts import cjk_font_otf
+    from esign.pdf.fonts import cjk_font_otf
 
     font = GlyphAccumulatorFactory(str(cjk_font_otf(serif=False)), font_size=8)
     return TextStampStyle(

@@ -25,10 +25,10 @@ from esign.gm import certs, ses, sm2
 from esign.gm.checks import Check, CheckResult, SignedContent, failed
 from esign.gm.cms_verify import is_sm2_signer_info, verify_sm2_cms
 from esign.gm.ses_verify import verify_ses_signature
-from esign.pdfinput import open_pdf
+from esign.pdf.input import open_pdf
 from esign.policy import ValidationPolicy
-from esign.report import Chain, Crypto, Indication, Integrity, SubIndication
-from esign.signatures import check_byte_range, digest_byte_range, find_signatures
+from esign.report.model import Chain, Crypto, Indication, Integrity, SubIndication
+from esign.verify.signatures import check_byte_range, digest_byte_range, find_signatures
 
 __all__ = [
     "PKCS7_SM2",
@@ -191,7 +191,7 @@ async def verify_gm_pdf(
     """(field name, result) for every style-2/3 signature of ``pdf``, without the rest of the pipeline.
 
     For tools and tests that look at Chinese signatures alone (benchmark, conformance pack); the full
-    report comes from :mod:`esign.verify`. Signatures of other formats are skipped.
+    report comes from :mod:`esign.verify.pipeline`. Signatures of other formats are skipped.
     """
     parsed = open_pdf(pdf, policy.limits)
     slots, _ = find_signatures(parsed)

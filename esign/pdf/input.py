@@ -3,7 +3,7 @@
 Everything that can make a hostile upload crash or exhaust the verifier is refused here with a typed
 :class:`EsignError`, before any signature is looked at. Third-party producers often write slightly
 broken files, so a strict parse failure is retried tolerantly (last with a broken /Prev chain re-linked,
-:mod:`esign.xref_relink`) and reported as a finding rather than rejected; only files that neither parser
+:mod:`esign.pdf.xref_relink`) and reported as a finding rather than rejected; only files that neither parser
 can read are refused. The reader may then parse repaired bytes; ``ParsedPdf.data`` stays the upload.
 """
 
@@ -19,10 +19,10 @@ from pyhanko.pdf_utils.misc import PdfDecodeLimitError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from esign.errors import ErrorCode, EsignError
-from esign.indexed_reader import IndexedReader
-from esign.pdfopen import PARSER_CRASHES, looks_like_pdf
+from esign.pdf.indexed_reader import IndexedReader
+from esign.pdf.open import PARSER_CRASHES, looks_like_pdf
+from esign.pdf.xref_relink import relink_xref_tables
 from esign.policy import Limits
-from esign.xref_relink import relink_xref_tables
 
 _HEADER_WINDOW = 1024
 
@@ -32,7 +32,7 @@ class ParsedPdf:
     data: bytes
     reader: PdfFileReader
     tolerant: bool
-    #: the reader parses a copy whose cross-reference pointers were re-linked (:mod:`esign.xref_relink`)
+    #: the reader parses a copy whose cross-reference pointers were re-linked (:mod:`esign.pdf.xref_relink`)
     relinked: bool = False
 
     @property

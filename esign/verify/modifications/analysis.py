@@ -7,7 +7,8 @@ Three independent views are combined, and every one of them is reported:
 2. an inventory of permitted additions (later signatures, document timestamps, DSS/VRI data,
    form filling) so the report says what was added even when it is allowed;
 3. page-level comparison: added/removed pages, then the changed pages rendered in the signed revision
-   and in the final file and compared pixel by pixel (:mod:`esign.visual`, :mod:`esign.visual_judgement`).
+   and in the final file and compared pixel by pixel
+   (:mod:`esign.verify.modifications.visual`, :mod:`esign.verify.modifications.visual_judgement`).
 
 Nothing here raises: any failure becomes status ``unknown`` with a ``DIFF_ANALYSIS_FAILED`` finding.
 """
@@ -25,13 +26,15 @@ from pyhanko.pdf_utils.misc import PdfStrictReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel, SuspiciousModification
 
-from esign.annotation_overlap import overlapping_pages
-from esign.change_model import ChangeAnalysis, ChangeFinding, ChangeStatus
-from esign.mdp_rules import DIFF_POLICY, MAX_TREE_DEPTH, MdpConstraints, read_constraints, resolved
-from esign.page_changes import ObjectDigester, PageComparison, compare_pages
-from esign.pdfinput import end_of_revisions
-from esign.visual import RenderError, RenderTimeout, compare, page_dpi, render_pages
-from esign.visual_judgement import judge_page, regions_of
+from esign.pdf.input import end_of_revisions
+from esign.verify.modifications.annotation_overlap import overlapping_pages
+from esign.verify.modifications.diff_policy import DIFF_POLICY
+from esign.verify.modifications.mdp_rules import MAX_TREE_DEPTH, MdpConstraints, read_constraints, resolved
+from esign.verify.modifications.model import ChangeAnalysis, ChangeFinding, ChangeStatus
+from esign.verify.modifications.page_changes import PageComparison, compare_pages
+from esign.verify.modifications.page_tree import ObjectDigester
+from esign.verify.modifications.visual import RenderError, RenderTimeout, compare, page_dpi, render_pages
+from esign.verify.modifications.visual_judgement import judge_page, regions_of
 
 if TYPE_CHECKING:
     from esign.policy import Limits

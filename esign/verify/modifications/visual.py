@@ -27,7 +27,7 @@ from pathlib import Path
 
 from PIL import Image, ImageChops
 
-from esign.page_changes import PageGeometry
+from esign.verify.modifications.page_changes import PageGeometry
 
 CHANGE_LEVEL = 40
 INK_LEVEL = 128

@@ -16,7 +16,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign.general import get_pyca_cryptography_hash
 
-from esign.pdfinput import ParsedPdf
+from esign.pdf.input import ParsedPdf
 
 _MAX_FIELD_DEPTH = 32
 _HASH_CHUNK = 1024 * 1024

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pyhanko.pdf_utils import generic
 
-from esign.mdp_rules import resolved
-from esign.page_changes import list_pages
+from esign.verify.modifications.mdp_rules import resolved
+from esign.verify.modifications.page_tree import list_pages
 
 #: Hidden (bit 2) and NoView (bit 6): such annotations are never drawn.
 _NOT_DRAWN = 0b10 | 0b100000

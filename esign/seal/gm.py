@@ -3,7 +3,7 @@
 Both go through the same PDF machinery as RSA seals (style 1), so placement, keyword anchoring,
 appearance and incremental saving behave identically:
 
-* style 2 is :func:`esign.seal.aseal` with an :class:`~esign.gm.cms_signer.SM2Signer` and SM3 as the
+* style 2 is :func:`esign.seal.pades.aseal` with an :class:`~esign.gm.cms_signer.SM2Signer` and SM3 as the
   digest — pyHanko writes the CMS, the signer only supplies SM2 signature values;
 * style 3 lets pyHanko lay out the signature dictionary and reserve ``/Contents`` (SubFilter
   ``adbe.pkcs7.detached``, as deployed systems write it), hashes the ByteRange with SM3, and fills the
@@ -27,8 +27,9 @@ from esign.errors import ErrorCode, EsignError
 from esign.gm import ses, ses_make, sm2
 from esign.gm.cms_signer import SM2Signer
 from esign.gm.property_info import byte_range_property
-from esign.pdfopen import open_for_update
-from esign.seal import (
+from esign.pdf.open import open_for_update
+from esign.seal.image import SealImage, seal_from_png
+from esign.seal.pades import (
     Certification,
     Invisible,
     Level,
@@ -37,8 +38,7 @@ from esign.seal import (
     aseal,
     prepare_field,
 )
-from esign.sealimage import SealImage, seal_from_png
-from esign.signers import check_signing_certificate
+from esign.seal.signers import check_signing_certificate
 from esign.sync_bridge import run_sync
 
 __all__ = ["aseal_ses", "aseal_sm2_cms", "seal_picture", "seal_ses", "seal_sm2_cms"]

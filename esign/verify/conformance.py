@@ -291,7 +291,7 @@ class ConformanceResult:
 def verify_with_esign(pdf: bytes, trust_anchors: Sequence[Path], at: datetime | None) -> Report:
     """The real verifier under the default policy, with the entry's anchors and validation time."""
     from esign.policy import ValidationPolicy, load_trust_anchors
-    from esign.verify import verify
+    from esign.verify.pipeline import verify
 
     policy = ValidationPolicy.preset(
         "default", trust_roots=load_trust_anchors(trust_anchors), validation_time=at

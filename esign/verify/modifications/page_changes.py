@@ -15,27 +15,22 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from esign.mdp_rules import MAX_TREE_DEPTH, resolved, widget_owners
+from esign.verify.modifications.mdp_rules import MAX_TREE_DEPTH, resolved, widget_owners
+from esign.verify.modifications.page_tree import (
+    INHERITABLE,
+    LeafPage,
+    ObjectDigester,
+    ObjKey,
+    closure,
+    list_pages,
+)
 
-#: Page attributes that a page inherits from its ancestors in the page tree.
-INHERITABLE = ("/Resources", "/MediaBox", "/CropBox", "/Rotate")
-#: Back-pointers that do not influence what a page shows and would drag the whole tree into a digest.
-_BACK_POINTERS = frozenset({"/Parent", "/P", "/Popup"})
-#: Nesting bound for digests: deeper structures are hostile, not documents.
-MAX_OBJECT_DEPTH = 256
 _HIDDEN_FLAGS = 0b10 | 0b100000  # Hidden (bit 2) and NoView (bit 6)
-
-ObjKey = tuple[int, int]
-
-
-class PageStructureError(ValueError):
-    """The page structure cannot be analysed (cycles, absurd depth, non-dictionary pages)."""
 
 
 @dataclass(frozen=True)
@@ -104,113 +99,6 @@ class PageComparison:
     optional_content_changed: bool
 
 
-@dataclass
-class _Page:
-    key: ObjKey | None
-    page: generic.DictionaryObject
-    inherited: dict[str, generic.PdfObject] = field(default_factory=dict)
-
-
-def _is_back_pointer(obj: generic.DictionaryObject, key: str) -> bool:
-    """``key`` names one of :data:`_BACK_POINTERS` *and* refers to a dictionary (a page, field or popup).
-
-    The same keys mean other things elsewhere: an /OCMD's /P is its visibility policy (/AllOff hides
-    what the page drew), so a value that is not a referenced dictionary is content like any other.
-    """
-    if key not in _BACK_POINTERS:
-        return False
-    value = obj.raw_get(key)
-    if not isinstance(value, generic.IndirectObject):
-        return False
-    try:
-        return isinstance(value.get_object(), generic.DictionaryObject)
-    except PdfError:  # a dangling reference (strict reader) points nowhere: nothing to compare
-        return True
-
-
-class ObjectDigester:
-    """Content hashes of objects as one revision sees them, memoised per object number."""
-
-    def __init__(self) -> None:
-        self._memo: dict[ObjKey, bytes] = {}
-
-    def digest(self, obj: generic.PdfObject, depth: int = 0) -> bytes:
-        if depth > MAX_OBJECT_DEPTH:
-            raise PageStructureError("object nesting too deep")
-        if isinstance(obj, generic.IndirectObject):
-            key = (obj.reference.idnum, obj.reference.generation)
-            cached = self._memo.get(key)
-            if cached is not None:
-                return cached
-            self._memo[key] = b"cycle"  # a reference back into itself hashes to a constant
-            result = self.digest(obj.get_object(), depth + 1)
-            self._memo[key] = result
-            return result
-        h = hashlib.sha256(type(obj).__name__.encode())
-        if isinstance(obj, generic.DictionaryObject):
-            for k in sorted(k for k in obj if not _is_back_pointer(obj, k)):
-                h.update(k.encode() + b"\0" + self.digest(obj.raw_get(k), depth + 1))
-            if isinstance(obj, generic.StreamObject):
-                h.update(hashlib.sha256(obj.encoded_data or b"").digest())
-        elif isinstance(obj, generic.ArrayObject):
-            for i in range(len(obj)):
-                h.update(self.digest(obj.raw_get(i), depth + 1))
-        elif not isinstance(obj, generic.NullObject):
-            # NullObject's repr is its memory address: hashing it would make every null (an empty
-            # form field's missing /V) look different in each revision, i.e. "filled after signing"
-            h.update(repr(obj).encode())
-        return h.digest()
-
-
-def _closure(obj: generic.PdfObject) -> set[ObjKey]:
-    """Object numbers reachable from ``obj`` (back-pointers excluded)."""
-    seen: set[ObjKey] = set()
-    stack: list[tuple[generic.PdfObject, int]] = [(obj, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_OBJECT_DEPTH:
-            raise PageStructureError("object nesting too deep")
-        if isinstance(item, generic.IndirectObject):
-            key = (item.reference.idnum, item.reference.generation)
-            if key in seen:
-                continue
-            seen.add(key)
-            item = item.get_object()
-        if isinstance(item, generic.DictionaryObject):
-            stack.extend((item.raw_get(k), depth + 1) for k in item if not _is_back_pointer(item, k))
-        elif isinstance(item, generic.ArrayObject):
-            stack.extend((item.raw_get(i), depth + 1) for i in range(len(item)))
-    return seen
-
-
-def list_pages(root: generic.DictionaryObject) -> list[_Page]:
-    """Leaf pages in order, with inherited attributes resolved; cycles and absurd depth are refused."""
-    pages: list[_Page] = []
-    visited: set[ObjKey] = set()
-
-    def walk(node: generic.PdfObject, inherited: dict[str, generic.PdfObject], depth: int) -> None:
-        if depth > MAX_TREE_DEPTH:
-            raise PageStructureError("page tree too deep")
-        key = None
-        if isinstance(node, generic.IndirectObject):
-            key = (node.reference.idnum, node.reference.generation)
-            if key in visited:
-                raise PageStructureError("page tree contains a cycle")
-            visited.add(key)
-        obj = node.get_object()
-        if not isinstance(obj, generic.DictionaryObject):
-            raise PageStructureError("page tree node is not a dictionary")
-        here = {**inherited, **{k: obj.raw_get(k) for k in INHERITABLE if k in obj}}
-        if "/Kids" in obj:
-            for kid in obj["/Kids"]:
-                walk(kid, here, depth + 1)
-        else:
-            pages.append(_Page(key, obj, here))
-
-    walk(root.raw_get("/Pages"), {}, 0)
-    return pages
-
-
 def compare_pages(reader: PdfFileReader, signed_revision: int) -> PageComparison:
     """Pair the pages of the signed revision with those of the final file and find what changed."""
     old = reader.get_historical_resolver(signed_revision)
@@ -262,7 +150,9 @@ def compare_pages(reader: PdfFileReader, signed_revision: int) -> PageComparison
     )
 
 
-def _pair_pages(old: list[_Page], new: list[_Page]) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+def _pair_pages(
+    old: list[LeafPage], new: list[LeafPage]
+) -> tuple[list[tuple[int, int]], list[int], list[int]]:
     """Pair by page object; unmatched pages pair by position only when the count is unchanged.
 
     Matching by object number keeps an inserted page from making every later page look changed, and the
@@ -287,7 +177,7 @@ def _pair_pages(old: list[_Page], new: list[_Page]) -> tuple[list[tuple[int, int
     return sorted(pairs, key=lambda p: p[1]), unmatched_new, unmatched_old
 
 
-def _content_digest(page: _Page, digester: ObjectDigester) -> bytes:
+def _content_digest(page: LeafPage, digester: ObjectDigester) -> bytes:
     h = hashlib.sha256()
     for k in sorted(k for k in page.page if k not in {"/Annots", "/Parent", *INHERITABLE}):
         h.update(k.encode() + digester.digest(page.page.raw_get(k)))
@@ -352,7 +242,7 @@ def _rect(value: generic.PdfObject | None) -> tuple[float, float, float, float] 
     return min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)
 
 
-def _geometry(page: _Page) -> PageGeometry:
+def _geometry(page: LeafPage) -> PageGeometry:
     box = _rect(page.inherited.get("/MediaBox") and page.inherited["/MediaBox"].get_object())
     rotate = page.inherited.get("/Rotate", 0)
     rotate = int(rotate.get_object()) if isinstance(rotate, generic.PdfObject) else 0
@@ -372,8 +262,8 @@ def _rewritten_after(reader: PdfFileReader, signed_revision: int) -> set[ObjKey]
 
 
 def _shadow_signals(
-    old_page: _Page,
-    new_page: _Page,
+    old_page: LeafPage,
+    new_page: LeafPage,
     digests: tuple[ObjectDigester, ObjectDigester],
     handlers: tuple[object, PdfFileReader],
     signed_revision: int,
@@ -396,13 +286,13 @@ def _digest_of(key: ObjKey, digester: ObjectDigester, handler: object) -> bytes:
     return digester.digest(generic.IndirectObject(key[0], key[1], handler))
 
 
-def _page_closure(page: _Page) -> set[ObjKey]:
+def _page_closure(page: LeafPage) -> set[ObjKey]:
     used: set[ObjKey] = set()
     for k in page.page:
         if k not in {"/Annots", "/Parent", *INHERITABLE}:
-            used |= _closure(page.page.raw_get(k))
+            used |= closure(page.page.raw_get(k))
     for value in page.inherited.values():
-        used |= _closure(value)
+        used |= closure(value)
     return used
 
 

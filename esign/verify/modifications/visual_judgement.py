@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum, auto
 
-from esign.change_model import ChangeFinding
-from esign.mdp_rules import MdpConstraints
-from esign.page_changes import Annotation, PagePair
-from esign.visual import PixelDiff, min_changed_pixels
+from esign.verify.modifications.mdp_rules import MdpConstraints
+from esign.verify.modifications.model import ChangeFinding
+from esign.verify.modifications.page_changes import Annotation, PagePair
+from esign.verify.modifications.visual import PixelDiff, min_changed_pixels
 
 #: Comment annotations that only mark up what is there; the only ones a P=3 certification lets pass.
 COMMENT_SUBTYPES = frozenset(

@@ -4,49 +4,47 @@ Each check appends findings and, when it fails, a candidate (indication, sub-ind
 verdict is the worst candidate (TOTAL_FAILED beats INDETERMINATE; the first of a rank names the
 sub-indication), so every defect is listed while the verdict stays the EN 319 102-1 one. pyHanko
 checks the CMS and the chain (with a permissive *CMS* algorithm policy, because algorithm strength
-is our policy's call and must yield CRYPTO_CONSTRAINTS_FAILURE, not SIG_CRYPTO_FAILURE).
+is our policy's call and must yield CRYPTO_CONSTRAINTS_FAILURE, not SIG_CRYPTO_FAILURE). This module
+gathers the statuses; :mod:`esign.verify.cms_judgements` maps them onto checks and findings.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 
-from asn1crypto import cms, x509
+from asn1crypto import cms
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfError
-from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate, AdESSubIndic
 from pyhanko.sign.validation import generic_cms
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.utils import CMSAlgorithmUsagePolicy
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.policy_decl import AcceptAllAlgorithms
 
-from esign.evidence import Evidence, cms_revocation_data, validation_context
-from esign.findings import Finding, FindingCode
-from esign.gm.pdf_verify import gm_format, gm_validation_context, verify_gm_signature
+from esign.findings import FindingCode
 from esign.gm.property_info import recorded_byte_range
-from esign.pdfinput import ParsedPdf
+from esign.pdf.input import ParsedPdf
 from esign.policy import ValidationPolicy
-from esign.report import (
-    Chain,
-    Coverage,
-    Crypto,
-    Indication,
-    Integrity,
-    SignatureKind,
-    SignerIdentity,
-    SubIndication,
+from esign.report.model import Indication, SubIndication
+from esign.verify.assessment import Assessment, DocumentTimes
+from esign.verify.cms_judgements import (
+    judge_algorithms,
+    judge_chain,
+    judge_integrity_and_crypto,
+    judge_sha1_subfilter,
+    judge_signature_timestamp,
+    signer_identity,
 )
-from esign.sigformat import (
+from esign.verify.evidence import Evidence, cms_revocation_data, validation_context
+from esign.verify.gm import gm_format, gm_validation_context, verify_gm_signature
+from esign.verify.sigformat import (
     parse_contents,
     signature_level,
     signed_attributes_in_der_order,
     with_der_signed_attributes,
 )
-from esign.signatures import SignatureSlot, check_byte_range, digest_byte_range
-from esign.uscc import find_uscc
+from esign.verify.signatures import SignatureSlot, check_byte_range, digest_byte_range
 
 _CMS_ALGORITHMS = CMSAlgorithmUsagePolicy.lift_policy(AcceptAllAlgorithms())
 _SIGNING_USAGE = KeyUsageConstraints(
@@ -55,61 +53,6 @@ _SIGNING_USAGE = KeyUsageConstraints(
 _PADES = "/ETSI.CAdES.detached"
 _DETACHED = {_PADES, "/adbe.pkcs7.detached"}
 _SHA1_SUBFILTER = "/adbe.pkcs7.sha1"
-
-
-@dataclass
-class Assessment:
-    """What validation found out about one slot (mutable while it is being built)."""
-
-    index: int
-    slot: SignatureSlot
-    kind: SignatureKind = "signature"
-    format: str = "unknown"
-    signed_by: SignerIdentity | None = None
-    claimed_signing_time: datetime | None = None
-    best_signature_time: datetime | None = None
-    integrity: Integrity = "unknown"
-    crypto: Crypto = "unknown"
-    chain: Chain = "unknown"
-    coverage: Coverage = "unknown"
-    signed_end: int | None = None
-    #: proven time of a document timestamp (valid, trusted): POE for everything it covers
-    proven_time: datetime | None = None
-    timestamped: bool = False
-    revocation_data: bool = False
-    findings: list[Finding] = field(default_factory=list)
-    _verdicts: list[tuple[Indication, SubIndication]] = field(default_factory=list)
-
-    def note(self, code: FindingCode, detail: str = "") -> None:
-        self.findings.append(Finding(code, self.index, detail))
-
-    def fail(self, code: FindingCode, indication: Indication, sub: SubIndication, detail: str = "") -> None:
-        self.note(code, detail)
-        self.fail_verdict(indication, sub)
-
-    def fail_verdict(self, indication: Indication, sub: SubIndication) -> None:
-        self._verdicts.append((indication, sub))
-
-    @property
-    def verdict(self) -> tuple[Indication, SubIndication | None]:
-        if not self._verdicts:
-            return Indication.TOTAL_PASSED, None
-        worst = max(self._verdicts, key=lambda v: v[0].rank)[0]
-        return worst, next(sub for ind, sub in self._verdicts if ind is worst)
-
-
-@dataclass(frozen=True)
-class DocumentTimes:
-    validation_time: datetime
-    #: (end of signed revision, proven time) of each valid, trusted document timestamp
-    doc_timestamps: tuple[tuple[int, datetime], ...] = ()
-
-    def covering(self, signed_end: int | None) -> datetime | None:
-        """Earliest proven document timestamp over a later revision than ``signed_end``."""
-        if signed_end is None:
-            return None
-        times = [t for end, t in self.doc_timestamps if end > signed_end]
-        return min(times, default=None)
 
 
 async def assess(
@@ -297,9 +240,9 @@ async def _assess_timestamp(
     status = await generic_cms.validate_tst_signed_data(signed_data, context, imprint, _CMS_ALGORITHMS)
     out.claimed_signing_time = status.get("timestamp")
     out.best_signature_time = times.covering(out.signed_end) or times.validation_time
-    _judge_integrity_and_crypto(out, status, byte_range is not None)
-    _judge_algorithms(out, signed_data["signer_infos"][0], status["signing_cert"], policy)
-    _judge_chain(out, status, status["signing_cert"], out.best_signature_time)
+    judge_integrity_and_crypto(out, status, byte_range is not None)
+    judge_algorithms(out, signed_data["signer_infos"][0], status["signing_cert"], policy)
+    judge_chain(out, status, status["signing_cert"], out.best_signature_time)
     if out.integrity == "ok" and out.crypto == "ok" and out.chain == "trusted":
         out.proven_time = out.claimed_signing_time
 
@@ -338,7 +281,7 @@ async def _assess_signature(
     ts_context = validation_context(policy, revinfo, times.validation_time, times.validation_time)
     try:
         timing = await generic_cms.collect_timing_info(signer_info, ts_context, digest, _CMS_ALGORITHMS)
-        tst_time = _judge_signature_timestamp(out, timing.get("timestamp_validity"))
+        tst_time = judge_signature_timestamp(out, timing.get("timestamp_validity"))
     except Exception as exc:  # a malformed timestamp token must not hide the signature's own verdict
         out.fail(
             FindingCode.TIMESTAMP_INVALID,
@@ -363,7 +306,7 @@ async def _assess_signature(
         key_usage_settings=_SIGNING_USAGE,
         algorithm_policy=_CMS_ALGORITHMS,
     )
-    _judge_integrity_and_crypto(out, status, byte_range is not None)
+    judge_integrity_and_crypto(out, status, byte_range is not None)
     if out.crypto == "ok" and not signed_attributes_in_der_order(signer_info):
         await _judge_der_signed_attributes(out, checked, raw_digest)
     if encapsulated:
@@ -377,9 +320,9 @@ async def _assess_signature(
             "a detached signature that encapsulates content",
         )
     if sha1_subfilter and byte_range is not None:
-        _judge_sha1_subfilter(pdf, out, signed_data, byte_range)
-    _judge_algorithms(out, signer_info, status["signing_cert"], policy)
-    _judge_chain(out, status, status["signing_cert"], best)
+        judge_sha1_subfilter(pdf, out, signed_data, byte_range)
+    judge_algorithms(out, signer_info, status["signing_cert"], policy)
+    judge_chain(out, status, status["signing_cert"], best)
     if out.chain == "trusted" and not out.revocation_data and not policy.allow_fetching:
         out.note(FindingCode.REVOCATION_DATA_MISSING)
     out.format = signature_level(
@@ -433,180 +376,6 @@ def _detached(signed_data: cms.SignedData) -> cms.SignedData:
     return detached
 
 
-def _judge_integrity_and_crypto(out: Assessment, status: dict, range_usable: bool) -> None:
-    if not range_usable:
-        out.integrity = "broken"
-    elif status["intact"]:
-        out.integrity = "ok" if out.integrity != "broken" else "broken"
-    else:
-        out.integrity = "broken"
-        out.fail(FindingCode.DIGEST_MISMATCH, Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE)
-    if status["valid"]:
-        out.crypto = "ok"
-    else:
-        out.crypto = "failed"
-        out.fail(
-            FindingCode.SIGNATURE_VALUE_INVALID, Indication.TOTAL_FAILED, SubIndication.SIG_CRYPTO_FAILURE
-        )
-
-
-def _judge_sha1_subfilter(
-    pdf: ParsedPdf, out: Assessment, signed_data: cms.SignedData, byte_range: tuple
-) -> None:
-    """adbe.pkcs7.sha1 signs SHA-1(ByteRange) as encapsulated content; the file must still hash to it."""
-    content = signed_data["encap_content_info"]["content"]
-    embedded = bytes(content.native) if content is not None and content.native is not None else b""
-    if embedded != digest_byte_range(pdf.data, byte_range, "sha1"):
-        if out.integrity != "broken":
-            out.fail(FindingCode.DIGEST_MISMATCH, Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE)
-        out.integrity = "broken"
-
-
-def _judge_signature_timestamp(out: Assessment, tst: object) -> datetime | None:
-    """The signature timestamp's time if it proves anything, with findings when it does not."""
-    if tst is None:
-        out.note(FindingCode.NO_TIMESTAMP)
-        return None
-    if not (tst.intact and tst.valid):  # type: ignore[attr-defined]
-        out.fail(
-            FindingCode.TIMESTAMP_INVALID, Indication.INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE
-        )
-        return None
-    if tst.trust_problem_indic is not None:  # type: ignore[attr-defined]
-        out.note(FindingCode.TIMESTAMP_UNTRUSTED, str(tst.trust_problem_indic))  # type: ignore[attr-defined]
-        return None
-    return tst.timestamp  # type: ignore[attr-defined]
-
-
-def _judge_algorithms(
-    out: Assessment, signer_info: cms.SignerInfo, cert: x509.Certificate, policy: ValidationPolicy
-) -> None:
-    md = signer_info["digest_algorithm"]["algorithm"].native
-    mechanism = signer_info["signature_algorithm"]["algorithm"].native
-    weak = [a for a in (md, mechanism) if any(w in str(a).split("_") for w in policy.weak_digests)]
-    if weak:
-        out.fail(
-            FindingCode.WEAK_DIGEST_ALGORITHM,
-            Indication.INDETERMINATE,
-            SubIndication.CRYPTO_CONSTRAINTS_FAILURE,
-            ", ".join(sorted(set(map(str, weak)))),
-        )
-    key = cert.public_key
-    minimum = {"rsa": policy.min_rsa_bits, "rsassa_pss": policy.min_rsa_bits, "ec": policy.min_ec_bits}
-    needed = minimum.get(key.algorithm)
-    if needed is not None and key.bit_size < needed:
-        out.fail(
-            FindingCode.WEAK_KEY,
-            Indication.INDETERMINATE,
-            SubIndication.CRYPTO_CONSTRAINTS_FAILURE,
-            f"{key.algorithm.upper()} {key.bit_size} bits (minimum {needed})",
-        )
-
-
-def _judge_chain(out: Assessment, status: dict, cert: x509.Certificate, best: datetime) -> None:
-    """Map certvalidator's verdict (pyHanko's AdES sub-indication) onto our chain check and findings."""
-    problem: AdESSubIndic | None = status.get("trust_problem_indic")
-    if problem is None:
-        out.chain = "trusted" if status.get("validation_path") is not None else "unknown"
-        return
-    if problem is AdESIndeterminate.NO_CERTIFICATE_CHAIN_FOUND:
-        out.chain = "untrusted"
-        out.fail(
-            FindingCode.CHAIN_UNTRUSTED, Indication.INDETERMINATE, SubIndication.NO_CERTIFICATE_CHAIN_FOUND
-        )
-    elif problem is AdESIndeterminate.REVOKED_NO_POE:
-        out.chain = "revoked"
-        _judge_revocation(out, status, best)
-    elif problem is AdESIndeterminate.REVOKED_CA_NO_POE:
-        out.chain = "revoked"
-        out.fail(
-            FindingCode.CA_CERTIFICATE_REVOKED, Indication.INDETERMINATE, SubIndication.REVOKED_CA_NO_POE
-        )
-    elif problem is AdESIndeterminate.CERTIFICATE_CHAIN_GENERAL_FAILURE and best >= _not_before(cert):
-        # broken whatever the time (e.g. issued by a non-CA): a proof of existence could not cure it,
-        # so an expired certificate does not make it OUT_OF_BOUNDS_NO_POE (not-yet-valid still fails)
-        out.chain = "untrusted"
-        out.fail(
-            FindingCode.CHAIN_INVALID,
-            Indication.INDETERMINATE,
-            SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE,
-        )
-    elif problem in (AdESIndeterminate.OUT_OF_BOUNDS_NO_POE, AdESFailure.NOT_YET_VALID) or not _valid_at(
-        cert, best
-    ):
-        _judge_validity_period(out, cert, best)
-    elif problem is AdESIndeterminate.CHAIN_CONSTRAINTS_FAILURE and not _may_sign(cert):
-        out.chain = "untrusted"
-        out.fail(
-            FindingCode.KEY_USAGE_NOT_ALLOWED,
-            Indication.INDETERMINATE,
-            SubIndication.CHAIN_CONSTRAINTS_FAILURE,
-        )
-    elif problem is AdESIndeterminate.TRY_LATER:
-        out.fail(FindingCode.REVOCATION_DATA_STALE, Indication.INDETERMINATE, SubIndication.TRY_LATER)
-    elif problem in (
-        AdESIndeterminate.CRYPTO_CONSTRAINTS_FAILURE,
-        AdESIndeterminate.CRYPTO_CONSTRAINTS_FAILURE_NO_POE,
-    ):
-        out.fail(
-            FindingCode.WEAK_DIGEST_ALGORITHM,
-            Indication.INDETERMINATE,
-            SubIndication[problem.name],
-            "in the certificate chain",
-        )
-    else:
-        out.chain = "untrusted"
-        name = getattr(problem, "name", "CERTIFICATE_CHAIN_GENERAL_FAILURE")
-        sub = SubIndication.__members__.get(name, SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE)
-        out.fail(FindingCode.CHAIN_INVALID, Indication.INDETERMINATE, sub, name)
-
-
-def _judge_revocation(out: Assessment, status: dict, best: datetime) -> None:
-    """Revoked before the time the signature is known (or claimed) to exist → TOTAL_FAILED/REVOKED."""
-    details = status.get("revocation_details")
-    revoked_at = getattr(details, "revocation_date", None)
-    claimed = out.claimed_signing_time
-    if revoked_at is not None and (
-        (revoked_at <= best and out.timestamped) or (claimed and revoked_at <= claimed)
-    ):
-        out.fail(
-            FindingCode.CERTIFICATE_REVOKED, Indication.TOTAL_FAILED, SubIndication.REVOKED, str(revoked_at)
-        )
-    else:
-        out.fail(
-            FindingCode.CERTIFICATE_REVOKED_LATER,
-            Indication.INDETERMINATE,
-            SubIndication.REVOKED_NO_POE,
-            str(revoked_at),
-        )
-
-
-def _not_before(cert: x509.Certificate) -> datetime:
-    return cert["tbs_certificate"]["validity"]["not_before"].native
-
-
-def _judge_validity_period(out: Assessment, cert: x509.Certificate, best: datetime) -> None:
-    not_before = _not_before(cert)
-    if best < not_before:
-        # the signature provably existed before the certificate did
-        out.chain = "not_yet_valid"
-        out.fail(
-            FindingCode.CERTIFICATE_NOT_YET_VALID,
-            Indication.TOTAL_FAILED,
-            SubIndication.NOT_YET_VALID,
-            str(not_before),
-        )
-    else:
-        out.chain = "expired"
-        not_after = cert["tbs_certificate"]["validity"]["not_after"].native
-        out.fail(
-            FindingCode.CERTIFICATE_EXPIRED,
-            Indication.INDETERMINATE,
-            SubIndication.OUT_OF_BOUNDS_NO_POE,
-            str(not_after),
-        )
-
-
 def _pdf_signing_time(slot: SignatureSlot) -> datetime | None:
     """The /M entry of the signature dictionary: PAdES puts the claimed time there, not in the CMS."""
     raw = slot.value.get("/M") if slot.value is not None else None
@@ -614,31 +383,3 @@ def _pdf_signing_time(slot: SignatureSlot) -> datetime | None:
         return generic.parse_pdf_date(str(raw), strict=False) if raw is not None else None
     except (ValueError, TypeError, PdfError):
         return None
-
-
-def _valid_at(cert: x509.Certificate, moment: datetime) -> bool:
-    validity = cert["tbs_certificate"]["validity"]
-    return validity["not_before"].native <= moment <= validity["not_after"].native
-
-
-def _may_sign(cert: x509.Certificate) -> bool:
-    usage = cert.key_usage_value
-    return usage is None or bool({"digital_signature", "non_repudiation"} & set(usage.native))
-
-
-def signer_identity(cert: x509.Certificate) -> SignerIdentity:
-    subject = cert.subject.native
-    org = subject.get("organization_name", "")
-    org = org[0] if isinstance(org, list) else org
-    candidates = [
-        str(v) for k, v in subject.items() if k in ("organization_identifier", "serial_number", "2.5.4.97")
-    ]
-    uscc = next((u for u in map(find_uscc, candidates) if u), None)
-    return SignerIdentity(
-        subject=cert.subject.human_friendly,
-        organization=str(org),
-        uscc=uscc,
-        issuer=cert.issuer.human_friendly,
-        serial=format(cert.serial_number, "x"),
-        sha256=cert.sha256.hex(),
-    )

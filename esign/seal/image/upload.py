@@ -16,7 +16,7 @@ import pikepdf
 from PIL import Image
 
 from esign.errors import ErrorCode, EsignError
-from esign.sealimage_page import PT_PER_MM, SealImage, check_size_mm, single_page_pdf
+from esign.seal.image.page import PT_PER_MM, SealImage, check_size_mm, single_page_pdf
 
 MAX_PNG_BYTES = 5 * 1024 * 1024
 MAX_PNG_SIDE = 4096

@@ -1,4 +1,4 @@
-"""The result model of the change analysis (re-exported by :mod:`esign.modifications`).
+"""The result model of the change analysis (re-exported by :mod:`esign.verify.modifications.analysis`).
 
 Kept apart so the judging modules can build findings without importing the orchestrator.
 """

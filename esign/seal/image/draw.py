@@ -12,8 +12,8 @@ import math
 from bisect import bisect_left
 from dataclasses import dataclass
 
-from esign.sealimage_font import EM_BOX_BOTTOM, EM_BOX_TOP, SealFont
-from esign.sealimage_page import PT_PER_MM
+from esign.seal.image.font import EM_BOX_BOTTOM, EM_BOX_TOP, SealFont
+from esign.seal.image.page import PT_PER_MM
 
 #: official seal red, RGB 230/0/18 (#E60012)
 SEAL_RED = (230 / 255, 0.0, 18 / 255)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from esign.findings import FindingCode as F
 from esign.policy import ValidationPolicy
-from esign.report import CONDITIONS, Checks, Condition, ConditionStatus, Indication, ReliableSignature
+from esign.report.model import CONDITIONS, Checks, Condition, ConditionStatus, Indication, ReliableSignature
 
 
 @dataclass(frozen=True)

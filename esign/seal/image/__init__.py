@@ -20,10 +20,10 @@ from collections.abc import Callable
 import pikepdf
 
 from esign.errors import ErrorCode, EsignError
-from esign.sealimage_draw import Canvas, Ellipse
-from esign.sealimage_font import SealFont
-from esign.sealimage_page import SealImage, check_size_mm, single_page_pdf
-from esign.sealimage_upload import seal_from_png
+from esign.seal.image.draw import Canvas, Ellipse
+from esign.seal.image.font import SealFont
+from esign.seal.image.page import SealImage, check_size_mm, single_page_pdf
+from esign.seal.image.upload import seal_from_png
 
 __all__ = ["SealImage", "oval_seal", "round_seal", "seal_from_png"]
 

@@ -1,0 +1,226 @@
+"""Turn pyHanko's CMS and certvalidator statuses into our checks, findings and verdict candidates.
+
+Split from :mod:`esign.verify.validation`, which gathers the statuses: here each status is mapped
+onto the report's integrity/crypto/chain values and the EN 319 102-1 sub-indications, with the
+policy's algorithm limits and the time the signature is known to exist.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from asn1crypto import cms, x509
+from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate, AdESSubIndic
+
+from esign.findings import FindingCode
+from esign.pdf.input import ParsedPdf
+from esign.policy import ValidationPolicy
+from esign.report.model import Indication, SignerIdentity, SubIndication
+from esign.uscc import find_uscc
+from esign.verify.assessment import Assessment
+from esign.verify.signatures import digest_byte_range
+
+
+def judge_integrity_and_crypto(out: Assessment, status: dict, range_usable: bool) -> None:
+    """Digest and signature value; an unusable ByteRange leaves nothing intact, whatever pyHanko says."""
+    if not range_usable:
+        out.integrity = "broken"
+    elif status["intact"]:
+        out.integrity = "ok" if out.integrity != "broken" else "broken"
+    else:
+        out.integrity = "broken"
+        out.fail(FindingCode.DIGEST_MISMATCH, Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE)
+    if status["valid"]:
+        out.crypto = "ok"
+    else:
+        out.crypto = "failed"
+        out.fail(
+            FindingCode.SIGNATURE_VALUE_INVALID, Indication.TOTAL_FAILED, SubIndication.SIG_CRYPTO_FAILURE
+        )
+
+
+def judge_sha1_subfilter(
+    pdf: ParsedPdf, out: Assessment, signed_data: cms.SignedData, byte_range: tuple
+) -> None:
+    """adbe.pkcs7.sha1 signs SHA-1(ByteRange) as encapsulated content; the file must still hash to it."""
+    content = signed_data["encap_content_info"]["content"]
+    embedded = bytes(content.native) if content is not None and content.native is not None else b""
+    if embedded != digest_byte_range(pdf.data, byte_range, "sha1"):
+        if out.integrity != "broken":
+            out.fail(FindingCode.DIGEST_MISMATCH, Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE)
+        out.integrity = "broken"
+
+
+def judge_signature_timestamp(out: Assessment, tst: object) -> datetime | None:
+    """The signature timestamp's time if it proves anything, with findings when it does not."""
+    if tst is None:
+        out.note(FindingCode.NO_TIMESTAMP)
+        return None
+    if not (tst.intact and tst.valid):  # type: ignore[attr-defined]
+        out.fail(
+            FindingCode.TIMESTAMP_INVALID, Indication.INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE
+        )
+        return None
+    if tst.trust_problem_indic is not None:  # type: ignore[attr-defined]
+        out.note(FindingCode.TIMESTAMP_UNTRUSTED, str(tst.trust_problem_indic))  # type: ignore[attr-defined]
+        return None
+    return tst.timestamp  # type: ignore[attr-defined]
+
+
+def judge_algorithms(
+    out: Assessment, signer_info: cms.SignerInfo, cert: x509.Certificate, policy: ValidationPolicy
+) -> None:
+    """Digest and key strength against the policy: too weak is CRYPTO_CONSTRAINTS_FAILURE, not broken."""
+    md = signer_info["digest_algorithm"]["algorithm"].native
+    mechanism = signer_info["signature_algorithm"]["algorithm"].native
+    weak = [a for a in (md, mechanism) if any(w in str(a).split("_") for w in policy.weak_digests)]
+    if weak:
+        out.fail(
+            FindingCode.WEAK_DIGEST_ALGORITHM,
+            Indication.INDETERMINATE,
+            SubIndication.CRYPTO_CONSTRAINTS_FAILURE,
+            ", ".join(sorted(set(map(str, weak)))),
+        )
+    key = cert.public_key
+    minimum = {"rsa": policy.min_rsa_bits, "rsassa_pss": policy.min_rsa_bits, "ec": policy.min_ec_bits}
+    needed = minimum.get(key.algorithm)
+    if needed is not None and key.bit_size < needed:
+        out.fail(
+            FindingCode.WEAK_KEY,
+            Indication.INDETERMINATE,
+            SubIndication.CRYPTO_CONSTRAINTS_FAILURE,
+            f"{key.algorithm.upper()} {key.bit_size} bits (minimum {needed})",
+        )
+
+
+def judge_chain(out: Assessment, status: dict, cert: x509.Certificate, best: datetime) -> None:
+    """Map certvalidator's verdict (pyHanko's AdES sub-indication) onto our chain check and findings."""
+    problem: AdESSubIndic | None = status.get("trust_problem_indic")
+    if problem is None:
+        out.chain = "trusted" if status.get("validation_path") is not None else "unknown"
+        return
+    if problem is AdESIndeterminate.NO_CERTIFICATE_CHAIN_FOUND:
+        out.chain = "untrusted"
+        out.fail(
+            FindingCode.CHAIN_UNTRUSTED, Indication.INDETERMINATE, SubIndication.NO_CERTIFICATE_CHAIN_FOUND
+        )
+    elif problem is AdESIndeterminate.REVOKED_NO_POE:
+        out.chain = "revoked"
+        _judge_revocation(out, status, best)
+    elif problem is AdESIndeterminate.REVOKED_CA_NO_POE:
+        out.chain = "revoked"
+        out.fail(
+            FindingCode.CA_CERTIFICATE_REVOKED, Indication.INDETERMINATE, SubIndication.REVOKED_CA_NO_POE
+        )
+    elif problem is AdESIndeterminate.CERTIFICATE_CHAIN_GENERAL_FAILURE and best >= _not_before(cert):
+        # broken whatever the time (e.g. issued by a non-CA): a proof of existence could not cure it,
+        # so an expired certificate does not make it OUT_OF_BOUNDS_NO_POE (not-yet-valid still fails)
+        out.chain = "untrusted"
+        out.fail(
+            FindingCode.CHAIN_INVALID,
+            Indication.INDETERMINATE,
+            SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE,
+        )
+    elif problem in (AdESIndeterminate.OUT_OF_BOUNDS_NO_POE, AdESFailure.NOT_YET_VALID) or not _valid_at(
+        cert, best
+    ):
+        _judge_validity_period(out, cert, best)
+    elif problem is AdESIndeterminate.CHAIN_CONSTRAINTS_FAILURE and not _may_sign(cert):
+        out.chain = "untrusted"
+        out.fail(
+            FindingCode.KEY_USAGE_NOT_ALLOWED,
+            Indication.INDETERMINATE,
+            SubIndication.CHAIN_CONSTRAINTS_FAILURE,
+        )
+    elif problem is AdESIndeterminate.TRY_LATER:
+        out.fail(FindingCode.REVOCATION_DATA_STALE, Indication.INDETERMINATE, SubIndication.TRY_LATER)
+    elif problem in (
+        AdESIndeterminate.CRYPTO_CONSTRAINTS_FAILURE,
+        AdESIndeterminate.CRYPTO_CONSTRAINTS_FAILURE_NO_POE,
+    ):
+        out.fail(
+            FindingCode.WEAK_DIGEST_ALGORITHM,
+            Indication.INDETERMINATE,
+            SubIndication[problem.name],
+            "in the certificate chain",
+        )
+    else:
+        out.chain = "untrusted"
+        name = getattr(problem, "name", "CERTIFICATE_CHAIN_GENERAL_FAILURE")
+        sub = SubIndication.__members__.get(name, SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE)
+        out.fail(FindingCode.CHAIN_INVALID, Indication.INDETERMINATE, sub, name)
+
+
+def _judge_revocation(out: Assessment, status: dict, best: datetime) -> None:
+    """Revoked before the time the signature is known (or claimed) to exist → TOTAL_FAILED/REVOKED."""
+    details = status.get("revocation_details")
+    revoked_at = getattr(details, "revocation_date", None)
+    claimed = out.claimed_signing_time
+    if revoked_at is not None and (
+        (revoked_at <= best and out.timestamped) or (claimed and revoked_at <= claimed)
+    ):
+        out.fail(
+            FindingCode.CERTIFICATE_REVOKED, Indication.TOTAL_FAILED, SubIndication.REVOKED, str(revoked_at)
+        )
+    else:
+        out.fail(
+            FindingCode.CERTIFICATE_REVOKED_LATER,
+            Indication.INDETERMINATE,
+            SubIndication.REVOKED_NO_POE,
+            str(revoked_at),
+        )
+
+
+def _not_before(cert: x509.Certificate) -> datetime:
+    return cert["tbs_certificate"]["validity"]["not_before"].native
+
+
+def _judge_validity_period(out: Assessment, cert: x509.Certificate, best: datetime) -> None:
+    not_before = _not_before(cert)
+    if best < not_before:
+        # the signature provably existed before the certificate did
+        out.chain = "not_yet_valid"
+        out.fail(
+            FindingCode.CERTIFICATE_NOT_YET_VALID,
+            Indication.TOTAL_FAILED,
+            SubIndication.NOT_YET_VALID,
+            str(not_before),
+        )
+    else:
+        out.chain = "expired"
+        not_after = cert["tbs_certificate"]["validity"]["not_after"].native
+        out.fail(
+            FindingCode.CERTIFICATE_EXPIRED,
+            Indication.INDETERMINATE,
+            SubIndication.OUT_OF_BOUNDS_NO_POE,
+            str(not_after),
+        )
+
+
+def _valid_at(cert: x509.Certificate, moment: datetime) -> bool:
+    validity = cert["tbs_certificate"]["validity"]
+    return validity["not_before"].native <= moment <= validity["not_after"].native
+
+
+def _may_sign(cert: x509.Certificate) -> bool:
+    usage = cert.key_usage_value
+    return usage is None or bool({"digital_signature", "non_repudiation"} & set(usage.native))
+
+
+def signer_identity(cert: x509.Certificate) -> SignerIdentity:
+    """Who signed, as the report names them: subject, organisation, USCC (if the certificate has one)."""
+    subject = cert.subject.native
+    org = subject.get("organization_name", "")
+    org = org[0] if isinstance(org, list) else org
+    candidates = [
+        str(v) for k, v in subject.items() if k in ("organization_identifier", "serial_number", "2.5.4.97")
+    ]
+    uscc = next((u for u in map(find_uscc, candidates) if u), None)
+    return SignerIdentity(
+        subject=cert.subject.human_friendly,
+        organization=str(org),
+        uscc=uscc,
+        issuer=cert.issuer.human_friendly,
+        serial=format(cert.serial_number, "x"),
+        sha256=cert.sha256.hex(),
+    )
