@@ -94,7 +94,7 @@ def sized_reply(payload: bytes, reply_bytes: int) -> bytes:
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_megabytes_cross_the_pipe_both_ways_under_either_event_loop(loop: str) -> None:
-    """uvloop's add_reader leaves the pipe non-blocking: a large job or reply must not be taken for a dead worker."""
+    """uvloop's add_reader leaves the pipe non-blocking: a large job or reply is not a dead worker."""
 
     async def scenario(pool: WarmProcesses) -> None:
         for size in (300 * 1024, 8 * 1024 * 1024):
