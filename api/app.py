@@ -25,6 +25,7 @@ from api.problems import install_problem_handlers
 from api.ratelimit import rate_limiter
 from api.routes import audit, clients, health, seals, verify
 from api.settings import Settings
+from api.uploads import Intake
 from api.workers import process_pool, thread_pool
 from keystore.db import Database
 from keystore.service import SealService
@@ -68,12 +69,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = build_runtime(settings)
         app.state.runtime = runtime
+        app.state.intake = Intake.from_settings(settings)
         await runtime.verify_pool.start()
         try:
             yield
         finally:
             runtime.verify_pool.shutdown()
             runtime.seal_pool.shutdown()
+            app.state.intake.close()  # after the pools: their last jobs may still read a spooled upload
             runtime.db.dispose()
             forget_this_process()
 
@@ -86,7 +89,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_problem_handlers(app)
-    app.add_middleware(BodyDeadline, seconds=settings.upload_timeout_s)
+    app.add_middleware(
+        BodyDeadline,
+        seconds=settings.upload_timeout_s,
+        grace_s=settings.upload_grace_s,
+        min_rate=settings.min_upload_rate,
+    )
     app.add_middleware(RequestEnvelope)  # added last: the outermost, so it sees every error
     for module in (health, verify, seals, audit, clients):
         app.include_router(module.router)

@@ -3,6 +3,7 @@
 Verification jobs cross a process boundary, so they return an :class:`Outcome` rather than raise:
 an :class:`~esign.errors.EsignError` does not survive pickling (its constructor takes the code, the
 pickle only keeps the message), and the front door must still answer with the typed problem. The
+job names the upload by the path of its spooled file (``api.spool``), and the
 outcome carries the response body already rendered, plus the one field the front door reads (the
 indication): the report is serialised once, in the worker, and the event loop only sends bytes.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from asn1crypto import x509
@@ -49,12 +51,14 @@ def init_verifier(trust_ders: tuple[bytes, ...]) -> None:
     import esign.verify.pipeline  # noqa: F401
 
 
-def verify_document(pdf: bytes, policy_name: str, name: str, fmt: str, lang: str) -> Outcome:
+def verify_document(path: str, policy_name: str, name: str, fmt: str, lang: str) -> Outcome:
+    """Verify the spooled upload at ``path``: the document is read here, it never crosses the pipe."""
     from esign.policy import ValidationPolicy
     from esign.verify.pipeline import verify
 
     started = time.perf_counter()
     try:
+        pdf = Path(path).read_bytes()
         policy = ValidationPolicy.preset(policy_name, trust_roots=_trust_roots)
         report = verify(pdf, policy, name=name).to_dict()
         body = render(report, fmt, lang)

@@ -3,7 +3,7 @@
 Plain ASGI middlewares (not ``BaseHTTPMiddleware``) so that streamed uploads pass through
 untouched. An exception that escapes every handler is logged here with its request id and
 answered as an ``INTERNAL_ERROR`` problem; the client never sees a traceback. :class:`BodyDeadline`
-bounds how long a request body may take to arrive.
+bounds how long a request body may take to arrive, and how slowly.
 """
 
 from __future__ import annotations
@@ -61,37 +61,50 @@ class RequestEnvelope:
 
 
 class BodyDeadline:
-    """A request body must arrive within ``seconds`` of the request, or the answer is 408.
+    """A request body must keep arriving at a minimum rate and be complete in time, or the answer is 408.
 
     Without it a client that trickles its upload (a byte now and then, slowloris-style) holds a
-    connection and a half-read spool forever. The deadline covers only the body: once it is complete,
-    waiting for the client's disconnect is not limited.
+    connection and a half-written spool for as long as it likes. A total timeout alone is not
+    enough: twenty such bodies of one client would each be allowed the full ``seconds``. So the
+    next chunk is due by ``start + grace_s + received / min_rate``, capped at ``start + seconds``:
+    after the grace period the body must have averaged ``min_rate`` bytes per second, however it
+    is spread. The deadline covers only the body: once it is complete, waiting for the client's
+    disconnect is not limited.
     """
 
-    def __init__(self, app: ASGIApp, seconds: float) -> None:
+    def __init__(self, app: ASGIApp, seconds: float, grace_s: float, min_rate: int) -> None:
         self.app = app
         self.seconds = seconds
+        self.grace_s = grace_s
+        self.min_rate = min_rate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        deadline = asyncio.get_running_loop().time() + self.seconds
+        started = asyncio.get_running_loop().time()
+        received = 0
         body_done = False
 
         async def receive_in_time() -> Message:
-            nonlocal body_done
+            nonlocal body_done, received
             if body_done:
                 return await receive()
+            allowed = min(self.seconds, self.grace_s + received / self.min_rate)
             try:
-                async with asyncio.timeout_at(deadline):
+                async with asyncio.timeout_at(started + allowed):
                     message = await receive()
             except TimeoutError:
-                raise EsignError(ErrorCode.UPLOAD_TIMEOUT, seconds=f"{self.seconds:g}") from None
+                raise self._too_slow() from None
+            received += len(message.get("body", b""))
             body_done = message["type"] != "http.request" or not message.get("more_body", False)
             return message
 
         await self.app(scope, receive_in_time, send)
+
+    def _too_slow(self) -> EsignError:
+        seconds, grace = f"{self.seconds:g}", f"{self.grace_s:g}"
+        return EsignError(ErrorCode.UPLOAD_TIMEOUT, seconds=seconds, grace=grace, rate=self.min_rate)
 
 
 def _request_id(scope: Scope) -> str:

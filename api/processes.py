@@ -8,6 +8,13 @@ when the reply is readable: no thread in between. The processes are spawned (not
 process that runs an event loop and threads is unsafe), run their initialiser once (imports, trust
 anchors), and report ready before the first request is admitted.
 
+uvloop's ``add_reader`` switches the pipe to non-blocking mode and ``remove_reader`` leaves it so;
+``Connection.send_bytes``/``recv_bytes`` then fail half-way through any message larger than the
+socket buffer (``BlockingIOError``, or "end of file during message" on the worker's side). So the
+pipe is put back into blocking mode as soon as the reader is removed, on every loop: the reply is
+then read whole once its first byte is there, and the next job is written whole. Documents do not
+cross the pipe at all — a verification job carries the path of the spooled upload (``api.uploads``).
+
 A job belongs to its worker until the reply has been read, even when the request that submitted it
 is cancelled (client gone): otherwise the next job would read the previous job's reply. A worker
 that dies (killed, out of memory) is replaced; its job fails with ``OVERLOADED`` and may be retried.
@@ -18,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
 import pickle
 import signal
 from collections.abc import Callable
@@ -76,6 +84,7 @@ class _Worker:
             await readable
         finally:
             loop.remove_reader(fd)
+            os.set_blocking(fd, True)  # uvloop left it non-blocking: see the module docstring
         return self.conn.recv_bytes()
 
     async def call(self, job: bytes) -> Any:

@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=50 * MIB, ge=1024)
     #: a request body must arrive within this many seconds (50 MiB at 4 Mbit/s takes 105 s)
     upload_timeout_s: float = Field(default=300.0, gt=0)
+    #: after the grace period a body must keep arriving at this many bytes per second on average
+    #: (``api.middleware.BodyDeadline``): 16 KiB/s is 128 kbit/s, a poor mobile link
+    min_upload_rate: int = Field(default=16 * 1024, ge=1)
+    upload_grace_s: float = Field(default=10.0, ge=0)
+    #: uploads whose body is still arriving, per client (API key, or address when anonymous) and in all
+    uploads_per_client: int = Field(default=8, ge=1, le=10_000)
+    max_uploads: int = Field(default=32, ge=1, le=100_000)
+    #: where uploads are spooled (a private 0700 directory is made inside); unset: the system temp dir
+    upload_dir: str | None = None
     #: request headers must be complete within this many seconds of the request's first byte
     header_timeout_s: float = Field(default=30.0, gt=0)
     verify_requires_key: bool = True

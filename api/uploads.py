@@ -1,10 +1,18 @@
-"""Uploads read as a stream with a hard size limit: an oversized body is refused while it arrives.
+"""Uploads: received whole onto disk before any worker is involved, within limits a client cannot stretch.
 
 A declared ``Content-Length`` over the limit is refused before one byte of the body is read; a body
-without one (chunked) is counted as it streams and cut off at the limit. Multipart files are
-spooled by Starlette's parser to a temporary file past 1 MiB, so memory per request stays at
-the spool size until the size check has passed. Only then is the document read into memory for
-the worker (whose own input guard in ``esign.pdf.input`` sees the bytes).
+without one (chunked) is counted as it streams and cut off at the limit. The document goes to a
+private temporary file (``api.spool``; multipart parsed as it streams, ``api.formdata``) and is
+hashed on the way; the verification worker reads that file by its path, so no document crosses a
+pipe. The file is deleted when the request is done with it — answered, refused, the worker dead,
+or the client gone.
+
+:class:`Intake` also bounds the uploads *in progress* (body still arriving): at most
+``ESIGN_UPLOADS_PER_CLIENT`` per client (the API key's client, or the address of an anonymous
+caller; 429 ``TOO_MANY_UPLOADS`` with ``Retry-After`` beyond it) and ``ESIGN_MAX_UPLOADS`` in all
+(503 ``OVERLOADED``), so a client trickling twenty bodies holds neither the disk nor everyone
+else's turn. Routes enter a worker pool only once the body is complete (``api.workers``); the
+pace of a body is the business of ``api.middleware.BodyDeadline``.
 
 Two shapes are accepted, as the intake systems send them: ``multipart/form-data`` with the PDF in
 the ``file`` part (plus small option fields), or a raw ``application/pdf`` body.
@@ -12,29 +20,41 @@ the ``file`` part (plus small option fields), or a raw ``application/pdf`` body.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from tempfile import SpooledTemporaryFile
+from typing import Annotated
 
-from fastapi import Request
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
+from fastapi import Depends, Request
+from starlette.requests import ClientDisconnect
 
+from api.formdata import parse_form
+from api.settings import Settings
+from api.spool import Spool, remove_spool_directory, spool_directory
 from esign.errors import ErrorCode, EsignError
+from keystore.authz import Principal
 
-__all__ = ["Form", "Upload", "read_form", "read_upload"]
+__all__ = ["Form", "Intake", "IntakeDep", "Upload", "read_json"]
 
 #: room for multipart boundaries, part headers and the option fields beside the file
 _MULTIPART_OVERHEAD = 64 * 1024
-_MAX_FIELDS = 32
-_MAX_FIELD_BYTES = 4096
 _SPOOL_BYTES = 1024 * 1024
+#: a client at its cap of uploads in progress is told to come back after this many seconds
+RETRY_AFTER_S = 5
 RAW_TYPES = ("application/pdf", "application/octet-stream")
 
 
 @dataclass(frozen=True)
 class Upload:
-    pdf: bytes
+    """A complete upload on disk: the job reads ``path``; size and digest are for the access log."""
+
+    path: Path
+    size: int
+    sha256: str
     filename: str
     fields: dict[str, str] = field(default_factory=dict)
 
@@ -48,16 +68,123 @@ class Form:
     fields: dict[str, str] = field(default_factory=dict)
 
 
-async def read_upload(request: Request, limit: int) -> Upload:
-    """The document and the form fields of ``request``, refusing anything over ``limit`` bytes early."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+@dataclass(frozen=True)
+class _Received:
+    spool: Spool
+    sha256: str
+    filename: str | None
+    fields: dict[str, str]
+
+
+class Intake:
+    """Where this process's uploads arrive: the spool directory, the size limit, the caps in progress.
+
+    Used from the event loop only, so the counters need no lock. Each uvicorn worker has its own.
+    """
+
+    def __init__(self, directory: Path, max_bytes: int, per_client: int, total: int) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self.per_client = per_client
+        self.total = total
+        self._active: Counter[str] = Counter()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Intake:
+        return cls(
+            spool_directory(settings.upload_dir),
+            settings.max_upload_bytes,
+            settings.uploads_per_client,
+            settings.max_uploads,
+        )
+
+    def close(self) -> None:
+        remove_spool_directory(self.directory)
+
+    @asynccontextmanager
+    async def document(self, request: Request, caller: Principal | None) -> AsyncIterator[Upload]:
+        """The PDF of ``request``, complete on disk for the block; its file is deleted when the block ends."""
+        received = await self._receive(request, caller, "file", self.max_bytes)
+        try:
+            if received.filename is None:
+                detail = "the PDF goes in the multipart part 'file'"
+                raise EsignError(ErrorCode.MALFORMED_REQUEST, detail=detail)
+            spool = received.spool
+            yield Upload(spool.path, spool.size, received.sha256, received.filename, received.fields)
+        finally:
+            received.spool.discard()
+
+    async def form(self, request: Request, caller: Principal | None, part: str, limit: int) -> Form:
+        """A ``multipart/form-data`` body whose (optional) file part ``part`` holds up to ``limit`` bytes."""
+        received = await self._receive(request, caller, part, limit)
+        try:
+            data = None
+            if received.filename is not None:
+                data = await asyncio.to_thread(received.spool.path.read_bytes)
+            return Form(file=data, filename=received.filename, fields=received.fields)
+        finally:
+            received.spool.discard()
+
+    async def _receive(self, request: Request, caller: Principal | None, part: str, limit: int) -> _Received:
+        with self._in_progress(_client_of(request, caller)):
+            spool = Spool(self.directory, limit)
+            try:
+                filename, fields = await _spool_body(request, part, spool, limit)
+                return _Received(spool, await spool.finish(), filename, fields)
+            except ClientDisconnect:
+                spool.discard()
+                detail = "the client disconnected before the body was complete"
+                raise EsignError(ErrorCode.MALFORMED_REQUEST, detail=detail) from None
+            except BaseException:
+                spool.discard()
+                raise
+
+    @contextmanager
+    def _in_progress(self, client: str) -> Iterator[None]:
+        """One upload in progress for ``client``: the client's cap is checked first (429 is its own doing)."""
+        if self._active[client] >= self.per_client:
+            raise EsignError(ErrorCode.TOO_MANY_UPLOADS, limit=self.per_client, retry_after=RETRY_AFTER_S)
+        if self._active.total() >= self.total:
+            raise EsignError(ErrorCode.OVERLOADED)
+        self._active[client] += 1
+        try:
+            yield
+        finally:
+            self._active[client] -= 1
+            if not self._active[client]:
+                del self._active[client]
+
+
+async def get_intake(request: Request) -> Intake:
+    """Built by the app's lifespan (``api.app``); ``async`` so that FastAPI calls it on the loop."""
+    return request.app.state.intake
+
+
+IntakeDep = Annotated[Intake, Depends(get_intake)]
+
+
+def _client_of(request: Request, caller: Principal | None) -> str:
+    if caller is not None:
+        return f"client:{caller.name}"
+    return f"ip:{request.client.host if request.client else 'unknown'}"
+
+
+async def _spool_body(
+    request: Request, part: str, spool: Spool, limit: int
+) -> tuple[str | None, dict[str, str]]:
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";")[0].strip().lower()
     declared = request.headers.get("content-length")
-    if content_type == "multipart/form-data":
-        return await _read_multipart(request, limit)
-    if content_type in RAW_TYPES:
+    if media_type == "multipart/form-data":
+        _refuse_declared(declared, limit + _MULTIPART_OVERHEAD, limit)
+        body = _limited(request, limit + _MULTIPART_OVERHEAD, limit)
+        return await parse_form(content_type, body, part, spool)
+    if media_type in RAW_TYPES:
         _refuse_declared(declared, limit, limit)
-        pdf = await _read_raw(request, limit)
-        return Upload(pdf=pdf, filename=request.query_params.get("filename", "document.pdf"))
+        async for chunk in request.stream():
+            spool.add(chunk)
+            await spool.drain()
+        return request.query_params.get("filename", "document.pdf"), {}
     raise EsignError(ErrorCode.NOT_A_PDF)
 
 
@@ -78,47 +205,8 @@ async def _limited(request: Request, cap: int, limit: int) -> AsyncIterator[byte
 async def read_json(request: Request, limit: int) -> bytes:
     """A small JSON body, read whole only after its size is known to be under ``limit``."""
     _refuse_declared(request.headers.get("content-length"), limit, limit)
-    return await _read_raw(request, limit)
-
-
-async def _read_raw(request: Request, limit: int) -> bytes:
     with SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
         async for chunk in _limited(request, limit, limit):
             spool.write(chunk)
         spool.seek(0)
         return spool.read()
-
-
-async def read_form(request: Request, part: str, limit: int) -> Form:
-    """A ``multipart/form-data`` body whose file part ``part`` may hold up to ``limit`` bytes."""
-    _refuse_declared(request.headers.get("content-length"), limit + _MULTIPART_OVERHEAD, limit)
-    parser = MultiPartParser(
-        request.headers,
-        _limited(request, limit + _MULTIPART_OVERHEAD, limit),
-        max_files=1,
-        max_fields=_MAX_FIELDS,
-        max_part_size=_MAX_FIELD_BYTES,
-    )
-    try:
-        form = await parser.parse()
-    except MultiPartException as exc:
-        raise EsignError(ErrorCode.MALFORMED_REQUEST, detail=exc.message) from None
-    try:
-        upload = form.get(part)
-        fields = {key: value for key, value in form.multi_items() if isinstance(value, str)}
-        if not isinstance(upload, UploadFile):
-            if upload is not None:
-                raise EsignError(ErrorCode.MALFORMED_REQUEST, detail=f"the part '{part}' must be a file")
-            return Form(file=None, filename=None, fields=fields)
-        if upload.size is not None and upload.size > limit:
-            raise EsignError(ErrorCode.PDF_TOO_LARGE, limit=limit)
-        return Form(file=await upload.read(), filename=upload.filename, fields=fields)
-    finally:
-        await form.close()
-
-
-async def _read_multipart(request: Request, limit: int) -> Upload:
-    form = await read_form(request, "file", limit)
-    if form.file is None:
-        raise EsignError(ErrorCode.MALFORMED_REQUEST, detail="the PDF goes in the multipart part 'file'")
-    return Upload(pdf=form.file, filename=form.filename or "document.pdf", fields=form.fields)

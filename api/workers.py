@@ -7,9 +7,11 @@ cache and HSM sessions (``keystore.keys.KeyStore``), and most of its time is one
 round trip and hashing, which release the GIL.
 
 Each pool admits ``workers + queue_limit`` jobs; one more is refused at once with ``OVERLOADED``
-(503) instead of waiting in memory with its upload — the client retries, a load balancer moves on.
-Upload routes take their place *before* reading the body (:meth:`WorkerPool.admitted`), so a flood
-of large uploads is refused up front rather than read into memory first and refused afterwards.
+(503) instead of waiting with its upload — the client retries, a load balancer moves on. Upload
+routes take their place only once the body is complete on disk (:meth:`WorkerPool.admitted` inside
+``api.uploads.Intake.document``): a place taken before the body would let a client trickling its
+uploads hold every worker while it sends nothing. The uploads still arriving are bounded by the
+intake instead (per client and in all) and by the minimum upload rate (``api.middleware``).
 """
 
 from __future__ import annotations

@@ -1,18 +1,24 @@
-"""Bounded load run of the HTTP service on loopback, against the in-process verifier in the same run.
+"""Bounded load run of the HTTP service on loopback, with realistic document sizes, per size.
 
     .venv/bin/python bench/load.py --clients 4 --seconds 10 --workers 1 2
     .venv/bin/python bench/load.py --soak 300 --workers 1        # memory over a 5-minute run
 
-For each uvicorn worker count: HTTP verifications (sent with httpx and with the standard
-library's ``http.client``) alternating with in-process ``esign.verify.pipeline`` calls on the same document,
-so every side sees the same machine load (on a shared 2-core machine a neighbour's burst would
-otherwise land on one side only); the HTTP overhead is the ratio of the p50s, and the worker's own
-time from ``Server-Timing`` splits it. Then verification
-with N clients and sealing with N clients (requests/second, p50/p95/p99, errors), and the resident
-memory of the whole server process tree before and after. ``--soak T`` instead runs N clients,
-half verifying and half sealing, for T seconds and samples the server's memory every 10 s.
-The load generator runs on the same machine, so on 2 cores it competes with the server: the
-numbers are a floor, not a ceiling.
+Intake systems send documents of every size, so the load phases send a mix (:data:`MIX`): six
+60 KB documents, three of 1 MB and one of 10 MB in every ten requests (scanned pages, sealed by the
+service first for verification), and report requests, errors (by status), p50/p95/p99 *per size*.
+An earlier version sent only one-page documents, and its "0 errors" hid that every verification
+above about 215 KB failed.
+
+For each uvicorn worker count: first the HTTP overhead on a one-page document — HTTP
+verifications (sent with httpx and with the standard library's ``http.client``) alternating with
+in-process ``esign.verify.pipeline`` calls on the same document, so every side sees the same machine load
+(on a shared 2-core machine a neighbour's burst would otherwise land on one side only); the
+overhead is the ratio of the p50s, and the worker's own time from ``Server-Timing`` splits it.
+Then verification of the mix with N clients and sealing of the mix with N clients, and the
+resident memory of the whole server process tree before and after. ``--soak T`` instead runs N
+clients, half verifying and half sealing the mix, for T seconds and samples the server's memory
+every 10 s. The load generator runs on the same machine, so on 2 cores it competes with the
+server: the numbers are a floor, not a ceiling.
 """
 
 from __future__ import annotations
@@ -20,13 +26,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import http.client
+import itertools
 import json
 import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -39,6 +47,10 @@ from esign.verify.pipeline import verify
 from fixtures.pki import TestPKI, start_services
 from tests.api_server import Server, start_server, stop_server
 from tests.keystore_fixtures import small_pdf
+from tests.sized_documents import sized_pdf
+
+#: (label, bytes, share of the requests out of 10): mostly forms, some scans, a few large files
+MIX = (("60 KB", 60_000, 6), ("1 MB", 1_000_000, 3), ("10 MB", 10_000_000, 1))
 
 
 @dataclass
@@ -51,43 +63,62 @@ class Phase:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    #: HTTP status → count, for the requests that were not 200
+    statuses: dict[str, int] = field(default_factory=dict)
 
 
-def _percentiles(name: str, clients: int, latencies: list[float], errors: int, seconds: float) -> Phase:
+def _percentiles(
+    name: str, clients: int, latencies: list[float], errors: Counter[int] | int, seconds: float
+) -> Phase:
+    statuses = errors if isinstance(errors, Counter) else Counter()
     ordered = sorted(latencies) or [0.0]
     cuts = statistics.quantiles(ordered, n=100) if len(ordered) > 1 else ordered * 99
     return Phase(
         name=name,
         clients=clients,
         requests=len(latencies),
-        errors=errors,
+        errors=errors if isinstance(errors, int) else errors.total(),
         rps=round(len(latencies) / seconds, 2),
         p50_ms=round(cuts[49] * 1000, 1),
         p95_ms=round(cuts[94] * 1000, 1),
         p99_ms=round(cuts[98] * 1000, 1),
+        statuses={str(status): count for status, count in sorted(statuses.items())},
     )
 
 
-async def _load(server: Server, key: str, path: str, pdf: bytes, clients: int, seconds: float) -> Phase:
-    latencies: list[float] = []
-    errors = 0
+async def _load(
+    server: Server, key: str, path: str, documents: dict[str, bytes], clients: int, seconds: float
+) -> list[Phase]:
+    """N clients sending the :data:`MIX` of ``documents`` for ``seconds``: one phase per size, then all."""
+    sequence = [label for label, _size, share in MIX for _ in range(share)]
+    latencies: dict[str, list[float]] = {label: [] for label in documents}
+    errors: dict[str, Counter[int]] = {label: Counter() for label in documents}
     deadline = time.monotonic() + seconds
     headers = {"Authorization": f"Bearer {server.keys[key]}"}
 
-    async def client() -> None:
-        nonlocal errors
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=120) as http:
+    async def client(start: int) -> None:
+        labels = itertools.islice(itertools.cycle(sequence), start, None)
+        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=300) as http:
             while time.monotonic() < deadline:
+                label = next(labels)
                 started = time.perf_counter()
-                response = await http.post(path, files={"file": ("doc.pdf", pdf, "application/pdf")})
+                files = {"file": ("doc.pdf", documents[label], "application/pdf")}
+                response = await http.post(path, files=files)
                 if response.status_code == 200:
-                    latencies.append(time.perf_counter() - started)
+                    latencies[label].append(time.perf_counter() - started)
                 else:
-                    errors += 1
+                    errors[label][response.status_code] += 1
 
     started = time.monotonic()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return _percentiles(f"http {path}", clients, latencies, errors, time.monotonic() - started)
+    await asyncio.gather(*(client(index * 3) for index in range(clients)))
+    took = time.monotonic() - started
+    phases = [
+        _percentiles(f"http {path} {label}", clients, latencies[label], errors[label], took)
+        for label in documents
+    ]
+    every = [latency for values in latencies.values() for latency in values]
+    total = sum(errors.values(), Counter())
+    return [*phases, _percentiles(f"http {path} all sizes", clients, every, total, took)]
 
 
 def _paired(server: Server, pdf: bytes, pki: TestPKI, seconds: float) -> tuple[list[Phase], float]:
@@ -193,6 +224,8 @@ def run(clients: int, seconds: float, worker_counts: list[int], soak: float | No
                     ESIGN_QUEUE_LIMIT="64",
                     ESIGN_RATE_PER_MINUTE="100000000",
                     ESIGN_RATE_BURST="1000000",
+                    ESIGN_MAX_UPLOAD_BYTES="",  # the default 50 MiB: the mix has 10 MB documents
+                    ESIGN_UPLOADS_PER_CLIENT=str(max(8, clients)),  # the clients share one key
                 )
                 try:
                     measure = (
@@ -208,29 +241,36 @@ def run(clients: int, seconds: float, worker_counts: list[int], soak: float | No
     return results
 
 
-async def _sealed_document(server: Server) -> tuple[bytes, bytes]:
-    """A one-page document and the same document sealed (PAdES B-B) by the demo seal."""
-    document = small_pdf("esign bench one-page document")
-    async with httpx.AsyncClient(base_url=server.url, timeout=120) as http:
-        response = await http.post(
-            "/v1/seals/HZAMR-01/apply",
-            headers={"Authorization": f"Bearer {server.keys['demo']}"},
-            files={"file": ("doc.pdf", document, "application/pdf")},
-        )
-    return document, response.content
+async def _seal(http: httpx.AsyncClient, document: bytes) -> bytes:
+    """``document`` sealed (PAdES B-B) by the demo seal, through the service."""
+    response = await http.post(
+        "/v1/seals/HZAMR-01/apply", files={"file": ("doc.pdf", document, "application/pdf")}
+    )
+    response.raise_for_status()
+    return response.content
+
+
+async def _documents(server: Server) -> tuple[bytes, dict[str, bytes], dict[str, bytes]]:
+    """A sealed one-page document (for the overhead phase), and the :data:`MIX` sizes plain and sealed."""
+    plain = {label: sized_pdf(size) for label, size, _share in MIX}
+    headers = {"Authorization": f"Bearer {server.keys['demo']}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=300) as http:
+        one_page = await _seal(http, small_pdf("esign bench one-page document"))
+        sealed = {label: await _seal(http, document) for label, document in plain.items()}
+    return one_page, plain, sealed
 
 
 async def _one_config(server: Server, pki: TestPKI, workers: int, clients: int, seconds: float) -> dict:
-    document, sealed = await _sealed_document(server)
+    one_page, plain, sealed = await _documents(server)
     await _load(server, "demo", "/v1/verify", sealed, clients, 2)  # warm every worker
     rss_before = _tree_rss_kib(server.process.pid)
-    paired, worker_ms = await asyncio.to_thread(_paired, server, sealed, pki, seconds)
-    many = await _load(server, "demo", "/v1/verify", sealed, clients, seconds)
-    seals = await _load(server, "a-sealer", "/v1/seals/HZAMR-01/apply", document, clients, seconds)
+    paired, worker_ms = await asyncio.to_thread(_paired, server, one_page, pki, seconds)
+    verifies = await _load(server, "demo", "/v1/verify", sealed, clients, seconds)
+    seals = await _load(server, "a-sealer", "/v1/seals/HZAMR-01/apply", plain, clients, seconds)
     rss_after = _tree_rss_kib(server.process.pid)
     return {
         "uvicorn_workers": workers,
-        "phases": [asdict(p) for p in (*paired, many, seals)],
+        "phases": [asdict(p) for p in (*paired, *verifies, *seals)],
         "http_overhead_p50": {p.name: round(p.p50_ms / paired[0].p50_ms - 1, 3) for p in paired[1:]},
         "worker_p50_ms": worker_ms,
         "rss_kib_before": rss_before,
@@ -239,45 +279,42 @@ async def _one_config(server: Server, pki: TestPKI, workers: int, clients: int, 
 
 
 async def _soak(server: Server, clients: int, seconds: float, every: float = 10.0) -> dict:
-    """Half the clients verifying, half sealing, for ``seconds``; the server's RSS every ``every`` s."""
-    document, sealed = await _sealed_document(server)
+    """Half the clients verifying, half sealing the mix, for ``seconds``; RSS every ``every`` s."""
+    _one_page, plain, sealed = await _documents(server)
     samples: list[tuple[float, int, int]] = []  # (seconds since start, main process KiB, process tree KiB)
     started = time.monotonic()
+    sealers = max(1, clients - clients // 2)
     load = asyncio.gather(
         _load(server, "demo", "/v1/verify", sealed, max(1, clients // 2), seconds),
-        _load(
-            server, "a-sealer", "/v1/seals/HZAMR-01/apply", document, max(1, clients - clients // 2), seconds
-        ),
+        _load(server, "a-sealer", "/v1/seals/HZAMR-01/apply", plain, sealers, seconds),
     )
     while not load.done():
-        samples.append(
-            (
-                round(time.monotonic() - started),
-                _rss_kib(server.process.pid),
-                _tree_rss_kib(server.process.pid),
-            )
-        )
+        samples.append(_rss_sample(server, started))
         await asyncio.wait([load], timeout=every)
     verifies, seals = await load
-    samples.append(
-        (round(time.monotonic() - started), _rss_kib(server.process.pid), _tree_rss_kib(server.process.pid))
-    )
+    samples.append(_rss_sample(server, started))
     return {
         "uvicorn_workers": "soak",
-        "phases": [asdict(verifies), asdict(seals)],
+        "phases": [asdict(p) for p in (*verifies, *seals)],
         "rss_samples": samples,
     }
+
+
+def _rss_sample(server: Server, started: float) -> tuple[float, int, int]:
+    pid = server.process.pid
+    return round(time.monotonic() - started), _rss_kib(pid), _tree_rss_kib(pid)
 
 
 def _print(results: dict) -> None:
     print(f"clients={results['clients']} seconds={results['seconds']}")
     for config in results["runs"]:
         print(f"\nuvicorn workers: {config['uvicorn_workers']}")
-        print(f"{'phase':34} {'c':>3} {'req':>6} {'err':>4} {'rps':>8} {'p50':>8} {'p95':>8} {'p99':>8}")
+        print(f"{'phase':44} {'c':>3} {'req':>6} {'err':>4} {'rps':>8} {'p50':>8} {'p95':>8} {'p99':>8}")
         for p in config["phases"]:
+            statuses = " ".join(f"{status}×{count}" for status, count in p["statuses"].items())
             print(
-                f"{p['name']:34} {p['clients']:>3} {p['requests']:>6} {p['errors']:>4} {p['rps']:>8} "
-                f"{p['p50_ms']:>8} {p['p95_ms']:>8} {p['p99_ms']:>8}"
+                f"{p['name']:44} {p['clients']:>3} {p['requests']:>6} {p['errors']:>4} {p['rps']:>8} "
+                f"{p['p50_ms']:>8} {p['p95_ms']:>8} {p['p99_ms']:>8} {statuses}"
             )
         if "rss_samples" in config:
             _print_soak(config["rss_samples"])

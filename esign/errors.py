@@ -186,14 +186,20 @@ class ErrorCode(Enum):
     )
     UPLOAD_TIMEOUT = (
         408,
-        "上传超时：请求内容未在 {seconds} 秒内传完，请检查网络后重新提交。",
-        "Upload timed out: the request body did not arrive within {seconds} s; "
-        "check the connection and resend.",
+        "上传超时：请求内容须在 {seconds} 秒内传完，且开始 {grace} 秒后平均每秒不少于 {rate} 字节，"
+        "请检查网络后重新提交。",
+        "Upload timed out: the request body must arrive within {seconds} s, and after the first "
+        "{grace} s at {rate} bytes/s or faster on average; check the connection and resend.",
     )
     RATE_LIMITED = (
         429,
         "请求过于频繁，请 {retry_after} 秒后重试。",
         "Too many requests; retry after {retry_after} s.",
+    )
+    TOO_MANY_UPLOADS = (
+        429,
+        "同时进行的上传过多（每个客户端最多 {limit} 个），请 {retry_after} 秒后重试。",
+        "Too many uploads in progress for this client (at most {limit}); retry after {retry_after} s.",
     )
     OVERLOADED = (
         503,

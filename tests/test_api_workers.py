@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import pytest
+import uvloop
 
 from api.processes import WarmProcesses
 from esign.errors import ErrorCode, EsignError
@@ -85,3 +86,30 @@ def test_shutdown_stops_every_worker_process() -> None:
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def sized_reply(payload: bytes, reply_bytes: int) -> bytes:
+    return bytes([len(payload) % 251]) * reply_bytes
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_megabytes_cross_the_pipe_both_ways_under_either_event_loop(loop: str) -> None:
+    """uvloop's add_reader leaves the pipe non-blocking: a large job or reply is not a dead worker."""
+
+    async def scenario(pool: WarmProcesses) -> None:
+        for size in (300 * 1024, 8 * 1024 * 1024):
+            reply = await pool.call(sized_reply, (b"\1" * size, size))
+            assert reply == bytes([size % 251]) * size
+
+    factory = uvloop.new_event_loop if loop == "uvloop" else asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+
+        async def run() -> None:
+            pool = WarmProcesses(1, time.sleep, (0,))
+            await pool.start()
+            try:
+                await scenario(pool)
+            finally:
+                pool.shutdown()
+
+        runner.run(run())

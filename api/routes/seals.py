@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Request, Response
@@ -21,7 +22,7 @@ from api.deps import Caller, Runtime, RuntimeDep
 from api.metrics import SEALS_APPLIED
 from api.problems import problems
 from api.seal_options import ApplyOptions, parse_apply_options
-from api.uploads import read_form, read_json, read_upload
+from api.uploads import Intake, IntakeDep, read_json
 from esign.errors import ErrorCode, EsignError
 from esign.seal.image.upload import MAX_PNG_BYTES, MAX_PNG_SIDE
 from esign.seal.pades import SealOptions
@@ -140,18 +141,18 @@ def _register_body() -> dict[str, Any]:
     openapi_extra=_register_body(),
     responses=problems(400, 401, 403, 404, 408, 409, 413, 415),
 )
-async def register(request: Request, runtime: RuntimeDep, caller: Caller) -> SealOut:
-    body, picture = await _seal_request(request)
+async def register(request: Request, runtime: RuntimeDep, caller: Caller, intake: IntakeDep) -> SealOut:
+    body, picture = await _seal_request(request, intake, caller)
     spec = SealSpec(**body.model_dump())
     seal = await runtime.seal_pool.run(_register_blocking, runtime, caller, spec, picture)
     return seal_out(seal)
 
 
-async def _seal_request(request: Request) -> tuple[SealIn, bytes | None]:
+async def _seal_request(request: Request, intake: Intake, caller: Principal) -> tuple[SealIn, bytes | None]:
     """The seal's fields, from JSON or from multipart fields beside an optional ``image`` part."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        form = await read_form(request, "image", MAX_PNG_BYTES)
+        form = await intake.form(request, caller, "image", MAX_PNG_BYTES)
         return _validated(lambda: SealIn.model_validate(form.fields)), form.file
     if content_type == "application/json":
         raw = await read_json(request, _MAX_JSON_BYTES)
@@ -258,15 +259,17 @@ def _apply_body() -> dict[str, Any]:
         **problems(400, 401, 403, 404, 408, 409, 413, 415),
     },
 )
-async def apply(request: Request, runtime: RuntimeDep, caller: Caller, code: SealCode) -> Response:
-    async with runtime.seal_pool.admitted() as run_job:
-        upload = await read_upload(request, runtime.settings.max_upload_bytes)
-        fields = upload.fields if upload.fields else _query_options(request)
-        options = parse_apply_options(fields)
-        request.state.document_bytes = len(upload.pdf)
-        result: SealResult = await run_job(
-            _apply_blocking, runtime, caller, code, upload.pdf, options, request.state.request_id
-        )
+async def apply(
+    request: Request, runtime: RuntimeDep, caller: Caller, intake: IntakeDep, code: SealCode
+) -> Response:
+    # the body first, then a sealing thread: a slow upload holds its client's upload place only
+    async with intake.document(request, caller) as upload:
+        options = parse_apply_options(upload.fields if upload.fields else _query_options(request))
+        request.state.document_bytes = upload.size
+        async with runtime.seal_pool.admitted() as run_job:
+            result: SealResult = await run_job(
+                _apply_blocking, runtime, caller, code, upload.path, options, request.state.request_id
+            )
     SEALS_APPLIED.labels(result.seal_code).inc()
     request.state.document_sha256 = result.sha256_before
     return Response(
@@ -285,9 +288,9 @@ def _query_options(request: Request) -> dict[str, str]:
 
 
 def _apply_blocking(
-    runtime: Runtime, caller: Principal, code: str, pdf: bytes, options: SealOptions, request_id: str
+    runtime: Runtime, caller: Principal, code: str, path: FilePath, options: SealOptions, request_id: str
 ) -> SealResult:
-    return runtime.service.apply(caller, code, pdf, options, request_id=request_id)
+    return runtime.service.apply(caller, code, path.read_bytes(), options, request_id=request_id)
 
 
 # Last: the catch-all "/{code}/{action}" must not shadow /apply and /grants above.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -12,7 +11,7 @@ from api.deps import MaybeCaller, RuntimeDep
 from api.jobs import verify_document
 from api.metrics import VERIFICATIONS
 from api.problems import problems
-from api.uploads import read_upload
+from api.uploads import IntakeDep
 from keystore.authz import Principal, require_verifier
 
 router = APIRouter(prefix="/v1", tags=["verify"])
@@ -81,6 +80,7 @@ async def verify_pdf(
     request: Request,
     runtime: RuntimeDep,
     caller: MaybeCaller,
+    intake: IntakeDep,
     fmt: Annotated[Format | None, Query(alias="format", description="Report format.")] = None,
     lang: Annotated[Literal["zh", "en"], Query(description="Language of the text report.")] = "zh",
     policy: Annotated[
@@ -91,22 +91,22 @@ async def verify_pdf(
     if caller is not None:
         require_verifier(caller)
     chosen = _chosen_format(fmt, accept)
-    async with runtime.verify_pool.admitted() as run_job:
-        upload = await read_upload(request, runtime.settings.max_upload_bytes)
-        digest = hashlib.sha256(upload.pdf).hexdigest()
-        request.state.document_sha256, request.state.document_bytes = digest, len(upload.pdf)
-        outcome = await run_job(
-            verify_document,
-            upload.pdf,
-            policy or runtime.settings.default_policy,
-            upload.filename[:_MAX_NAME],
-            chosen,
-            lang,
-        )
+    # the body first, then a worker: a slow upload holds its client's upload place, not a worker's
+    async with intake.document(request, caller) as upload:
+        request.state.document_sha256, request.state.document_bytes = upload.sha256, upload.size
+        async with runtime.verify_pool.admitted() as run_job:
+            outcome = await run_job(
+                verify_document,
+                str(upload.path),
+                policy or runtime.settings.default_policy,
+                upload.filename[:_MAX_NAME],
+                chosen,
+                lang,
+            )
     outcome.raise_error()
     indication = outcome.indication
     VERIFICATIONS.labels(indication).inc()
-    await _record(runtime, caller, digest, indication, request.state.request_id)
+    await _record(runtime, caller, upload.sha256, indication, request.state.request_id)
     headers = {"X-Esign-Indication": indication, "Server-Timing": f"verify;dur={outcome.worker_ms:.1f}"}
     return Response(outcome.body, media_type=_MEDIA[chosen], headers=headers)
 
