@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Path, Request, Response
+from fastapi import APIRouter, Body, Header, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
@@ -252,32 +252,56 @@ def _apply_body() -> dict[str, Any]:
             "description": "The sealed PDF; `X-Audit-Record` is the audit record's sequence number.",
             "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
             "headers": {
-                "X-Audit-Record": {"schema": {"type": "integer"}, "description": "audit record sequence"}
+                "X-Audit-Record": {"schema": {"type": "integer"}, "description": "audit record sequence"},
+                "Idempotent-Replayed": {
+                    "schema": {"type": "string", "enum": ["true"]},
+                    "description": "the document sealed for an earlier request with this Idempotency-Key",
+                },
             },
         },
-        **problems(400, 401, 403, 404, 408, 409, 413, 415),
+        **problems(400, 401, 403, 404, 408, 409, 413, 415, 422),
     },
 )
-async def apply(request: Request, runtime: RuntimeDep, caller: Caller, code: SealCode) -> Response:
+async def apply(
+    request: Request,
+    runtime: RuntimeDep,
+    caller: Caller,
+    code: SealCode,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=200,
+            description="Repeat a request under the same key to get the same sealed document again "
+            "(for a day); the same key with another document, seal or options is refused (422).",
+        ),
+    ] = None,
+) -> Response:
     async with runtime.seal_pool.admitted() as run_job:
         upload = await read_upload(request, runtime.settings.max_upload_bytes)
         fields = upload.fields if upload.fields else _query_options(request)
         options = parse_apply_options(fields)
         request.state.document_bytes = len(upload.pdf)
         result: SealResult = await run_job(
-            _apply_blocking, runtime, caller, code, upload.pdf, options, request.state.request_id
+            _apply_blocking,
+            runtime,
+            caller,
+            code,
+            upload.pdf,
+            options,
+            request.state.request_id,
+            idempotency_key,
         )
-    SEALS_APPLIED.labels(result.seal_code).inc()
+    if not result.replayed:
+        SEALS_APPLIED.labels(result.seal_code).inc()
     request.state.document_sha256 = result.sha256_before
-    return Response(
-        result.pdf,
-        media_type="application/pdf",
-        headers={
-            "X-Audit-Record": str(result.audit_seq),
-            "X-Sealed-Sha256": result.sha256_after,
-            "Content-Disposition": 'attachment; filename="sealed.pdf"',
-        },
-    )
+    headers = {
+        "X-Audit-Record": str(result.audit_seq),
+        "X-Sealed-Sha256": result.sha256_after,
+        "Content-Disposition": 'attachment; filename="sealed.pdf"',
+    }
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(result.pdf, media_type="application/pdf", headers=headers)
 
 
 def _query_options(request: Request) -> dict[str, str]:
@@ -285,9 +309,17 @@ def _query_options(request: Request) -> dict[str, str]:
 
 
 def _apply_blocking(
-    runtime: Runtime, caller: Principal, code: str, pdf: bytes, options: SealOptions, request_id: str
+    runtime: Runtime,
+    caller: Principal,
+    code: str,
+    pdf: bytes,
+    options: SealOptions,
+    request_id: str,
+    idempotency_key: str | None,
 ) -> SealResult:
-    return runtime.service.apply(caller, code, pdf, options, request_id=request_id)
+    return runtime.service.apply(
+        caller, code, pdf, options, request_id=request_id, idempotency_key=idempotency_key
+    )
 
 
 # Last: the catch-all "/{code}/{action}" must not shadow /apply and /grants above.
