@@ -205,3 +205,34 @@ def test_sqlite_database_and_its_wal_and_shm_files_are_private(tmp_path: Path) -
             database.dispose()
     finally:
         os.umask(old_umask)
+
+
+def test_migration_keeps_existing_checkpoints_verifying(tmp_path: Path, pki: TestPKI, audit_signer) -> None:  # type: ignore[no-untyped-def]
+    """A database made before ``0002_audit``: its checkpoints get ``prev_digest`` NULL and still verify."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from keystore.db import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = Database(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with old.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    with old.transaction() as session:  # audit records are unchanged by the migration
+        head = audit.append(session, actor="operator", action="key.added", payload={}).hash
+    signature = asyncio.run(audit_signer.async_sign_raw(audit._checkpoint_message(1, head, None), "sha256"))
+    with old.engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO audit_checkpoints VALUES (1, :h, 'then', :s, :c)"),
+            {"h": head, "s": signature, "c": audit_signer.signing_cert.dump()},
+        )
+    old.dispose()
+    migrated = Database.open(url)
+    with migrated.transaction() as session:
+        assert session.get(AuditCheckpoint, 1).prev_digest is None  # type: ignore[union-attr]
+    assert _verify(migrated, pki, Anchor(tmp_path / "anchor")).ok
+    migrated.dispose()
