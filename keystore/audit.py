@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ __all__ = [
 ]
 
 GENESIS = "0" * 64
+_log = logging.getLogger("esign.audit")
 _ADVISORY_LOCK_ID = 0x65_73_69_67_6E  # "esign"
 # built once: every sealed document runs these, and SQLAlchemy then reuses their compiled form
 _LOCK_CHAIN = text("SELECT pg_advisory_xact_lock(:id)")
@@ -192,7 +194,7 @@ async def checkpoint(db: Database, signer: Signer, anchor: Anchor | None = None)
         except IntegrityError:  # another process pinned the same head first
             return None
         if anchor is not None:
-            anchor.append(made.seq, made.head_hash, checkpoint_digest(made), made.at)
+            _anchor(anchor, made)
         return made
     return None
 
@@ -208,6 +210,19 @@ def organisation_scope(uscc: str | None) -> ColumnElement[bool]:
     seals = select(Seal.code).where(Seal.uscc == uscc)
     clients = select(Client.name).where(Client.uscc == uscc, Client.name != OPERATOR.name)
     return or_(AuditRecord.seal_code.in_(seals), AuditRecord.actor.in_(clients))
+
+
+def _anchor(anchor: Anchor, made: AuditCheckpoint) -> None:
+    """Append the committed checkpoint to the anchor; a failure is logged, never the seal's failure.
+
+    The document and its record are committed by now: failing the request would lose the document
+    for its client. An unanchored checkpoint is still signed and chained, and the next anchored one
+    covers it (``verify_chain`` accepts checkpoints newer than the anchor's last line).
+    """
+    try:
+        anchor.append(made.seq, made.head_hash, checkpoint_digest(made), made.at)
+    except OSError as exc:
+        _log.error("audit checkpoint %s not anchored in %s: %s", made.seq, anchor.path, exc)
 
 
 def iter_records(session: Session, after: int = 0, batch: int = 1000) -> Iterator[AuditRecord]:

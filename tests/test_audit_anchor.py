@@ -236,3 +236,12 @@ def test_migration_keeps_existing_checkpoints_verifying(tmp_path: Path, pki: Tes
         assert session.get(AuditCheckpoint, 1).prev_digest is None  # type: ignore[union-attr]
     assert _verify(migrated, pki, Anchor(tmp_path / "anchor")).ok
     migrated.dispose()
+
+
+def test_an_unwritable_anchor_is_logged_and_the_checkpoint_still_made(
+    db: Database, audit_signer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    _fill(db, 2)
+    broken = Anchor(tmp_path / "no such directory" / "anchor")
+    assert asyncio.run(audit.checkpoint(db, audit_signer, broken)) is not None
+    assert "not anchored" in caplog.text

@@ -81,6 +81,7 @@ def test_checkpoints_are_anchored_beside_the_database_and_every_file_is_private(
     with api_server.client("a-auditor") as http:
         check = http.get("/v1/audit/verify").json()
     assert check["ok"] is True and check["anchored"] >= 1, check
+    assert '"audit_anchor"' in api_server.log()  # the copy a log pipeline ships elsewhere
     database = api_server.keystore.parent / "esign.db"
     for path in (
         database,
