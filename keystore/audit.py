@@ -199,19 +199,6 @@ async def checkpoint(db: Database, signer: Signer, anchor: Anchor | None = None)
     return None
 
 
-def organisation_scope(uscc: str | None) -> ColumnElement[bool]:
-    """The records an organisation may read: those about its seals and those its clients made.
-
-    Both columns are covered by the record hash, and seal codes and client names are unique, so a
-    record cannot be moved into another organisation's view without breaking the chain. The
-    operator's own records about clients or keys (no seal) belong to the platform only. A client
-    named like the operator never makes the operator's records its organisation's.
-    """
-    seals = select(Seal.code).where(Seal.uscc == uscc)
-    clients = select(Client.name).where(Client.uscc == uscc, Client.name != OPERATOR.name)
-    return or_(AuditRecord.seal_code.in_(seals), AuditRecord.actor.in_(clients))
-
-
 def _anchor(anchor: Anchor, made: AuditCheckpoint) -> None:
     """Append the committed checkpoint to the anchor; a failure is logged, never the seal's failure.
 
@@ -223,6 +210,19 @@ def _anchor(anchor: Anchor, made: AuditCheckpoint) -> None:
         anchor.append(made.seq, made.head_hash, checkpoint_digest(made), made.at)
     except OSError as exc:
         _log.error("audit checkpoint %s not anchored in %s: %s", made.seq, anchor.path, exc)
+
+
+def organisation_scope(uscc: str | None) -> ColumnElement[bool]:
+    """The records an organisation may read: those about its seals and those its clients made.
+
+    Both columns are covered by the record hash, and seal codes and client names are unique, so a
+    record cannot be moved into another organisation's view without breaking the chain. The
+    operator's own records about clients or keys (no seal) belong to the platform only. A client
+    named like the operator never makes the operator's records its organisation's.
+    """
+    seals = select(Seal.code).where(Seal.uscc == uscc)
+    clients = select(Client.name).where(Client.uscc == uscc, Client.name != OPERATOR.name)
+    return or_(AuditRecord.seal_code.in_(seals), AuditRecord.actor.in_(clients))
 
 
 def iter_records(session: Session, after: int = 0, batch: int = 1000) -> Iterator[AuditRecord]:
