@@ -245,3 +245,12 @@ def test_an_unwritable_anchor_is_logged_and_the_checkpoint_still_made(
     broken = Anchor(tmp_path / "no such directory" / "anchor")
     assert asyncio.run(audit.checkpoint(db, audit_signer, broken)) is not None
     assert "not anchored" in caplog.text
+
+
+def test_a_checkpoint_newer_than_the_anchor_is_accepted(
+    chain: Database, pki: TestPKI, anchor: Anchor, audit_signer
+) -> None:  # type: ignore[no-untyped-def]
+    """A crash between commit and append leaves the newest checkpoint unanchored: signed, not forged."""
+    assert asyncio.run(audit.checkpoint(chain, audit_signer, None)) is not None
+    result = _verify(chain, pki, anchor)
+    assert result.ok and (result.checkpoints, result.anchored) == (3, 2)
