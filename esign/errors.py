@@ -158,6 +158,12 @@ class ErrorCode(Enum):
     PERMISSION_DENIED = (403, "无权执行此操作：{detail}", "Permission denied: {detail}")
     CLIENT_NOT_FOUND = (404, "API 客户端“{client}”不存在。", "API client '{client}' does not exist.")
     DATABASE_ERROR = (503, "数据库不可用：{detail}", "The database is unavailable: {detail}")
+    IDEMPOTENCY_KEY_REUSED = (
+        422,
+        "幂等键“{key}”已用于另一个盖章请求（文档、印章或选项不同），请换用新的幂等键。",
+        "Idempotency key '{key}' was already used for a different sealing request "
+        "(another document, seal or options); use a new key.",
+    )
     XML_REPORT_UNAVAILABLE = (
         422,
         "无法生成 ETSI TS 119 102-2 XML 验证报告：{detail}",

@@ -2,7 +2,9 @@
 
 - a **sealer** seals only with seals of its own organisation that it was granted;
 - a **seal-admin** manages (registers, suspends, rotates, grants) only its own organisation's seals;
-- an **auditor** reads the audit log; a **verifier** only verifies.
+- an **auditor** reads its own organisation's audit records; a **verifier** only verifies;
+- only the platform administrator (the operator) creates auditors: the audit log watches the
+  seal-admins, so a seal-admin must not be able to appoint its own auditor.
 
 The local operator (the person at the ``esign`` command line, with access to the database and key
 files anyway) holds every power; API clients never do.
@@ -21,6 +23,7 @@ __all__ = [
     "Role",
     "parse_roles",
     "require_auditor",
+    "require_may_appoint",
     "require_seal_admin",
     "require_sealer",
     "require_verifier",
@@ -76,6 +79,14 @@ def require_seal_admin(who: Principal, seal_uscc: str) -> None:
         raise EsignError(ErrorCode.PERMISSION_DENIED, detail=f"{who.name} does not have the seal-admin role")
     if who.uscc != seal_uscc:
         raise EsignError(ErrorCode.PERMISSION_DENIED, detail="the seal belongs to another organisation")
+
+
+def require_may_appoint(who: Principal, roles: frozenset[Role]) -> None:
+    """May ``who`` create a client with ``roles``? An auditor only by the platform administrator."""
+    if Role.AUDITOR in roles and not who.is_operator:
+        raise EsignError(
+            ErrorCode.PERMISSION_DENIED, detail="only the platform administrator creates auditor clients"
+        )
 
 
 def require_auditor(who: Principal) -> None:

@@ -4,6 +4,10 @@ SQLite transactions start with ``BEGIN IMMEDIATE``: writers queue on the databas
 of a transaction instead of failing half-way with "database is locked" when two processes both
 read and then write (the audit chain's read-head-then-append is exactly that). PostgreSQL callers
 serialise the audit chain with an advisory lock instead (see ``keystore.audit``).
+
+An SQLite database file is private to its owner (0600): it holds the API keys' hashes, the audit
+log and the kept sealed documents. SQLite creates the ``-wal`` and ``-shm`` files with the mode of
+the database file, so creating that file 0600 first covers all three.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,6 +49,7 @@ def normalise_url(url: str) -> str:
 def _make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
+    _make_private(make_url(url).database)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
 
     @event.listens_for(engine, "connect")
@@ -62,6 +68,25 @@ def _make_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _make_private(database: str | None) -> None:
+    """Create the SQLite file 0600 before SQLite does (umask 022 would make it 0644), and tighten old ones.
+
+    Where the file cannot be created (no such directory) SQLite's own error is the better answer.
+    """
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
+    except OSError:
+        return
+    for path in (database, f"{database}-wal", f"{database}-shm"):
+        try:
+            if os.stat(path).st_mode & 0o077:
+                os.chmod(path, 0o600)
+        except OSError:
+            continue  # absent, or another user's file: not ours to change
 
 
 def _sqlite_synchronous() -> str:

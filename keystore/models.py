@@ -20,6 +20,7 @@ __all__ = [
     "Base",
     "Client",
     "Grant",
+    "IdempotentSeal",
     "KeyEntry",
     "Seal",
     "SealEvent",
@@ -156,7 +157,12 @@ class AuditRecord(Base):
 
 
 class AuditCheckpoint(Base):
-    """A signature by the audit key over (sequence, record hash): pins the chain up to ``seq``."""
+    """A signature by the audit key over (sequence, record hash, previous checkpoint): pins the chain.
+
+    ``prev_digest`` chains the checkpoints themselves (``keystore.audit.checkpoint_digest`` of the
+    one before, or the genesis value), so a deleted checkpoint in the middle is detected; ``None``
+    marks a checkpoint written before checkpoints were chained (signed without it).
+    """
 
     __tablename__ = "audit_checkpoints"
 
@@ -165,3 +171,25 @@ class AuditCheckpoint(Base):
     at: Mapped[str] = mapped_column(String(40))
     signature: Mapped[bytes] = mapped_column(LargeBinary)
     certificate: Mapped[bytes] = mapped_column(LargeBinary)
+    prev_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class IdempotentSeal(Base):
+    """A sealed document kept under the client's ``Idempotency-Key``, written with its audit record.
+
+    A client that lost the response (a dropped connection, a killed server) repeats the request
+    with the same key and receives these very bytes instead of a second sealed document.
+    ``fingerprint`` is the SHA-256 of what was asked (seal, options, document), so the same key
+    with a different request is refused rather than answered with the wrong document.
+    """
+
+    __tablename__ = "idempotent_seals"
+
+    client: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    seal_code: Mapped[str] = mapped_column(String(64))
+    audit_seq: Mapped[int] = mapped_column(BigInteger)
+    sha256_before: Mapped[str] = mapped_column(String(64))
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

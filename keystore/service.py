@@ -6,7 +6,9 @@ outside any database transaction (the audit chain is locked only for the append 
 processes seal in parallel and still build one chain.
 
 The audit record is written in a transaction that first re-reads the seal: a seal suspended or
-revoked while a document was being signed produces no audit record and no sealed document.
+revoked while a document was being signed produces no audit record and no sealed document. With an
+idempotency key the sealed document is kept in that same transaction (``keystore.idempotency``),
+so every ``seal.applied`` record of a keyed request has a document its client can fetch again.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from typing import Any
 from pyhanko.sign.signers import Signer
 from pyhanko.sign.timestamps import TimeStamper
 from sqlalchemy import Connection, Row
+from sqlalchemy.exc import IntegrityError
 
 from esign.errors import ErrorCode, EsignError
 from esign.seal.image import SealImage
 from esign.seal.pades import SealOptions, aseal
 from esign.sync_bridge import run_sync
-from keystore import audit
+from keystore import audit, idempotency
+from keystore.audit_anchor import Anchor, anchor_for
 from keystore.authz import Principal, require_sealer
 from keystore.db import Database
 from keystore.keyring import audit_key, find_key, key_chain, key_ref
@@ -51,6 +55,8 @@ class SealResult:
     sha256_before: str
     sha256_after: str
     request_id: str
+    #: the stored answer to an earlier request with the same Idempotency-Key (no new record)
+    replayed: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +84,34 @@ class _SealChanged(Exception):
     """The seal's version moved between the pre-signing check and the audit record."""
 
 
+class _Replayed(Exception):
+    """Another request with the same Idempotency-Key was recorded first: answer with its document."""
+
+    def __init__(self, stored: idempotency.Stored) -> None:
+        super().__init__(stored.seal_code)
+        self.stored = stored
+
+
+@dataclasses.dataclass(frozen=True)
+class _Keyed:
+    """A request's Idempotency-Key and what the request asks for."""
+
+    key: str
+    fingerprint: str
+
+
+def _replay(stored: idempotency.Stored, request_id: str) -> SealResult:
+    return SealResult(
+        pdf=stored.pdf,
+        audit_seq=stored.audit_seq,
+        seal_code=stored.seal_code,
+        sha256_before=stored.sha256_before,
+        sha256_after=hashlib.sha256(stored.pdf).hexdigest(),
+        request_id=request_id,
+        replayed=True,
+    )
+
+
 class SealService:
     """One per process: it owns the key cache (each key is opened once) and the audit settings."""
 
@@ -94,6 +128,7 @@ class SealService:
             settings=audit.AuditSettings.from_env(),
             checkpoint_signer=signer,
             timestamper=timestamper,
+            anchor=anchor_for(db.url),
         )
 
     def __init__(
@@ -104,8 +139,10 @@ class SealService:
         settings: audit.AuditSettings | None = None,
         checkpoint_signer: Signer | None = None,
         timestamper: TimeStamper | None = None,
+        anchor: Anchor | None = None,
     ) -> None:
         self.db = db
+        self.anchor = anchor
         self.keys = keys or KeyStore()
         self.settings = settings or audit.AuditSettings()
         self.checkpoint_signer = checkpoint_signer
@@ -123,21 +160,33 @@ class SealService:
         request_id: str | None = None,
         before_record: Callable[[bytes], None] | None = None,
         now: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> SealResult:
         """Seal ``pdf`` with the registered seal ``seal_code`` on behalf of ``who``.
 
         ``before_record`` receives the sealed bytes before the audit record is committed; batch jobs
         use it to make the output durable first (see ``keystore.batch``). If it raises, nothing is
-        recorded.
+        recorded. With ``idempotency_key``, a request ``who`` already made under that key gets the
+        document sealed then (``replayed``), and the same key for a different request is refused.
         """
         request_id = request_id or uuid.uuid4().hex
+        keyed = None
+        if idempotency_key is not None:
+            keyed = _Keyed(
+                idempotency.check_key(idempotency_key), idempotency.fingerprint(seal_code, options, pdf)
+            )
+            stored = await asyncio.to_thread(self._stored, who, keyed)
+            if stored is not None:
+                return _replay(stored, request_id)
         try:
-            return await self._apply_once(who, seal_code, pdf, options, request_id, before_record, now)
+            return await self._apply_once(who, seal_code, pdf, options, request_id, before_record, now, keyed)
         except _SealChanged:
             # Signed with a seal version that changed meanwhile (rotated, suspended and resumed …):
             # that document must not be recorded; decide afresh and seal once more.
             try:
-                return await self._apply_once(who, seal_code, pdf, options, request_id, before_record, now)
+                return await self._apply_once(
+                    who, seal_code, pdf, options, request_id, before_record, now, keyed
+                )
             except _SealChanged as again:
                 raise EsignError(
                     ErrorCode.SEAL_NOT_ACTIVE, seal=seal_code, reason="changed while sealing"
@@ -152,6 +201,7 @@ class SealService:
         request_id: str,
         before_record: Callable[[bytes], None] | None,
         now: datetime | None,
+        keyed: _Keyed | None,
     ) -> SealResult:
         prepared = self._remembered(who, seal_code, now) or await asyncio.to_thread(
             self._authorise, who, seal_code, now
@@ -169,7 +219,17 @@ class SealService:
             sha256_after=hashlib.sha256(sealed).hexdigest(),
             request_id=request_id,
         )
-        seq = await asyncio.to_thread(self._record, who, prepared, result, options)
+        try:
+            seq = await asyncio.to_thread(self._record, who, prepared, result, options, keyed)
+        except _Replayed as first:
+            return _replay(first.stored, request_id)
+        except IntegrityError:
+            # on PostgreSQL two requests with one key can both pass the check; the key's primary key
+            # lets one commit, and the other answers with its document
+            stored = await asyncio.to_thread(self._stored, who, keyed) if keyed else None
+            if stored is None:
+                raise
+            return _replay(stored, request_id)
         await self._maybe_checkpoint(seq)
         return dataclasses.replace(result, audit_seq=seq)
 
@@ -211,8 +271,21 @@ class SealService:
             return None
         return remembered[0]
 
-    def _record(self, who: Principal, prepared: _Prepared, result: SealResult, options: SealOptions) -> int:
-        """The authoritative check and the audit record, in one transaction."""
+    def _stored(self, who: Principal, keyed: _Keyed) -> idempotency.Stored | None:
+        with self.db.statements(read_only=True) as connection:
+            return idempotency.find(
+                connection, who.name, keyed.key, keyed.fingerprint, self.settings.idempotency_ttl_s
+            )
+
+    def _record(
+        self,
+        who: Principal,
+        prepared: _Prepared,
+        result: SealResult,
+        options: SealOptions,
+        keyed: _Keyed | None,
+    ) -> int:
+        """The authoritative check, the audit record and the kept document, in one transaction."""
         with self.db.statements() as connection:
             try:
                 state = _check_use(connection, who, result.seal_code, None)
@@ -233,14 +306,32 @@ class SealService:
                     "sha256_after": result.sha256_after,
                     "level": str(options.level),
                     "certification": str(options.certification),
+                    **({"idempotency_key": keyed.key} if keyed else {}),
                 },
             )
+            if keyed is not None:
+                self._keep(connection, who, keyed, result, record.seq)
             return record.seq
+
+    def _keep(
+        self, connection: Connection, who: Principal, keyed: _Keyed, result: SealResult, seq: int
+    ) -> None:
+        """Store the document under its key, unless a request with that key was recorded meanwhile.
+
+        The check follows the append: on PostgreSQL the append holds the chain's lock, so a request
+        with the same key committed before it is visible here; raising rolls this record back.
+        """
+        ttl = self.settings.idempotency_ttl_s
+        earlier = idempotency.find(connection, who.name, keyed.key, keyed.fingerprint, ttl)
+        if earlier is not None:
+            raise _Replayed(earlier)
+        kept = idempotency.Stored(keyed.fingerprint, result.seal_code, seq, result.sha256_before, result.pdf)
+        idempotency.store(connection, who.name, keyed.key, kept, ttl)
 
     async def _maybe_checkpoint(self, seq: int) -> None:
         every = self.settings.checkpoint_every
         if self.checkpoint_signer is not None and every > 0 and seq % every == 0:
-            await audit.checkpoint(self.db, self.checkpoint_signer)
+            await audit.checkpoint(self.db, self.checkpoint_signer, self.anchor)
 
     def record_verification(
         self, who: Principal, document_sha256: str, verdict: str, request_id: str | None

@@ -41,11 +41,17 @@ def list_records(after: int, limit: int, database_url: str | None) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="PEM certificate of the audit key (default: the key named by ESIGN_AUDIT_KEY).",
 )
+@click.option(
+    "--anchor",
+    help="The anchor file of the checkpoints (default: ESIGN_AUDIT_ANCHOR, else beside an SQLite "
+    "database; 'off' skips the anchor check).",
+)
 @database_option
 @reports_errors
-def verify(audit_cert: Path | None, database_url: str | None) -> None:
-    """Check the whole chain and every checkpoint; name the first bad record (exit 1 if any)."""
+def verify(audit_cert: Path | None, anchor: str | None, database_url: str | None) -> None:
+    """Check the whole chain, every checkpoint and the anchor; name the first problem (exit 1 if any)."""
     from keystore.audit import verify_chain
+    from keystore.audit_anchor import anchor_for
     from keystore.db import Database
     from keystore.keyring import audit_key, chain_from_pem, key_chain
 
@@ -56,9 +62,12 @@ def verify(audit_cert: Path | None, database_url: str | None) -> None:
         else:
             entry = audit_key(session)
             cert = key_chain(entry)[0] if entry else None
-        result = verify_chain(session, cert)
+        result = verify_chain(session, cert, anchor_for(db.url, anchor))
     if result.ok:
-        click.echo(f"OK 审计日志完整: {result.records} records, {result.checkpoints} signed checkpoints")
+        anchored = "no anchor" if result.anchored is None else f"{result.anchored} anchored"
+        click.echo(
+            f"OK 审计日志完整: {result.records} records, {result.checkpoints} signed checkpoints ({anchored})"
+        )
         return
     problem = result.problem
     assert problem is not None
@@ -92,7 +101,7 @@ def export(output: Path | None, database_url: str | None) -> None:
 @database_option
 @reports_errors
 def checkpoint(database_url: str | None) -> None:
-    """Sign the current head of the chain with the audit key (ESIGN_AUDIT_KEY) now."""
+    """Sign the current head of the chain with the audit key (ESIGN_AUDIT_KEY) now, and anchor it."""
     from esign.errors import ErrorCode, EsignError
     from keystore.audit import checkpoint as make_checkpoint
     from keystore.db import Database
@@ -101,7 +110,7 @@ def checkpoint(database_url: str | None) -> None:
     service = SealService.from_env(Database.open(database_url))
     if service.checkpoint_signer is None:
         raise EsignError(ErrorCode.BAD_OPTION, detail="set ESIGN_AUDIT_KEY to the name of the audit key")
-    made = asyncio.run(make_checkpoint(service.db, service.checkpoint_signer))
+    made = asyncio.run(make_checkpoint(service.db, service.checkpoint_signer, service.anchor))
     click.echo(
         f"checkpoint at record {made.seq}"
         if made

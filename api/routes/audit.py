@@ -1,4 +1,9 @@
-"""The audit log over HTTP: filtered pages of records, and a check of the whole hash chain (auditor)."""
+"""The audit log over HTTP: filtered pages of records, and a check of the whole hash chain (auditor).
+
+An auditor reads only its own organisation's records (``keystore.audit.organisation_scope``); the
+chain check covers the whole log, because a chain can only be verified whole, and answers with
+counts and the first bad position only, never another organisation's records.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import Caller, RuntimeDep
 from api.problems import problems
-from keystore.audit import record_as_dict, verify_chain
+from keystore.audit import organisation_scope, record_as_dict, verify_chain
 from keystore.authz import require_auditor
 from keystore.keyring import audit_key, key_chain
 from keystore.models import AuditRecord
@@ -35,10 +40,17 @@ class ChainCheck(BaseModel):
     ok: bool
     records: int
     checkpoints: int
+    anchored: int | None = Field(
+        description="Checkpoints found in the anchor file (ESIGN_AUDIT_ANCHOR); null without one."
+    )
     problem: ChainProblem | None
 
 
-@router.get("", summary="Audit records, oldest first, with filters (auditor)", responses=problems(401, 403))
+@router.get(
+    "",
+    summary="The caller's organisation's audit records, oldest first, with filters (auditor)",
+    responses=problems(401, 403),
+)
 def list_records(
     runtime: RuntimeDep,
     caller: Caller,
@@ -51,6 +63,8 @@ def list_records(
 ) -> AuditPage:
     require_auditor(caller)
     query = select(AuditRecord).where(AuditRecord.seq > after).order_by(AuditRecord.seq).limit(limit)
+    if not caller.is_operator:
+        query = query.where(organisation_scope(caller.uscc))
     for column, value in (
         (AuditRecord.action, action),
         (AuditRecord.seal_code, seal),
@@ -73,12 +87,13 @@ def list_records(
 def verify(runtime: RuntimeDep, caller: Caller) -> ChainCheck:
     require_auditor(caller)
     with runtime.db.transaction() as session:
-        result = verify_chain(session, _audit_certificate(runtime, session))
+        result = verify_chain(session, _audit_certificate(runtime, session), runtime.service.anchor)
     problem = result.problem
     return ChainCheck(
         ok=result.ok,
         records=result.records,
         checkpoints=result.checkpoints,
+        anchored=result.anchored,
         problem=ChainProblem(seq=problem.seq, kind=problem.kind, message=problem.message)
         if problem
         else None,

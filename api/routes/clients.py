@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from api.deps import Caller, RuntimeDep
 from api.problems import problems
 from esign.errors import ErrorCode, EsignError
-from keystore.authz import Principal, Role, require_seal_admin
+from keystore.authz import Principal, Role, require_may_appoint, require_seal_admin
 from keystore.clients import create_client, find_client, list_clients, revoke_client
 from keystore.models import Client
 
@@ -67,6 +67,7 @@ def _delegated_operator(caller: Principal, uscc: str) -> Principal:
     responses=problems(400, 401, 403),
 )
 def create(runtime: RuntimeDep, caller: Caller, body: ClientIn) -> NewClientOut:
+    require_may_appoint(caller, frozenset(body.roles))
     actor = _delegated_operator(caller, body.uscc)
     with runtime.db.transaction() as session:
         made = create_client(

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Path, Request, Response
+from fastapi import APIRouter, Body, Header, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
@@ -253,14 +253,30 @@ def _apply_body() -> dict[str, Any]:
             "description": "The sealed PDF; `X-Audit-Record` is the audit record's sequence number.",
             "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
             "headers": {
-                "X-Audit-Record": {"schema": {"type": "integer"}, "description": "audit record sequence"}
+                "X-Audit-Record": {"schema": {"type": "integer"}, "description": "audit record sequence"},
+                "Idempotent-Replayed": {
+                    "schema": {"type": "string", "enum": ["true"]},
+                    "description": "the document sealed for an earlier request with this Idempotency-Key",
+                },
             },
         },
-        **problems(400, 401, 403, 404, 408, 409, 413, 415),
+        **problems(400, 401, 403, 404, 408, 409, 413, 415, 422),
     },
 )
 async def apply(
-    request: Request, runtime: RuntimeDep, caller: Caller, intake: IntakeDep, code: SealCode
+    request: Request,
+    runtime: RuntimeDep,
+    caller: Caller,
+    intake: IntakeDep,
+    code: SealCode,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=200,
+            description="Repeat a request under the same key to get the same sealed document again "
+            "(for a day); the same key with another document, seal or options is refused (422).",
+        ),
+    ] = None,
 ) -> Response:
     # the body first, then a sealing thread: a slow upload holds its client's upload place only
     async with intake.document(request, caller) as upload:
@@ -268,19 +284,26 @@ async def apply(
         request.state.document_bytes = upload.size
         async with runtime.seal_pool.admitted() as run_job:
             result: SealResult = await run_job(
-                _apply_blocking, runtime, caller, code, upload.path, options, request.state.request_id
+                _apply_blocking,
+                runtime,
+                caller,
+                code,
+                upload.path,
+                options,
+                request.state.request_id,
+                idempotency_key,
             )
-    SEALS_APPLIED.labels(result.seal_code).inc()
+    if not result.replayed:
+        SEALS_APPLIED.labels(result.seal_code).inc()
     request.state.document_sha256 = result.sha256_before
-    return Response(
-        result.pdf,
-        media_type="application/pdf",
-        headers={
-            "X-Audit-Record": str(result.audit_seq),
-            "X-Sealed-Sha256": result.sha256_after,
-            "Content-Disposition": 'attachment; filename="sealed.pdf"',
-        },
-    )
+    headers = {
+        "X-Audit-Record": str(result.audit_seq),
+        "X-Sealed-Sha256": result.sha256_after,
+        "Content-Disposition": 'attachment; filename="sealed.pdf"',
+    }
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(result.pdf, media_type="application/pdf", headers=headers)
 
 
 def _query_options(request: Request) -> dict[str, str]:
@@ -288,9 +311,17 @@ def _query_options(request: Request) -> dict[str, str]:
 
 
 def _apply_blocking(
-    runtime: Runtime, caller: Principal, code: str, path: FilePath, options: SealOptions, request_id: str
+    runtime: Runtime,
+    caller: Principal,
+    code: str,
+    path: FilePath,
+    options: SealOptions,
+    request_id: str,
+    idempotency_key: str | None,
 ) -> SealResult:
-    return runtime.service.apply(caller, code, path.read_bytes(), options, request_id=request_id)
+    return runtime.service.apply(
+        caller, code, path.read_bytes(), options, request_id=request_id, idempotency_key=idempotency_key
+    )
 
 
 # Last: the catch-all "/{code}/{action}" must not shadow /apply and /grants above.

@@ -79,6 +79,12 @@ let lang = localStorage.getItem("esign-lang") || "zh";
 let lastReport = null;
 const $ = (id) => document.getElementById(id);
 
+// Names from the upload (file name, field names, certificate names) may carry controls, line breaks,
+// zero-width or bidi characters that move or fake text: show them as \uXXXX (as the text report does).
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/g;
+const visible = (text) =>
+  String(text).replace(UNSAFE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
@@ -132,7 +138,7 @@ function render(report) {
   verdict.dataset.indication = report.indication;
   verdict.textContent = t.verdicts[report.indication] || report.indication;
   $("document").textContent =
-    `${t.document}: ${report.document.name} · ${report.document.pages} p · SHA-256 ${report.document.sha256}`;
+    `${t.document}: ${visible(report.document.name)} · ${report.document.pages} p · SHA-256 ${report.document.sha256}`;
   $("signatures").replaceChildren(...report.signatures.map((s) => signatureCard(s, t)));
   const findings = report.findings.map((f) => findingItem(f, t));
   $("findings").replaceChildren(...(findings.length ? findings : [el("li", {}, t.none)]));
@@ -142,7 +148,7 @@ function render(report) {
 function signatureCard(sig, t) {
   const who = sig.signed_by || {};
   const rows = [
-    [t.signer, [who.organization, who.uscc].filter(Boolean).join(" · ") || who.subject || "—"],
+    [t.signer, visible([who.organization, who.uscc].filter(Boolean).join(" · ") || who.subject || "—")],
     [t.time, sig.best_signature_time || sig.claimed_signing_time || "—"],
     [t.level, sig.format || "—"],
     [t.result, [sig.indication, sig.subindication].filter(Boolean).join(" / ")],
@@ -159,7 +165,7 @@ function signatureCard(sig, t) {
   return el(
     "article",
     { class: "signature", "data-indication": sig.indication },
-    el("h3", {}, `${kind} ${sig.index + 1} «${sig.field}»`),
+    el("h3", {}, `${kind} ${sig.index + 1} «${visible(sig.field)}»`),
     list,
     conditions,
   );

@@ -1,8 +1,26 @@
-"""The report for people: Chinese by default, English on request, every finding with its remedy."""
+"""The report for people: Chinese by default, English on request, every finding with its remedy.
+
+Every string that comes from the upload (its file name, the PDF's field names, the certificate's
+names, finding details quoting the document) goes through :func:`visible`: a newline in a file
+name must not start a line of its own that reads "Overall result: TOTAL_PASSED", and bidi controls
+must not reorder what a clerk reads.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+__all__ = ["render_text", "visible"]
+
+#: C0/C1 controls and line breaks, zero-width characters, bidi embeddings/overrides/isolates, BOM
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+
+
+def visible(text: str) -> str:
+    """``text`` with every character that could move, hide or fake report text shown as ``\\uXXXX``."""
+    return _UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
 
 _LABELS = {
     "zh": {
@@ -44,7 +62,7 @@ def render_text(report: dict[str, Any], lang: str = "zh") -> str:
     t = _LABELS["en" if lang == "en" else "zh"]
     doc = report["document"]
     lines = [
-        f"{t['document']}: {doc['name']}  ({doc['size']} bytes, sha256 {doc['sha256'][:16]}…)",
+        f"{t['document']}: {visible(doc['name'])}  ({doc['size']} bytes, sha256 {doc['sha256'][:16]}…)",
         f"{t['indication']}: {report['indication']}",
     ]
     for sig in report["signatures"]:
@@ -57,8 +75,8 @@ def render_text(report: dict[str, Any], lang: str = "zh") -> str:
         checks = ", ".join(f"{k}={v}" for k, v in sig["checks"].items())
         lines += [
             "",
-            f"[{sig['index']}] {t[_KIND_LABEL[sig['kind']]]} «{sig['field']}»: {verdict}",
-            f"    {t['signer']}: {who}",
+            f"[{sig['index']}] {t[_KIND_LABEL[sig['kind']]]} «{visible(sig['field'])}»: {verdict}",
+            f"    {t['signer']}: {visible(who)}",
             f"    {t['time']}: {sig['best_signature_time'] or sig['claimed_signing_time'] or '?'}",
             f"    {t['level']}: {sig['format']}",
             f"    {t['checks']}: {checks}",
@@ -68,7 +86,7 @@ def render_text(report: dict[str, Any], lang: str = "zh") -> str:
     key = "en" if lang == "en" else "zh"
     for finding in report["findings"]:
         where = "" if finding["signature"] is None else f"[{finding['signature']}] "
-        detail = f" ({finding['detail']})" if finding.get("detail") else ""
+        detail = f" ({visible(str(finding['detail']))})" if finding.get("detail") else ""
         lines.append(
             f"  - {where}{finding['severity'].upper()} {finding['code']}: {finding['message'][key]}{detail}"
         )
