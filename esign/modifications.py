@@ -30,19 +30,22 @@ from esign.change_model import ChangeAnalysis, ChangeFinding, ChangeStatus
 from esign.mdp_rules import DIFF_POLICY, MAX_TREE_DEPTH, MdpConstraints, read_constraints, resolved
 from esign.page_changes import ObjectDigester, PageComparison, compare_pages
 from esign.pdfinput import end_of_revisions
+from esign.update_accounting import unaccounted_bytes
 from esign.visual import RenderError, RenderTimeout, compare, page_dpi, render_pages
 from esign.visual_judgement import judge_page, regions_of
 
 if TYPE_CHECKING:
     from esign.policy import Limits
 
-__all__ = ["ChangeAnalysis", "ChangeFinding", "analyse_changes"]
+__all__ = ["UNKNOWN_CODES", "ChangeAnalysis", "ChangeFinding", "analyse_changes"]
 
 DEFAULT_RENDER_DPI = 72
 DEFAULT_RENDER_BATCH = 16
 DEFAULT_TIME_BUDGET_S = 60.0
 #: Codes meaning "we could not tell" rather than "something bad happened".
-UNKNOWN_CODES = frozenset({"DIFF_ANALYSIS_FAILED", "TIME_BUDGET_EXCEEDED", "ANNOTATIONS_OVERLAP"})
+UNKNOWN_CODES = frozenset(
+    {"DIFF_ANALYSIS_FAILED", "TIME_BUDGET_EXCEEDED", "ANNOTATIONS_OVERLAP", "UPDATE_NOT_WELL_FORMED"}
+)
 #: What a reader can pick up from bytes outside every revision: object definitions, tables, trailers.
 _REVISION_SYNTAX = re.compile(rb"(\d+)\s+\d+\s+obj\b|\bxref\b|\btrailer\b")
 
@@ -56,13 +59,15 @@ def analyse_changes(
     reader: PdfFileReader,
     signed_revision: int,
     *,
+    signed_end: int | None = None,
     limits: Limits | None = None,
     deadline: float | None = None,
 ) -> ChangeAnalysis:
     """Judge everything appended after ``signed_revision``; never raises.
 
-    ``deadline`` (a ``time.monotonic()`` value) is the document's: the analyses of all its signatures
-    share one time budget instead of getting a fresh one each.
+    ``signed_end`` (where the signed range ends) lets the bytes after it be checked for a strictly
+    well-formed update chain (:mod:`esign.update_accounting`). ``deadline`` (a ``time.monotonic()``
+    value) is the document's: the analyses of all its signatures share one time budget.
     """
     budget = getattr(limits, "time_budget_s", DEFAULT_TIME_BUDGET_S)
     own = time.monotonic() + budget
@@ -71,6 +76,7 @@ def analyse_changes(
     try:
         findings += _overlaps(reader)
         findings += _unindexed_tail(pdf, reader)
+        findings += _unaccounted(pdf, reader, signed_end)
         if signed_revision >= reader.xrefs.total_revisions - 1:
             return ChangeAnalysis(_status(findings) if findings else "none", tuple(findings))
         constraints = read_constraints(reader, signed_revision)
@@ -109,6 +115,11 @@ def _overlaps(reader: PdfFileReader) -> list[ChangeFinding]:
     """Overlapping annotations in the final file: what they may hide is a doubt, not a proof."""
     pages = overlapping_pages(reader.root)
     return [ChangeFinding("ANNOTATIONS_OVERLAP", False, pages)] if pages else []
+
+
+def _unaccounted(pdf: bytes, reader: PdfFileReader, signed_end: int | None) -> list[ChangeFinding]:
+    problem = None if signed_end is None else unaccounted_bytes(pdf, signed_end, reader)
+    return [] if problem is None else [ChangeFinding("UPDATE_NOT_WELL_FORMED", False, (), problem)]
 
 
 def _unindexed_tail(pdf: bytes, reader: PdfFileReader) -> list[ChangeFinding]:

@@ -22,6 +22,7 @@ from esign.errors import ErrorCode, EsignError
 from esign.indexed_reader import IndexedReader
 from esign.pdfopen import PARSER_CRASHES, looks_like_pdf
 from esign.policy import Limits
+from esign.update_accounting import final_eof
 from esign.xref_relink import relink_xref_tables
 
 _HEADER_WINDOW = 1024
@@ -68,7 +69,7 @@ def open_pdf(data: bytes, limits: Limits) -> ParsedPdf:
         raise EsignError(ErrorCode.NOT_A_PDF)
     decode_limits = DecodeLimits(per_stream=StreamDecodeLimits(max_output_size=limits.max_decoded_stream))
     try:
-        reader, tolerant, relinked = _read(data, strict=True, decode_limits=decode_limits), False, False
+        reader, tolerant, relinked = _read_strictly(data, decode_limits), False, False
     except PdfDecodeLimitError as exc:
         raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=str(exc)) from exc
     except PARSER_CRASHES:
@@ -76,6 +77,21 @@ def open_pdf(data: bytes, limits: Limits) -> ParsedPdf:
     if reader.encrypted and not _opens_without_password(reader):
         raise EsignError(ErrorCode.PDF_ENCRYPTED)
     return ParsedPdf(data=data, reader=reader, tolerant=tolerant, relinked=relinked)
+
+
+def _read_strictly(data: bytes, decode_limits: DecodeLimits) -> PdfFileReader:
+    """The strict parser; a harmless tail (whitespace, repeated ``%%EOF`` lines) is cut off for it.
+
+    pyHanko looks for the last ``%%EOF`` near the end of the file and expects ``startxref`` before it,
+    so such a tail alone would make a well-formed file "corrupt". The offsets stay the upload's.
+    """
+    try:
+        return _read(data, strict=True, decode_limits=decode_limits)
+    except PARSER_CRASHES:
+        end = final_eof(data)
+        if end is None or not data[end:].strip(b"\x00\t\n\x0c\r "):
+            raise
+    return _read(data[:end], strict=True, decode_limits=decode_limits)
 
 
 def _read_tolerantly(data: bytes, decode_limits: DecodeLimits) -> tuple[PdfFileReader, bool]:

@@ -41,6 +41,7 @@ from esign.validation import Assessment, DocumentTimes, assess
 
 __all__ = ["averify", "verify"]
 
+_NO_REVISION = "no revision of the file ends inside the signed range: what follows it cannot be compared"
 _RELINKED = "the cross-reference chain was broken and had to be re-linked; the revisions are reconstructed"
 
 
@@ -160,10 +161,18 @@ def _judge_changes(
     """
     revision = _signed_revision(parsed, a)
     if revision is None:
-        return "unknown", frozenset()
-    analysis = modifications.analyse_changes(
-        parsed.data, parsed.reader, revision, limits=policy.limits, deadline=deadline
-    )
+        analysis = modifications.ChangeAnalysis(
+            "unknown", (modifications.ChangeFinding("DIFF_ANALYSIS_FAILED", False, (), _NO_REVISION),)
+        )
+    else:
+        analysis = modifications.analyse_changes(
+            parsed.data,
+            parsed.reader,
+            revision,
+            signed_end=a.signed_end,
+            limits=policy.limits,
+            deadline=deadline,
+        )
     if parsed.relinked and analysis.status == "permitted":
         # the revisions were reconstructed from a file whose own pointers contradict them: what was
         # appended after signing is our inference, so "nothing suspicious" is not a certainty
@@ -175,8 +184,8 @@ def _judge_changes(
     for change in analysis.findings:
         code = FindingCode.lookup(change.code)
         a.note(code, change.detail)
-        if not change.permitted:
-            defeats.add(code)
+        if not change.permitted and change.code not in modifications.UNKNOWN_CODES:
+            defeats.add(code)  # a doubt ("could not tell") leaves art. 13 undetermined, it defeats nothing
     if analysis.status == "suspicious":
         if not defeats:
             a.note(FindingCode.MODIFIED_AFTER_SIGNING)
