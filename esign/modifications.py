@@ -37,7 +37,7 @@ from esign.visual_judgement import judge_page, regions_of
 if TYPE_CHECKING:
     from esign.policy import Limits
 
-__all__ = ["UNKNOWN_CODES", "ChangeAnalysis", "ChangeFinding", "analyse_changes"]
+__all__ = ["UNKNOWN_CODES", "ChangeAnalysis", "ChangeFinding", "analyse_changes", "unaccounted"]
 
 DEFAULT_RENDER_DPI = 72
 DEFAULT_RENDER_BATCH = 16
@@ -76,7 +76,7 @@ def analyse_changes(
     try:
         findings += _overlaps(reader)
         findings += _unindexed_tail(pdf, reader)
-        findings += _unaccounted(pdf, reader, signed_end)
+        findings += unaccounted(pdf, reader, signed_end)
         if signed_revision >= reader.xrefs.total_revisions - 1:
             return ChangeAnalysis(_status(findings) if findings else "none", tuple(findings))
         constraints = read_constraints(reader, signed_revision)
@@ -117,7 +117,8 @@ def _overlaps(reader: PdfFileReader) -> list[ChangeFinding]:
     return [ChangeFinding("ANNOTATIONS_OVERLAP", False, pages)] if pages else []
 
 
-def _unaccounted(pdf: bytes, reader: PdfFileReader, signed_end: int | None) -> list[ChangeFinding]:
+def unaccounted(pdf: bytes, reader: PdfFileReader, signed_end: int | None) -> list[ChangeFinding]:
+    """The bytes after ``signed_end`` that no strictly parsed update explains, as a doubt."""
     problem = None if signed_end is None else unaccounted_bytes(pdf, signed_end, reader)
     return [] if problem is None else [ChangeFinding("UPDATE_NOT_WELL_FORMED", False, (), problem)]
 

@@ -22,7 +22,7 @@ from esign.errors import ErrorCode, EsignError
 from esign.indexed_reader import IndexedReader
 from esign.pdfopen import PARSER_CRASHES, looks_like_pdf
 from esign.policy import Limits
-from esign.update_accounting import final_eof
+from esign.update_accounting import last_closer_end
 from esign.xref_relink import relink_xref_tables
 
 _HEADER_WINDOW = 1024
@@ -80,16 +80,18 @@ def open_pdf(data: bytes, limits: Limits) -> ParsedPdf:
 
 
 def _read_strictly(data: bytes, decode_limits: DecodeLimits) -> PdfFileReader:
-    """The strict parser; a harmless tail (whitespace, repeated ``%%EOF`` lines) is cut off for it.
+    """The strict parser; bytes after the last ``startxref … %%EOF`` are cut off for it.
 
     pyHanko looks for the last ``%%EOF`` near the end of the file and expects ``startxref`` before it,
-    so such a tail alone would make a well-formed file "corrupt". The offsets stay the upload's.
+    so a harmless tail (whitespace, repeated ``%%EOF`` lines) would make a well-formed file "corrupt",
+    and appended junk would hide the signed revisions from the report. What was cut is judged later
+    (:mod:`esign.update_accounting`); the offsets stay the upload's.
     """
     try:
         return _read(data, strict=True, decode_limits=decode_limits)
     except PARSER_CRASHES:
-        end = final_eof(data)
-        if end is None or not data[end:].strip(b"\x00\t\n\x0c\r "):
+        end = last_closer_end(data)
+        if end is None or end == len(data):
             raise
     return _read(data[:end], strict=True, decode_limits=decode_limits)
 

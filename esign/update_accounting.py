@@ -26,7 +26,7 @@ from pyhanko.pdf_utils.rw_common import PdfHandler
 
 from esign.pdfopen import PARSER_CRASHES
 
-__all__ = ["final_eof", "unaccounted_bytes"]
+__all__ = ["final_eof", "last_closer_end", "unaccounted_bytes"]
 
 _WHITESPACE = b"\x00\t\n\x0c\r "
 #: ``startxref`` N ``%%EOF``: how every revision closes (§7.5.5)
@@ -73,6 +73,16 @@ def final_eof(pdf: bytes) -> int | None:
         if _closer_ending_at(pdf, end) is not None:
             return end
         end = _rstripped(pdf, end - 5)
+    return None
+
+
+def last_closer_end(pdf: bytes) -> int | None:
+    """Offset just past the last ``startxref … %%EOF`` anywhere in the file: where its last revision ends
+    for a reader that ignores what follows (the bytes after it are judged by :func:`unaccounted_bytes`)."""
+    eof = len(pdf)
+    while (eof := pdf.rfind(b"%%EOF", 0, eof)) >= 0:
+        if _closer_ending_at(pdf, eof + 5) is not None:
+            return eof + 5
     return None
 
 

@@ -161,9 +161,9 @@ def _judge_changes(
     """
     revision = _signed_revision(parsed, a)
     if revision is None:
-        analysis = modifications.ChangeAnalysis(
-            "unknown", (modifications.ChangeFinding("DIFF_ANALYSIS_FAILED", False, (), _NO_REVISION),)
-        )
+        no_revision = modifications.ChangeFinding("DIFF_ANALYSIS_FAILED", False, (), _NO_REVISION)
+        unexplained = modifications.unaccounted(parsed.data, parsed.reader, a.signed_end)
+        analysis = modifications.ChangeAnalysis("unknown", (no_revision, *unexplained))
     else:
         analysis = modifications.analyse_changes(
             parsed.data,
