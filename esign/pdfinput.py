@@ -26,6 +26,8 @@ from esign.update_accounting import last_closer_end
 from esign.xref_relink import relink_xref_tables
 
 _HEADER_WINDOW = 1024
+#: how many earlier revisions an unreadable file is tried at (each try parses a prefix of the file)
+_EARLIER_REVISIONS_TRIED = 4
 
 
 @dataclass(frozen=True)
@@ -110,10 +112,34 @@ def _read_tolerantly(data: bytes, decode_limits: DecodeLimits) -> tuple[PdfFileR
             except PdfDecodeLimitError as limit:
                 raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=str(limit)) from limit
             except PARSER_CRASHES:
-                pass  # report the original failure below
+                pass  # try an earlier revision, then report the original failure below
+        earlier = _read_earlier_revision(data, decode_limits)
+        if earlier is not None:
+            return earlier, False
         if data.find(b"%%EOF", max(0, len(data) - _HEADER_WINDOW)) < 0:
             raise EsignError(ErrorCode.PDF_TRUNCATED) from exc
         raise EsignError(ErrorCode.PDF_CORRUPT, detail=_short(exc)) from exc
+
+
+def _read_earlier_revision(data: bytes, decode_limits: DecodeLimits) -> PdfFileReader | None:
+    """The file as it was at an earlier ``%%EOF``, when the last updates cannot be read at all.
+
+    A signed document with an unreadable update appended (a broken xref stream, a second document
+    glued on) still has signatures to report; what follows the revision read here is judged as bytes
+    no well-formed update explains (:mod:`esign.update_accounting`), so nothing after it can pass.
+    """
+    end: int | None = len(data)
+    for _ in range(_EARLIER_REVISIONS_TRIED):
+        end = last_closer_end(data, end)
+        if end is None:
+            return None
+        if end < len(data.rstrip(b"\x00\t\n\x0c\r ")):
+            try:
+                return _read(data[:end], strict=False, decode_limits=decode_limits)
+            except PARSER_CRASHES:
+                pass
+        end -= 5  # before this %%EOF
+    return None
 
 
 def _opens_without_password(reader: PdfFileReader) -> bool:

@@ -76,10 +76,10 @@ def final_eof(pdf: bytes) -> int | None:
     return None
 
 
-def last_closer_end(pdf: bytes) -> int | None:
-    """Offset just past the last ``startxref … %%EOF`` anywhere in the file: where its last revision ends
-    for a reader that ignores what follows (the bytes after it are judged by :func:`unaccounted_bytes`)."""
-    eof = len(pdf)
+def last_closer_end(pdf: bytes, before: int | None = None) -> int | None:
+    """Offset just past the last ``startxref … %%EOF`` ending at or before ``before``: where the last
+    revision ends for a reader that ignores what follows (judged by :func:`unaccounted_bytes`)."""
+    eof = len(pdf) if before is None else before
     while (eof := pdf.rfind(b"%%EOF", 0, eof)) >= 0:
         if _closer_ending_at(pdf, eof + 5) is not None:
             return eof + 5

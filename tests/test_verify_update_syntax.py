@@ -219,3 +219,14 @@ def test_a_legitimate_later_update_is_accounted_for(licence, policy, pki) -> Non
     result = _seal_result(verify(out.getvalue(), policy))
     assert "UPDATE_NOT_WELL_FORMED" not in result.findings
     assert _startxref(out.getvalue()) > len(licence)
+
+
+def test_an_update_with_an_unreadable_xref_stream_reports_the_signed_revision(licence, policy) -> None:
+    """/Type /XRex: pyHanko asserted, the verifier crashed. Now the signed revision is read and reported,
+    and the unreadable update keeps the seal from passing."""
+    pdf = _update(licence, _deface)
+    at = pdf.rindex(b"/Type /XRef")
+    attacked = pdf[:at] + b"/Type /XRex" + pdf[at + len(b"/Type /XRex") :]
+    result = _seal_result(verify(attacked, policy))
+    assert result.indication is not Indication.TOTAL_PASSED
+    assert "UPDATE_NOT_WELL_FORMED" in result.findings
