@@ -264,6 +264,16 @@ class FindingCode(Enum):
         "请联系受理机构人工核验文件内容。",
         "Ask the receiving office to check the content manually.",
     )
+    UPDATE_NOT_WELL_FORMED = _f(
+        Severity.WARNING,
+        "签名范围之后的内容不是结构规范的增量更新（交叉引用表、文件尾或对象位置需要修复才能读取），"
+        "不同的阅读软件可能显示不同的内容，无法确认签名后未被改动。",
+        "What follows the signed range is not a well-formed incremental update (its cross-reference "
+        "section, trailer or object positions need repair to be read); viewers may show different "
+        "content, so it cannot be confirmed that nothing changed after signing.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
     MODIFIED_AFTER_SIGNING = _f(
         Severity.ERROR,
         "签名后文件被改动，改动不属于允许的范围。",

@@ -23,7 +23,14 @@ from fixtures.conformance_gm import CASES as GM_CASES
 from fixtures.conformance_gm import SM2_TRUST_ANCHOR
 
 #: files pyHanko cannot open by design (the point of the case)
-UNREADABLE = {"broken/truncated.pdf", "other/encrypted.pdf", "other/not-a-pdf.pdf"}
+#: files stock pyHanko cannot open: truncated, encrypted, not a PDF, a damaged update, junk after %%EOF
+UNREADABLE = {
+    "broken/truncated.pdf",
+    "other/encrypted.pdf",
+    "other/not-a-pdf.pdf",
+    "attack/update-with-a-damaged-xref.pdf",
+    "attack/junk-after-eof.pdf",
+}
 
 
 @pytest.fixture(scope="session")

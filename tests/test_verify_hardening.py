@@ -185,6 +185,7 @@ def test_overlapping_annotations_make_the_signature_indeterminate(pki, plain) ->
     assert "ANNOTATIONS_OVERLAP" in _codes(sig)
     assert sig.checks.modifications == "unknown"
     assert sig.indication is Indication.INDETERMINATE
+    assert sig.reliable_esignature.verdict == "undetermined"  # a doubt, not a defeat of art. 13
 
 
 def test_broken_prev_pointer_is_relinked_and_every_signature_found(pki, plain) -> None:

@@ -21,10 +21,13 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from esign.errors import ErrorCode, EsignError
 from esign.pdf.indexed_reader import IndexedReader
 from esign.pdf.open import PARSER_CRASHES, looks_like_pdf
+from esign.pdf.updates import last_closer_end
 from esign.pdf.xref_relink import relink_xref_tables
 from esign.policy import Limits
 
 _HEADER_WINDOW = 1024
+#: how many earlier revisions an unreadable file is tried at (each try parses a prefix of the file)
+_EARLIER_REVISIONS_TRIED = 4
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def open_pdf(data: bytes, limits: Limits) -> ParsedPdf:
         raise EsignError(ErrorCode.NOT_A_PDF)
     decode_limits = DecodeLimits(per_stream=StreamDecodeLimits(max_output_size=limits.max_decoded_stream))
     try:
-        reader, tolerant, relinked = _read(data, strict=True, decode_limits=decode_limits), False, False
+        reader, tolerant, relinked = _read_strictly(data, decode_limits), False, False
     except PdfDecodeLimitError as exc:
         raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=str(exc)) from exc
     except PARSER_CRASHES:
@@ -76,6 +79,23 @@ def open_pdf(data: bytes, limits: Limits) -> ParsedPdf:
     if reader.encrypted and not _opens_without_password(reader):
         raise EsignError(ErrorCode.PDF_ENCRYPTED)
     return ParsedPdf(data=data, reader=reader, tolerant=tolerant, relinked=relinked)
+
+
+def _read_strictly(data: bytes, decode_limits: DecodeLimits) -> PdfFileReader:
+    """The strict parser; bytes after the last ``startxref … %%EOF`` are cut off for it.
+
+    pyHanko looks for the last ``%%EOF`` near the end of the file and expects ``startxref`` before it,
+    so a harmless tail (whitespace, repeated ``%%EOF`` lines) would make a well-formed file "corrupt",
+    and appended junk would hide the signed revisions from the report. What was cut is judged later
+    (:mod:`esign.pdf.updates`); the offsets stay the upload's.
+    """
+    try:
+        return _read(data, strict=True, decode_limits=decode_limits)
+    except PARSER_CRASHES:
+        end = last_closer_end(data)
+        if end is None or end == len(data):
+            raise
+    return _read(data[:end], strict=True, decode_limits=decode_limits)
 
 
 def _read_tolerantly(data: bytes, decode_limits: DecodeLimits) -> tuple[PdfFileReader, bool]:
@@ -92,10 +112,34 @@ def _read_tolerantly(data: bytes, decode_limits: DecodeLimits) -> tuple[PdfFileR
             except PdfDecodeLimitError as limit:
                 raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=str(limit)) from limit
             except PARSER_CRASHES:
-                pass  # report the original failure below
+                pass  # try an earlier revision, then report the original failure below
+        earlier = _read_earlier_revision(data, decode_limits)
+        if earlier is not None:
+            return earlier, False
         if data.find(b"%%EOF", max(0, len(data) - _HEADER_WINDOW)) < 0:
             raise EsignError(ErrorCode.PDF_TRUNCATED) from exc
         raise EsignError(ErrorCode.PDF_CORRUPT, detail=_short(exc)) from exc
+
+
+def _read_earlier_revision(data: bytes, decode_limits: DecodeLimits) -> PdfFileReader | None:
+    """The file as it was at an earlier ``%%EOF``, when the last updates cannot be read at all.
+
+    A signed document with an unreadable update appended (a broken xref stream, a second document
+    glued on) still has signatures to report; what follows the revision read here is judged as bytes
+    no well-formed update explains (:mod:`esign.pdf.updates`), so nothing after it can pass.
+    """
+    end: int | None = len(data)
+    for _ in range(_EARLIER_REVISIONS_TRIED):
+        end = last_closer_end(data, end)
+        if end is None:
+            return None
+        if end < len(data.rstrip(b"\x00\t\n\x0c\r ")):
+            try:
+                return _read(data[:end], strict=False, decode_limits=decode_limits)
+            except PARSER_CRASHES:
+                pass
+        end -= 5  # before this %%EOF
+    return None
 
 
 def _opens_without_password(reader: PdfFileReader) -> bool:

@@ -28,6 +28,7 @@ PARSER_CRASHES: tuple[type[BaseException], ...] = (
     RecursionError,
     OverflowError,
     zlib.error,
+    AssertionError,  # pyHanko asserts on some malformed structures (an xref stream's /Type, subsections)
 )
 
 #: where the header may sit: ISO 32000 allows leading garbage, readers accept it within 1 KiB

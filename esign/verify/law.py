@@ -78,7 +78,13 @@ _RULES: dict[str, _Rule] = {
     # 签署后对数据电文内容和形式的任何改动能够被发现 — what was signed is what is shown
     "content_change_detectable": _Rule(
         defeats=_codes(F.DIGEST_MISMATCH, F.BYTERANGE_INVALID, F.COVERAGE_PARTIAL, F.MODIFIED_AFTER_SIGNING),
-        doubts=_codes(F.MODIFICATION_CHECK_UNAVAILABLE, F.TIME_BUDGET_EXCEEDED, F.VALIDATION_ERROR),
+        doubts=_codes(
+            F.MODIFICATION_CHECK_UNAVAILABLE,
+            F.TIME_BUDGET_EXCEEDED,
+            F.VALIDATION_ERROR,
+            F.UPDATE_NOT_WELL_FORMED,
+            F.ANNOTATIONS_OVERLAP,
+        ),
         holds=lambda c, p, f: (
             c.integrity == "ok"
             and c.coverage in ("entire_file", "entire_revision")

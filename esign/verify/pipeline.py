@@ -36,12 +36,19 @@ from esign.sync_bridge import run_sync
 from esign.verify.assessment import Assessment, DocumentTimes
 from esign.verify.evidence import Evidence, read_dss
 from esign.verify.law import reliable_signature
-from esign.verify.modifications.analysis import ChangeAnalysis, ChangeFinding, analyse_changes
+from esign.verify.modifications.analysis import (
+    UNKNOWN_CODES,
+    ChangeAnalysis,
+    ChangeFinding,
+    analyse_changes,
+    unaccounted,
+)
 from esign.verify.signatures import SignatureSlot, find_signatures
 from esign.verify.validation import assess
 
 __all__ = ["averify", "verify"]
 
+_NO_REVISION = "no revision of the file ends inside the signed range: what follows it cannot be compared"
 _RELINKED = "the cross-reference chain was broken and had to be re-linked; the revisions are reconstructed"
 
 
@@ -161,8 +168,18 @@ def _judge_changes(
     """
     revision = _signed_revision(parsed, a)
     if revision is None:
-        return "unknown", frozenset()
-    analysis = analyse_changes(parsed.data, parsed.reader, revision, limits=policy.limits, deadline=deadline)
+        no_revision = ChangeFinding("DIFF_ANALYSIS_FAILED", False, (), _NO_REVISION)
+        unexplained = unaccounted(parsed.data, parsed.reader, a.signed_end)
+        analysis = ChangeAnalysis("unknown", (no_revision, *unexplained))
+    else:
+        analysis = analyse_changes(
+            parsed.data,
+            parsed.reader,
+            revision,
+            signed_end=a.signed_end,
+            limits=policy.limits,
+            deadline=deadline,
+        )
     if parsed.relinked and analysis.status == "permitted":
         # the revisions were reconstructed from a file whose own pointers contradict them: what was
         # appended after signing is our inference, so "nothing suspicious" is not a certainty
@@ -174,8 +191,8 @@ def _judge_changes(
     for change in analysis.findings:
         code = FindingCode.lookup(change.code)
         a.note(code, change.detail)
-        if not change.permitted:
-            defeats.add(code)
+        if not change.permitted and change.code not in UNKNOWN_CODES:
+            defeats.add(code)  # a doubt ("could not tell") leaves art. 13 undetermined, it defeats nothing
     if analysis.status == "suspicious":
         if not defeats:
             a.note(FindingCode.MODIFIED_AFTER_SIGNING)

@@ -27,6 +27,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel, SuspiciousModification
 
 from esign.pdf.input import end_of_revisions
+from esign.pdf.updates import unaccounted_bytes
 from esign.verify.modifications.annotation_overlap import overlapping_pages
 from esign.verify.modifications.diff_policy import DIFF_POLICY
 from esign.verify.modifications.mdp_rules import MAX_TREE_DEPTH, MdpConstraints, read_constraints, resolved
@@ -39,13 +40,15 @@ from esign.verify.modifications.visual_judgement import judge_page, regions_of
 if TYPE_CHECKING:
     from esign.policy import Limits
 
-__all__ = ["ChangeAnalysis", "ChangeFinding", "analyse_changes"]
+__all__ = ["UNKNOWN_CODES", "ChangeAnalysis", "ChangeFinding", "analyse_changes", "unaccounted"]
 
 DEFAULT_RENDER_DPI = 72
 DEFAULT_RENDER_BATCH = 16
 DEFAULT_TIME_BUDGET_S = 60.0
 #: Codes meaning "we could not tell" rather than "something bad happened".
-UNKNOWN_CODES = frozenset({"DIFF_ANALYSIS_FAILED", "TIME_BUDGET_EXCEEDED", "ANNOTATIONS_OVERLAP"})
+UNKNOWN_CODES = frozenset(
+    {"DIFF_ANALYSIS_FAILED", "TIME_BUDGET_EXCEEDED", "ANNOTATIONS_OVERLAP", "UPDATE_NOT_WELL_FORMED"}
+)
 #: What a reader can pick up from bytes outside every revision: object definitions, tables, trailers.
 _REVISION_SYNTAX = re.compile(rb"(\d+)\s+\d+\s+obj\b|\bxref\b|\btrailer\b")
 
@@ -59,13 +62,15 @@ def analyse_changes(
     reader: PdfFileReader,
     signed_revision: int,
     *,
+    signed_end: int | None = None,
     limits: Limits | None = None,
     deadline: float | None = None,
 ) -> ChangeAnalysis:
     """Judge everything appended after ``signed_revision``; never raises.
 
-    ``deadline`` (a ``time.monotonic()`` value) is the document's: the analyses of all its signatures
-    share one time budget instead of getting a fresh one each.
+    ``signed_end`` (where the signed range ends) lets the bytes after it be checked for a strictly
+    well-formed update chain (:mod:`esign.pdf.updates`). ``deadline`` (a ``time.monotonic()``
+    value) is the document's: the analyses of all its signatures share one time budget.
     """
     budget = getattr(limits, "time_budget_s", DEFAULT_TIME_BUDGET_S)
     own = time.monotonic() + budget
@@ -74,6 +79,7 @@ def analyse_changes(
     try:
         findings += _overlaps(reader)
         findings += _unindexed_tail(pdf, reader)
+        findings += unaccounted(pdf, reader, signed_end)
         if signed_revision >= reader.xrefs.total_revisions - 1:
             return ChangeAnalysis(_status(findings) if findings else "none", tuple(findings))
         constraints = read_constraints(reader, signed_revision)
@@ -112,6 +118,12 @@ def _overlaps(reader: PdfFileReader) -> list[ChangeFinding]:
     """Overlapping annotations in the final file: what they may hide is a doubt, not a proof."""
     pages = overlapping_pages(reader.root)
     return [ChangeFinding("ANNOTATIONS_OVERLAP", False, pages)] if pages else []
+
+
+def unaccounted(pdf: bytes, reader: PdfFileReader, signed_end: int | None) -> list[ChangeFinding]:
+    """The bytes after ``signed_end`` that no strictly parsed update explains, as a doubt."""
+    problem = None if signed_end is None else unaccounted_bytes(pdf, signed_end, reader)
+    return [] if problem is None else [ChangeFinding("UPDATE_NOT_WELL_FORMED", False, (), problem)]
 
 
 def _unindexed_tail(pdf: bytes, reader: PdfFileReader) -> list[ChangeFinding]:
