@@ -38,6 +38,7 @@ class ApplyOptions(BaseModel):
     occurrence: Literal["first", "last"] = "last"
     cross_page: str | None = Field(
         default=None,
+        max_length=1000,
         pattern=r"^(all|\d{1,5}(-\d{1,5})?(,\d{1,5}(-\d{1,5})?)*)$",
         description="Cross-page seal (骑缝章) over these pages, e.g. `all` or `1-4,6`.",
     )

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
 from api.deps import Caller, Runtime, RuntimeDep
+from api.guard import AuthenticatedRoute
 from api.metrics import SEALS_APPLIED
 from api.problems import problems
 from api.seal_options import ApplyOptions, parse_apply_options
@@ -43,7 +44,7 @@ from keystore.registry import (
 )
 from keystore.service import SealResult
 
-router = APIRouter(prefix="/v1/seals", tags=["seals"])
+router = APIRouter(prefix="/v1/seals", tags=["seals"], route_class=AuthenticatedRoute)
 
 #: a seal's fields as JSON are a few hundred bytes
 _MAX_JSON_BYTES = 64 * 1024
