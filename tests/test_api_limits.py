@@ -10,9 +10,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 
 from api.bootstrap import DEMO_SEALS
-from api.guard import JSON_BODY_LIMIT
+from api.guard import JSON_BODY_LIMIT, AuthenticatedRoute
+from api.routes import audit, clients, health, seals, verify
 from tests.api_server import *  # noqa: F403 - the api_server fixture
 from tests.api_server import Server
 from tests.keystore_fixtures import small_pdf
@@ -174,3 +176,13 @@ def test_lone_surrogate_in_a_client_name_is_422(api_server: Server) -> None:
     with api_server.client(ADMIN) as http:
         response = http.post("/v1/clients", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
+
+
+def test_every_route_whose_body_fastapi_parses_authenticates_first() -> None:
+    """A JSON route added later without the route class would read bodies before the key: caught here."""
+    routes = [
+        r for m in (audit, clients, health, seals, verify) for r in m.router.routes if isinstance(r, APIRoute)
+    ]
+    parsed = {r.path: r for r in routes if r.body_field is not None}
+    assert {"/v1/clients", "/v1/seals/{code}/grants", "/v1/seals/{code}/{action}"} <= parsed.keys()
+    assert all(isinstance(route, AuthenticatedRoute) for route in parsed.values())
