@@ -10,7 +10,8 @@ routes take a JSON model body) does two things before FastAPI touches the body:
   gets the same, already identified caller (one rate-limit charge per request);
 * for a route whose body FastAPI parses (a pydantic model body), it refuses a declared
   ``Content-Length`` over :data:`JSON_BODY_LIMIT` without reading the body, counts a chunked body
-  while it streams, and hands the route the (small) body it read.
+  while it streams, refuses a body that is not UTF-8 (RFC 8259; FastAPI would answer an
+  undocumented 400 in English) and hands the route the (small) body it read.
 
 Routes that read their own bodies (uploads: ``api.uploads``) are not parsed by FastAPI, so their
 dependencies already run first; they enforce their own limits. A refusal sent before the body was
@@ -92,7 +93,7 @@ async def _read_capped(scope: Scope, receive: Receive, limit: int = JSON_BODY_LI
         if size > limit:
             raise EsignError(ErrorCode.REQUEST_TOO_LARGE, limit=limit)
         if not message.get("more_body", False):
-            first = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            first = {"type": "http.request", "body": _utf8(b"".join(chunks)), "more_body": False}
             break
     replayed = False
 
@@ -104,3 +105,11 @@ async def _read_capped(scope: Scope, receive: Receive, limit: int = JSON_BODY_LI
         return first
 
     return replay
+
+
+def _utf8(body: bytes) -> bytes:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EsignError(ErrorCode.REQUEST_INVALID, detail=f"body: not UTF-8 at byte {exc.start}") from None
+    return body

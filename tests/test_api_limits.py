@@ -186,3 +186,11 @@ def test_every_route_whose_body_fastapi_parses_authenticates_first() -> None:
     parsed = {r.path: r for r in routes if r.body_field is not None}
     assert {"/v1/clients", "/v1/seals/{code}/grants", "/v1/seals/{code}/{action}"} <= parsed.keys()
     assert all(isinstance(route, AuthenticatedRoute) for route in parsed.values())
+
+
+def test_json_body_that_is_not_utf8_is_422_not_an_undocumented_400(api_server: Server) -> None:
+    with api_server.client(ADMIN) as http:
+        response = http.post(
+            "/v1/clients", content=b'{"name": "\xff"}', headers={"Content-Type": "application/json"}
+        )
+    assert "not UTF-8" in _problem(response, 422, "REQUEST_INVALID")["detail"]
