@@ -37,8 +37,12 @@ __all__ = [
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 _KEY_PREFIX = "esk_"
-#: client ids are SQLite integers (< 2**63): a longer digit string is no id and would overflow the lookup
-_CLIENT_ID = re.compile(r"[0-9]{1,18}")
+#: the id column is an INTEGER (32 bits on PostgreSQL): a larger number is no id, and looking it up
+#: would overflow in the driver (an error, not "unknown key")
+_CLIENT_ID = re.compile(r"[0-9]{1,10}")
+_MAX_CLIENT_ID = 2**31 - 1
+#: the column sizes (PostgreSQL enforces them; the CLI has no request model in front)
+_MAX_NAME, _MAX_ORG_NAME = 128, 200
 #: control (NUL, ESC…), format (zero-width, bidirectional overrides), line/paragraph separators, surrogates:
 #: invisible or layout-changing in a name that is shown to people as an audit actor
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
@@ -81,6 +85,11 @@ def create_client(
         raise EsignError(
             ErrorCode.BAD_OPTION, detail="a client needs a name, an organisation and at least one role"
         )
+    if len(name.strip()) > _MAX_NAME or len(org_name.strip()) > _MAX_ORG_NAME:
+        raise EsignError(
+            ErrorCode.BAD_OPTION,
+            detail=f"a client name has at most {_MAX_NAME} characters, an organisation {_MAX_ORG_NAME}",
+        )
     client = Client(
         name=name.strip(),
         org_name=org_name.strip(),
@@ -114,7 +123,8 @@ def authenticate(session: Session, api_key: str) -> Principal:
     """The principal for ``api_key``; any mismatch is the same UNAUTHENTICATED (no oracle)."""
     body = api_key.removeprefix(_KEY_PREFIX) if api_key.startswith(_KEY_PREFIX) else ""
     client_id, _, _ = body.partition("_")
-    client = session.get(Client, int(client_id)) if _CLIENT_ID.fullmatch(client_id) else None
+    known_shape = _CLIENT_ID.fullmatch(client_id) and int(client_id) <= _MAX_CLIENT_ID
+    client = session.get(Client, int(client_id)) if known_shape else None
     if client is None or client.revoked_at is not None or not _key_matches(api_key, client.key_hash):
         raise EsignError(ErrorCode.UNAUTHENTICATED)
     return principal_of(client)

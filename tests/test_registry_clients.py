@@ -66,6 +66,7 @@ def test_api_key_is_shown_once_and_stored_only_as_a_slow_hash(db: Database) -> N
         "not-a-key",
         "esk_99999999999999999999999_x",  # an id past SQLite's 64-bit integers
         f"esk_{2**63}_x",
+        f"esk_{2**31}_x",  # past PostgreSQL's INTEGER
         "esk_\u00b2_x",  # str.isdigit() says yes, int() says no
         "esk_\u0661_x",  # an Arabic-Indic digit: int() would take it
     ],
@@ -128,6 +129,13 @@ def test_names_with_control_format_or_separator_characters_are_refused(
     with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Client)) == 0
         assert session.scalar(select(func.count()).select_from(AuditRecord)) == 0
+
+
+def test_names_longer_than_their_columns_are_refused(db: Database) -> None:
+    for fields in ({"name": "n" * 129, "org_name": ORG_A}, {"name": "intake", "org_name": "机" * 201}):
+        with pytest.raises(EsignError) as info, db.transaction() as session:
+            clients.create_client(session, OPERATOR, uscc=USCC_A, roles="sealer", **fields)
+        assert info.value.code is ErrorCode.BAD_OPTION
 
 
 def test_cli_refuses_a_client_name_with_a_bidi_override(db: Database, db_url: str) -> None:
