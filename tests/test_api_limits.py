@@ -38,8 +38,9 @@ def _connect(server: Server) -> socket.socket:
     return socket.create_connection((parts.hostname, parts.port), timeout=10)
 
 
-def _exchange(server: Server, raw: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Send ``raw`` and read one answer (status, lower-case headers, body) without sending anything more."""
+def _exchange(server: Server, raw: bytes, closes: bool = False) -> tuple[int, dict[str, str], bytes]:
+    """Send ``raw`` and read one answer (status, lower-case headers, body) without sending anything more;
+    with ``closes``, the server must then close the connection (it will not read the rest)."""
     with _connect(server) as sock:
         sock.sendall(raw)
         data = b""
@@ -48,6 +49,8 @@ def _exchange(server: Server, raw: bytes) -> tuple[int, dict[str, str], bytes]:
             if not chunk:
                 break
             data += chunk
+        if closes:
+            assert sock.recv(1) == b""
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     headers = dict((k.strip().lower(), v.strip()) for k, _, v in (line.partition(":") for line in lines[1:]))
@@ -93,7 +96,9 @@ def test_unauthenticated_huge_json_is_refused_before_its_body_is_read(
     """400 MiB declared, a dozen bytes sent: the 401 comes at once and the connection is closed."""
     head = f"POST {path} HTTP/1.1\r\nHost: t\r\n{authorization}Content-Type: application/json\r\n"
     started = time.monotonic()
-    answer = _exchange(api_server, f"{head}Content-Length: {400 * MIB}\r\n\r\n".encode() + b'{"name": "')
+    answer = _exchange(
+        api_server, f"{head}Content-Length: {400 * MIB}\r\n\r\n".encode() + b'{"name": "', True
+    )
     assert time.monotonic() - started < 5
     _problem_of(*answer, (401, code))
     assert answer[1]["connection"] == "close"
@@ -114,7 +119,7 @@ def test_authenticated_json_over_the_limit_is_413_declared_or_chunked(api_server
     )
     piece = huge[: 16 * 1024]
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for _ in range(5))  # 80 KiB, no final chunk
-    _problem_of(*_exchange(api_server, head.encode() + chunks), (413, "REQUEST_TOO_LARGE"))
+    _problem_of(*_exchange(api_server, head.encode() + chunks, closes=True), (413, "REQUEST_TOO_LARGE"))
 
 
 def test_long_lists_and_strings_in_request_models_are_422(api_server: Server) -> None:
@@ -148,7 +153,7 @@ def test_keys_with_impossible_client_ids_are_401(api_server: Server, key: bytes)
     ],
 )
 def test_unparsable_http_gets_a_400_problem_document(api_server: Server, raw: bytes) -> None:
-    status, headers, body = _exchange(api_server, raw)
+    status, headers, body = _exchange(api_server, raw, closes=True)
     problem = _problem_of(status, headers, body, (400, "MALFORMED_REQUEST"))
     assert problem["title"] == "Bad Request" and headers["connection"] == "close"
 
