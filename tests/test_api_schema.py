@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -97,3 +98,24 @@ def test_stateful_sequences_get_documented_answers_and_no_server_errors(
             case.validate_response(response, checks=CHECKS, headers=headers)
 
     Sequences.run(settings=settings(max_examples=25, stateful_step_count=6, **QUIET))
+
+
+def test_every_reference_in_the_schema_resolves(fuzzed: Server) -> None:
+    """An unresolvable ``$ref`` makes schemathesis (and any client generator) skip that part silently."""
+    document = httpx.get(f"{fuzzed.url}/openapi.json").json()
+    pending, refs = [document], []
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            refs.extend([node["$ref"]] if "$ref" in node else [])
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    assert refs
+    for ref in refs:
+        target = document
+        for part in ref.removeprefix("#/").split("/"):
+            target = (
+                target.get(part.replace("~1", "/").replace("~0", "~"), {}) if isinstance(target, dict) else {}
+            )
+        assert target, f"unresolvable {ref}"

@@ -221,7 +221,7 @@ def _render_blocking(runtime: Runtime, caller: Principal, code: str, fmt: str) -
 
 
 def _apply_body() -> dict[str, Any]:
-    options = ApplyOptions.model_json_schema()
+    options = ApplyOptions.inline_json_schema()
     properties = {"file": {"type": "string", "format": "binary"}, **options["properties"]}
     return {
         "requestBody": {
@@ -234,7 +234,6 @@ def _apply_body() -> dict[str, Any]:
                         "type": "object",
                         "required": ["file"],
                         "properties": properties,
-                        "$defs": options.get("$defs", {}),
                     }
                 },
                 "application/pdf": {"schema": {"type": "string", "format": "binary"}},
