@@ -28,6 +28,7 @@ from schemathesis.checks import (
 )
 
 from fixtures.pki import TestPKI
+from tests import schemathesis_hooks  # noqa: F401 - registers the PDF serializer
 from tests.api_server import Server, start_server, stop_server
 
 CHECKS = [
@@ -37,8 +38,6 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-# a PDF body is bytes on the wire, like application/octet-stream
-schemathesis.serializer.alias("application/pdf", "application/octet-stream")
 QUIET = {"deadline": None, "suppress_health_check": list(HealthCheck), "derandomize": True, "database": None}
 #: the seal-admin, verifier and auditor of the first demo organisation
 FUZZER = "a-fuzzer"
