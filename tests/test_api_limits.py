@@ -24,12 +24,16 @@ MIB = 1024 * 1024
 SEAL = DEMO_SEALS[0].code
 #: the seal-admin whose organisation the new clients below belong to (its own rate-limit bucket)
 ADMIN, ADMIN_ORG = "c-admin", DEMO_SEALS[2]
-JSON_ROUTES = [
+#: the JSON routes FastAPI parses itself, and routes that read their own bodies or take none
+BODY_ROUTES = [
     "/v1/clients",
     f"/v1/seals/{SEAL}/grants",
     f"/v1/seals/{SEAL}/suspend",
     f"/v1/seals/{SEAL}/resume",
     f"/v1/seals/{SEAL}/revoke",
+    "/v1/seals",
+    f"/v1/seals/{SEAL}/apply",
+    "/v1/clients/a-sealer/revoke",
 ]
 
 
@@ -85,7 +89,7 @@ def _client_body(**changes: object) -> dict[str, object]:
     return {**fields, **changes}
 
 
-@pytest.mark.parametrize("path", JSON_ROUTES)
+@pytest.mark.parametrize("path", BODY_ROUTES)
 @pytest.mark.parametrize(
     ("authorization", "code"),
     [("", "API_KEY_MISSING"), ("Authorization: Bearer esk_1_x\r\n", "UNAUTHENTICATED")],
