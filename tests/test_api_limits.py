@@ -203,3 +203,13 @@ def test_json_body_that_is_not_utf8_is_422_not_an_undocumented_400(api_server: S
             "/v1/clients", content=b'{"name": "\xff"}', headers={"Content-Type": "application/json"}
         )
     assert "not UTF-8" in _problem(response, 422, "REQUEST_INVALID")["detail"]
+
+
+def test_a_guarded_request_is_charged_to_its_rate_bucket_once(api_server: Server) -> None:
+    """The guard and the route's own dependency identify the caller once: 60 requests against a burst of
+    100 (refilling 2 a second) all get their real answer; charged twice, the last ones would be 429."""
+    with api_server.client("a-auditor") as http:
+        answers = {
+            http.post(f"/v1/seals/{SEAL}/suspend", json={"reason": "x"}).status_code for _ in range(60)
+        }
+    assert answers == {403}
