@@ -154,6 +154,8 @@ def test_keys_with_impossible_client_ids_are_401(api_server: Server, key: bytes)
         b"GARBAGE\r\n\r\n",
         b"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: nine\r\n\r\n",
         b"GET /healthz HTTP/1.1\r\nHo st: t\r\n\r\n",
+        b"GET /v1/\xff HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"POST /v1/clients HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
     ],
 )
 def test_unparsable_http_gets_a_400_problem_document(api_server: Server, raw: bytes) -> None:
