@@ -15,7 +15,7 @@ routes take a JSON model body) does two things before FastAPI touches the body:
 
 Routes that read their own bodies (uploads: ``api.uploads``) are not parsed by FastAPI, so their
 dependencies already run first; they enforce their own limits. A refusal sent before the body was
-read closes the connection, so the rest of the body is not read either.
+read closes the connection (``api.problems.refusal_response``), so the rest is not read either.
 """
 
 from __future__ import annotations
@@ -54,8 +54,7 @@ class AuthenticatedRoute(APIRoute):
                 if capped:
                     request = Request(request.scope, await _read_capped(request.scope, request.receive))
             except EsignError as exc:
-                unread = {"Connection": "close"} if _declares_body(request.scope) else None
-                return refusal_response(request, exc, unread)
+                return refusal_response(request, exc)
             return await handler(request)
 
         return authenticated_first
@@ -69,11 +68,6 @@ def _caller_checks(root: Dependant) -> tuple[Callable[..., Any], ...]:
         calls.add(dependant.call)
         pending.extend(dependant.dependencies)
     return tuple(check for check in _CALLER_CHECKS if check in calls)
-
-
-def _declares_body(scope: Scope) -> bool:
-    headers = dict(scope["headers"])
-    return headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
 
 
 async def _read_capped(scope: Scope, receive: Receive, limit: int = JSON_BODY_LIMIT) -> Receive:

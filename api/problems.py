@@ -112,16 +112,34 @@ def _from_validation_error(request: Request, exc: RequestValidationError) -> JSO
     )
 
 
-def refusal_response(
-    request: Request, exc: EsignError, headers: dict[str, str] | None = None
-) -> JSONResponse:
+#: refusals made before the request body is read (or while it is still arriving): the rest of the body
+#: is not wanted, so the connection is closed instead of left for uvicorn to read the body and discard it
+_BODY_LEFT_UNREAD = frozenset(
+    {
+        ErrorCode.API_KEY_MISSING,
+        ErrorCode.UNAUTHENTICATED,
+        ErrorCode.RATE_LIMITED,
+        ErrorCode.REQUEST_TOO_LARGE,
+        ErrorCode.PDF_TOO_LARGE,
+        ErrorCode.UPLOAD_TIMEOUT,
+    }
+)
+
+
+def refusal_response(request: Request, exc: EsignError) -> JSONResponse:
     """The answer to a refusal, with ``Retry-After`` when the error says when to come back."""
-    headers = dict(headers or {})
+    headers = {}
     if "retry_after" in exc.params:
         headers["Retry-After"] = str(exc.params["retry_after"])
+    if exc.code in _BODY_LEFT_UNREAD and _declares_body(request):
+        headers["Connection"] = "close"
     if exc.code.http_status >= 500:
         _log.warning("refused %s: %s", exc.code.name, exc.message_en)
-    return problem_response(exc, request, headers)
+    return problem_response(exc, request, headers or None)
+
+
+def _declares_body(request: Request) -> bool:
+    return request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
 
 
 def install_problem_handlers(app: FastAPI) -> None:

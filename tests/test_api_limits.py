@@ -34,6 +34,7 @@ BODY_ROUTES = [
     "/v1/seals",
     f"/v1/seals/{SEAL}/apply",
     "/v1/clients/a-sealer/revoke",
+    "/v1/verify",
 ]
 
 
