@@ -1,8 +1,8 @@
 """schemathesis against the live OpenAPI schema: generated requests never get a 5xx, and every response
 (status, content type, headers, body) is one the schema documents — for a client with a key (a
 seal-admin, verifier and auditor), for one without, and in stateful sequences whose links
-schemathesis infers from the schema (create a client, then revoke it; register a seal, then show,
-grant, suspend it…). Bounded: a few examples per operation, a few short sequences.
+schemathesis infers from the schema (list the clients, then revoke one; list the seals, then show,
+grant or suspend one…). Bounded: a few examples per operation, a few short sequences.
 
 The operations are driven with Hypothesis directly rather than through schemathesis' pytest plugin,
 which does not load under the pytest version this project pins. The server is this module's own,
