@@ -16,7 +16,7 @@ from api.bootstrap import DEMO_SEALS
 from api.guard import JSON_BODY_LIMIT, AuthenticatedRoute
 from api.routes import audit, clients, health, seals, verify
 from tests.api_server import *  # noqa: F403 - the api_server fixture
-from tests.api_server import Server
+from tests.api_server import Server, read_response
 from tests.keystore_fixtures import small_pdf
 
 PROBLEM = "application/problem+json"
@@ -48,25 +48,13 @@ def _exchange(server: Server, raw: bytes, closes: bool = False) -> tuple[int, di
     with ``closes``, the server must then close the connection (it will not read the rest)."""
     with _connect(server) as sock:
         sock.sendall(raw)
-        data = b""
-        while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < _length(data):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = read_response(sock)
         if closes:
             assert sock.recv(1) == b""
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     headers = dict((k.strip().lower(), v.strip()) for k, _, v in (line.partition(":") for line in lines[1:]))
     return int(lines[0].split()[1]), headers, body
-
-
-def _length(data: bytes) -> int:
-    for line in data.partition(b"\r\n\r\n")[0].split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            return int(line.split(b":")[1])
-    return 0
 
 
 def _problem_of(status: int, headers: dict[str, str], body: bytes, expected: tuple[int, str]) -> dict:
