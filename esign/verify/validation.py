@@ -275,8 +275,6 @@ async def _assess_signature(
     def digest(algorithm: str) -> bytes:
         return digest_byte_range(pdf.data, byte_range, algorithm) if byte_range else b""
 
-    hash_for(md)  # an unknown digest algorithm stops here, whichever path would compute it
-    raw_digest = None if sha1_subfilter else digest(md)
     revinfo = dss.plus(cms_revocation_data(signer_info))
     out.revocation_data = revinfo.has_revocation_data
     ts_context = validation_context(policy, revinfo, times.validation_time, times.validation_time)
@@ -300,6 +298,9 @@ async def _assess_signature(
     context = validation_context(policy, revinfo, best, times.validation_time)
     encapsulated = not sha1_subfilter and signed_data["encap_content_info"]["content"].native is not None
     checked = _detached(signed_data) if encapsulated else signed_data
+    # an unknown digest algorithm stops here (after the timestamp was judged), whichever path computes it
+    hash_for(md)
+    raw_digest = None if sha1_subfilter else digest(md)
     status = await generic_cms.cms_basic_validation(
         checked,
         raw_digest=raw_digest,
