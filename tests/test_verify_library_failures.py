@@ -14,7 +14,7 @@ import re
 from io import BytesIO
 
 import pytest
-from asn1crypto import cms, keys
+from asn1crypto import algos, cms, keys
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pyhanko.pdf_utils import generic
@@ -140,6 +140,22 @@ def test_an_algorithm_that_does_not_fit_the_key_is_an_invalid_signature_not_a_cr
     )
     detail = next(f.detail for f in report.findings if f.code.name == "SIGNATURE_VALUE_INVALID")
     assert f"does not fit the signer's {key} key" in detail
+    assert "VALIDATION_ERROR" not in _codes(report)
+
+
+def _ber(value: bytes) -> bytes:
+    """The same ECDSA (r, s) with non-minimal (BER) lengths, as some signing tools write it."""
+    parsed = algos.DSASignature.load(value)
+    r, s = (parsed[name].contents for name in ("r", "s"))
+    return der(0x30, der(0x02, r, long_form=True) + der(0x02, s), long_form=True)
+
+
+def test_a_ber_encoded_ecdsa_value_fails_as_strict_verifiers_fail_it_and_says_why(prepared, root) -> None:
+    report = _verified(prepared, ec_signer(root), root, CmsSpec(rewrite_value=_ber))
+    sig = report.signatures[0]
+    assert (sig.indication, sig.checks.crypto) == ("TOTAL_FAILED", "failed")
+    detail = next(f.detail for f in report.findings if f.code.name == "SIGNATURE_VALUE_INVALID")
+    assert "not DER-encoded" in detail
     assert "VALIDATION_ERROR" not in _codes(report)
 
 

@@ -23,8 +23,8 @@ from esign.uscc import find_uscc
 from esign.verify.assessment import Assessment
 from esign.verify.public_keys import (
     UnusableKeyError,
+    invalid_value_detail,
     key_size,
-    mismatch,
     needs_lenient_reading,
     unsupported,
 )
@@ -64,7 +64,7 @@ def judge_integrity_and_crypto(
         FindingCode.SIGNATURE_VALUE_INVALID,
         Indication.TOTAL_FAILED,
         SubIndication.SIG_CRYPTO_FAILURE,
-        mismatch(signer_info["signature_algorithm"], key),
+        invalid_value_detail(signer_info, key),
     )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 
-from asn1crypto import algos, core, keys
+from asn1crypto import algos, cms, core, keys
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -35,9 +35,9 @@ __all__ = [
     "LenientKeyAlgorithmPolicy",
     "LenientSignatureValidator",
     "UnusableKeyError",
+    "invalid_value_detail",
     "key_size",
     "lenient_context",
-    "mismatch",
     "needs_lenient_reading",
     "strict_key_info",
     "unsupported",
@@ -206,8 +206,10 @@ def unsupported(algorithm: algos.SignedDigestAlgorithm, key_info: keys.PublicKey
     return None
 
 
-def mismatch(algorithm: algos.SignedDigestAlgorithm, key_info: keys.PublicKeyInfo) -> str:
-    """A detail for a signature value that did not verify: says so when the algorithm cannot fit the key."""
+def invalid_value_detail(signer_info: cms.SignerInfo, key_info: keys.PublicKeyInfo) -> str:
+    """Why a signature value that did not verify cannot have: the algorithm does not fit the key, or an
+    ECDSA value is not DER (X9.62; OpenSSL and BouncyCastle, hence DSS, refuse BER values too)."""
+    algorithm = signer_info["signature_algorithm"]
     try:
         effective, _ = effective_algorithm(algorithm, b"\x00\x00")
         if not fits_key(effective, strict_key_info(key_info)):
@@ -215,7 +217,13 @@ def mismatch(algorithm: algos.SignedDigestAlgorithm, key_info: keys.PublicKeyInf
                 f"the signature algorithm {algorithm['algorithm'].native} does not fit "
                 f"the signer's {key_info.algorithm.upper()} key"
             )
-    except (ValueError, InvalidSignature):
+        if effective.signature_algo == "ecdsa" and algorithm["algorithm"].dotted not in _PLAIN_ECDSA:
+            value = bytes(signer_info["signature"].native)
+            parsed = algos.DSASignature.load(value)
+            canonical = algos.DSASignature({"r": parsed["r"].native, "s": parsed["s"].native}).dump()
+            if canonical != value:
+                return "the ECDSA signature value is not DER-encoded (X9.62 requires DER)"
+    except (ValueError, TypeError, InvalidSignature):
         pass
     return ""
 
