@@ -241,9 +241,7 @@ def fits_key(algorithm: algos.SignedDigestAlgorithm, key_info: keys.PublicKeyInf
 def _loads(der: bytes) -> bool:
     try:
         serialization.load_der_public_key(der)
-    except (ValueError, TypeError):
-        return False
-    except Exception:  # cryptography raises UnsupportedAlgorithm (not a ValueError) for some key types
+    except Exception:  # ValueError, and UnsupportedAlgorithm (not a ValueError) for some key types
         return False
     return True
 
