@@ -63,7 +63,8 @@ class Settings(BaseSettings):
     #: per client (API key, or client address when anonymous): sustained rate and burst
     rate_per_minute: float = Field(default=600.0, gt=0)
     rate_burst: int = Field(default=60, ge=1)
-    #: SQLite file holding the buckets when several processes serve (``esign serve --workers N`` sets it)
+    #: where the buckets live when several processes serve: an SQLite file shared by the processes of
+    #: one machine (``esign serve --workers N`` sets it), or ``redis://…`` shared by every node
     rate_store: str | None = None
 
     log_level: str = "INFO"
