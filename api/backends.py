@@ -19,3 +19,7 @@ def probe(settings: Settings) -> None:
     """Raise the typed error of the first configured backend that cannot be used."""
     Database(settings.database_url).dispose()
     rate_limiter(settings.rate_store, settings.rate_per_minute, settings.rate_burst)
+    if settings.broker_url:
+        from api.celery_app import CeleryQueue
+
+        CeleryQueue(settings.broker_url).close()

@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     #: one machine (``esign serve --workers N`` sets it), or ``redis://…`` shared by every node
     rate_store: str | None = None
 
+    #: batch jobs (``POST /v1/seals/{code}/batches``): with a broker (``amqp://…`` RabbitMQ, or
+    #: ``redis://…``) ``esign worker`` processes run them; unset, this process does, on a few threads
+    broker_url: str | None = None
+    batch_threads: int = Field(default=2, ge=1, le=64)
+    batch_max_documents: int = Field(default=1000, ge=1, le=100_000)
+    #: all the documents of one batch together, unpacked (each is also at most ``max_upload_bytes``)
+    batch_max_bytes: int = Field(default=1024 * MIB, ge=1024)
+
     log_level: str = "INFO"
 
     @property
