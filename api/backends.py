@@ -22,4 +22,4 @@ def probe(settings: Settings) -> None:
     if settings.broker_url:
         from api.celery_app import CeleryQueue
 
-        CeleryQueue(settings.broker_url).close()
+        CeleryQueue(settings.broker_url, settings.broker_queue).close()

@@ -152,5 +152,5 @@ def batch_queue(settings: Settings, service: SealService) -> BatchQueue:
     if settings.broker_url:
         from api.celery_app import CeleryQueue
 
-        return CeleryQueue(settings.broker_url)
+        return CeleryQueue(settings.broker_url, settings.broker_queue)
     return InProcessQueue(service, settings.batch_threads)

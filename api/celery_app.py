@@ -13,13 +13,12 @@ from typing import Any
 
 from esign.errors import ErrorCode, EsignError
 
-__all__ = ["QUEUE", "TASK", "CeleryQueue", "celery_app"]
+__all__ = ["TASK", "CeleryQueue", "celery_app"]
 
 TASK = "esign.batch.seal_document"
-QUEUE = "esign.batch"
 
 
-def celery_app(broker_url: str) -> Any:
+def celery_app(broker_url: str, queue: str) -> Any:
     """The Celery application both sides share (its configuration is the delivery guarantee)."""
     try:
         from celery import Celery
@@ -31,7 +30,7 @@ def celery_app(broker_url: str) -> Any:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
-        task_default_queue=QUEUE,
+        task_default_queue=queue,
         task_serializer="json",
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
@@ -45,8 +44,9 @@ def celery_app(broker_url: str) -> Any:
 class CeleryQueue:
     """The API side: one message per document, published in one connection."""
 
-    def __init__(self, broker_url: str) -> None:
-        self._app = celery_app(broker_url)
+    def __init__(self, broker_url: str, queue: str) -> None:
+        self._queue = queue
+        self._app = celery_app(broker_url, queue)
         try:
             with self._app.connection_for_write() as connection:
                 connection.ensure_connection(max_retries=1)
@@ -58,7 +58,7 @@ class CeleryQueue:
         try:
             with self._app.producer_or_acquire() as producer:
                 for sha256 in digests:
-                    self._app.send_task(TASK, args=(batch_id, sha256), queue=QUEUE, producer=producer)
+                    self._app.send_task(TASK, args=(batch_id, sha256), queue=self._queue, producer=producer)
         except Exception:  # kombu raises the transport's own errors
             raise EsignError(ErrorCode.BACKEND_UNAVAILABLE, backend="broker") from None
 

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     #: batch jobs (``POST /v1/seals/{code}/batches``): with a broker (``amqp://…`` RabbitMQ, or
     #: ``redis://…``) ``esign worker`` processes run them; unset, this process does, on a few threads
     broker_url: str | None = None
+    #: the broker queue of this deployment's batch jobs (two deployments may share one broker)
+    broker_queue: str = Field(default="esign.batch", min_length=1, max_length=200)
     batch_threads: int = Field(default=2, ge=1, le=64)
     batch_max_documents: int = Field(default=1000, ge=1, le=100_000)
     #: all the documents of one batch together, unpacked (each is also at most ``max_upload_bytes``)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 @reports_errors
 def worker(concurrency: int, loglevel: str) -> None:
     """Seal batch documents from the queue (needs ESIGN_BROKER_URL; without one `serve` runs them)."""
-    from api.celery_app import QUEUE, TASK, celery_app
+    from api.celery_app import TASK, celery_app
     from api.settings import Settings
     from esign.errors import ErrorCode, EsignError
     from keystore.db import Database
@@ -39,12 +39,12 @@ def worker(concurrency: int, loglevel: str) -> None:
         detail = "unset: without a broker `esign serve` runs batch jobs in its own process"
         raise EsignError(ErrorCode.CONFIG_INVALID, setting="ESIGN_BROKER_URL", detail=detail)
     Database(settings.database_url).dispose()  # a missing driver: one line, before Celery starts
-    app = celery_app(settings.broker_url)
+    app = celery_app(settings.broker_url, settings.broker_queue)
     app.task(name=TASK, bind=True, max_retries=None)(_seal_task)
     hostname = f"esign-{os.getpid()}@{socket.gethostname()}"
     app.worker_main(
-        ["worker", "-P", "threads", "-c", str(concurrency), "-Q", QUEUE, "-n", hostname, "-l", loglevel,
-         "--without-gossip", "--without-mingle"]
+        ["worker", "-P", "threads", "-c", str(concurrency), "-Q", settings.broker_queue, "-n", hostname,
+         "-l", loglevel, "--without-gossip", "--without-mingle"]
     )  # fmt: skip
 
 
