@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import signal
+import sqlite3
 import time
 import zipfile
+from pathlib import Path
 
 import httpx
 import pytest
 
+from fixtures.pki import TestPKI
 from tests.api_server import *  # noqa: F403 - the api_server fixture
-from tests.api_server import Server
+from tests.api_server import Server, prepare, start_node, stop_server
 from tests.keystore_fixtures import small_pdf
 
 
@@ -110,3 +115,29 @@ def test_an_unusable_upload_or_seal_is_refused_before_any_job(api_server: Server
         assert response.status_code == 403 and response.json()["code"] == "PERMISSION_DENIED"
         response = submit(http, "HZAMR-01", batch_zip({"a.pdf": small_pdf("x")}), level="nonsense")
         assert response.status_code == 422
+
+
+def test_a_server_killed_mid_batch_resumes_it_and_seals_nothing_twice(tmp_path: Path, pki: TestPKI) -> None:
+    """The embedded runner: SIGKILL the only process in the middle of a batch, start it again."""
+    env, keys = prepare(tmp_path, pki)
+    env["ESIGN_BATCH_THREADS"] = "1"
+    server = start_node(tmp_path, env, keys)
+    documents = {f"doc-{n}.pdf": small_pdf(f"resumed document {n}") for n in range(12)}
+    try:
+        with server.client("a-sealer") as http:
+            batch_id = submit(http, "HZAMR-01", batch_zip(documents)).json()["id"]
+            while http.get(f"/v1/batches/{batch_id}").json()["done"] < 2:
+                time.sleep(0.1)
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+        server = start_node(tmp_path, env, keys)
+        with server.client("a-sealer") as http:
+            status = wait_done(http, batch_id)
+    finally:
+        stop_server(server)
+    assert status["done"] == 12 and status["failed"] == 0
+    with sqlite3.connect(tmp_path / "esign.db") as db:
+        counts = db.execute(
+            "SELECT request_id, COUNT(*) FROM audit_records WHERE action = 'seal.applied' GROUP BY request_id"
+        ).fetchall()
+    assert len(counts) == 12 and all(count == 1 for _, count in counts)
