@@ -37,6 +37,7 @@ __all__ = [
     "create_batch",
     "discard",
     "job",
+    "list_batches",
     "mark_failed",
     "mark_sealed",
     "outcomes",
@@ -234,6 +235,31 @@ def status(db: Database, batch_id: str) -> BatchStatus:
             *(tally.get(state, 0) for state in STATES),
             failures=failures,
         )
+
+
+def list_batches(db: Database, client: str | None, uscc: str | None, limit: int = 50) -> list[BatchStatus]:
+    """The newest batches of one client, or of one organisation (``uscc``), or all (both ``None``)."""
+    query = select(Batch).order_by(Batch.created_at.desc(), Batch.id).limit(limit)
+    if client is not None:
+        query = query.where(Batch.client == client)
+    if uscc is not None:
+        query = query.where(Batch.uscc == uscc)
+    with db.reading() as session:
+        batches = list(session.execute(query).scalars())
+        tally: dict[tuple[str, str], int] = {
+            (row.batch_id, row.state): row.n
+            for row in session.execute(
+                select(BatchDocument.batch_id, BatchDocument.state, func.count().label("n"))
+                .where(BatchDocument.batch_id.in_([batch.id for batch in batches]))
+                .group_by(BatchDocument.batch_id, BatchDocument.state)
+            )
+        }
+    return [
+        BatchStatus(
+            b.id, b.seal_code, b.client, b.uscc, b.total, *(tally.get((b.id, state), 0) for state in STATES)
+        )
+        for b in batches
+    ]
 
 
 def outcomes(db: Database, batch_id: str) -> Iterator[tuple[Outcome, bytes | None]]:

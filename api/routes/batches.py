@@ -180,10 +180,26 @@ def _entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int) -> j
 def _visible(db: Database, caller: Principal, batch_id: str) -> jobs.BatchStatus:
     """The batch, if ``caller`` may see it: its client, or a seal-admin or auditor of its organisation."""
     status = jobs.status(db, batch_id)
-    watcher = caller.uscc == status.uscc and bool({Role.SEAL_ADMIN, Role.AUDITOR} & caller.roles)
+    watcher = caller.uscc == status.uscc and _is_watcher(caller)
     if not (caller.is_operator or caller.name == status.client or watcher):
         raise EsignError(ErrorCode.BATCH_NOT_FOUND, batch=batch_id)
     return status
+
+
+def _is_watcher(caller: Principal) -> bool:
+    """Seal-admins and auditors follow every batch of their organisation, not only their own."""
+    return bool({Role.SEAL_ADMIN, Role.AUDITOR} & caller.roles)
+
+
+@router.get("/v1/batches", summary="The newest 50 batches the caller may see", responses=problems(401))
+def list_all(runtime: RuntimeDep, caller: Caller) -> list[BatchOut]:
+    if caller.is_operator:
+        found = jobs.list_batches(runtime.db, None, None)
+    elif _is_watcher(caller):
+        found = jobs.list_batches(runtime.db, None, caller.uscc)
+    else:
+        found = jobs.list_batches(runtime.db, caller.name, None)
+    return [_out(status) for status in found]
 
 
 @router.get("/v1/batches/{batch_id}", summary="A batch's progress and failures", responses=problems(401, 404))
