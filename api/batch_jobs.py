@@ -116,6 +116,7 @@ class InProcessQueue:
         self._service = service
         self._retry_after_s = retry_after_s
         self._queue: queue.Queue[tuple[str, str, int] | None] = queue.Queue()
+        self._stopping = threading.Event()
         self._threads = [
             threading.Thread(target=self._work, name=f"esign-batch-{n}", daemon=True) for n in range(threads)
         ]
@@ -129,13 +130,15 @@ class InProcessQueue:
             self._queue.put((batch_id, sha256, 1))
 
     def close(self) -> None:
+        """Stop after the running jobs; the queued ones stay pending in the database for the next start."""
+        self._stopping.set()
         for _ in self._threads:
             self._queue.put(None)
         for thread in self._threads:
             thread.join(timeout=30)
 
     def _work(self) -> None:
-        while (item := self._queue.get()) is not None:
+        while (item := self._queue.get()) is not None and not self._stopping.is_set():
             batch_id, sha256, attempt = item
             try:
                 run_sync(seal_document(self._service, batch_id, sha256))

@@ -72,15 +72,22 @@ def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch, modul
     assert refused.value.params["extra"] in ("esign[postgres]", "esign[redis]")
 
 
-def test_serve_with_an_unusable_store_exits_with_one_line(tmp_path: Path) -> None:
-    """It used to crash in every uvicorn worker with ``sqlite3.OperationalError`` and a traceback."""
-    env = {
-        **os.environ,
-        "ESIGN_DATABASE_URL": f"sqlite:///{tmp_path / 'esign.db'}",
-        "ESIGN_RATE_STORE": "redis://127.0.0.1:1/0",
-    }
+@pytest.mark.parametrize(
+    ("command", "setting", "value"),
+    [
+        # it used to crash in every uvicorn worker with ``sqlite3.OperationalError`` and a traceback
+        ("serve", "ESIGN_RATE_STORE", "redis://127.0.0.1:1/0"),
+        ("serve", "ESIGN_BROKER_URL", "amqp://guest:guest@127.0.0.1:1//"),
+        ("worker", "ESIGN_BROKER_URL", ""),  # a worker without a broker has nothing to do
+    ],
+)
+def test_an_unusable_backend_stops_the_command_with_one_line(
+    tmp_path: Path, command: str, setting: str, value: str
+) -> None:
+    env = {**os.environ, "ESIGN_DATABASE_URL": f"sqlite:///{tmp_path / 'esign.db'}", setting: value}
+    args = ["--no-demo", "--port", "1"] if command == "serve" else []
     done = subprocess.run(
-        [sys.executable, "-m", "api", "serve", "--no-demo", "--port", "1"],
+        [sys.executable, "-m", "api", command, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -88,5 +95,5 @@ def test_serve_with_an_unusable_store_exits_with_one_line(tmp_path: Path) -> Non
         timeout=60,
     )
     assert done.returncode == 1
-    assert "[CONFIG_INVALID]" in done.stderr and "ESIGN_RATE_STORE" in done.stderr
+    assert "[CONFIG_INVALID]" in done.stderr and setting in done.stderr
     assert "Traceback" not in done.stderr
