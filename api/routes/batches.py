@@ -77,7 +77,7 @@ def _out(status: jobs.BatchStatus) -> BatchOut:
 
 
 def _batch_body() -> dict[str, Any]:
-    options = ApplyOptions.model_json_schema()
+    options = ApplyOptions.inline_json_schema()
     archive = {"type": "string", "format": "binary", "description": "A zip of PDFs, or one PDF."}
     return {
         "requestBody": {
@@ -89,7 +89,6 @@ def _batch_body() -> dict[str, Any]:
                         "type": "object",
                         "required": ["file"],
                         "properties": {"file": archive, **options["properties"]},
-                        "$defs": options.get("$defs", {}),
                     }
                 }
             },
