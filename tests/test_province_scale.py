@@ -195,3 +195,34 @@ def test_one_clients_rate_limit_is_shared_by_both_nodes(cluster: Cluster) -> Non
     assert elapsed < BURST / (PER_MINUTE / 60), f"{elapsed:.1f} s: too slow to tell one bucket from two"
     assert answers.count(429) > 0
     assert granted <= BURST + PER_MINUTE / 60 * elapsed + 1, (granted, elapsed)
+
+
+def test_a_worker_requeues_documents_the_broker_never_carried(tmp_path: Path, pki: TestPKI) -> None:
+    """The documents are in the database, not the broker: a queue lost with the broker is rebuilt."""
+    from keystore import jobs
+
+    env, _keys = prepare(tmp_path, pki)
+    queue = f"esign.test.{uuid.uuid4().hex[:8]}"  # nothing was ever published to it
+    env.update(ESIGN_BROKER_URL=SERVICES["AMQP"] or "", ESIGN_BROKER_QUEUE=queue)
+    db = Database(env["ESIGN_DATABASE_URL"])
+    documents = [jobs.NewDocument(f"lost-{n}.pdf", small_pdf(f"never queued {n}")) for n in range(3)]
+    batch_id, _ = jobs.create_batch(db, jobs.principal(db, "a-sealer"), "HZAMR-01", {}, documents)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "api", "worker", "--requeue-pending", "--loglevel", "WARNING"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "worker.log").open("wb"),
+    )
+    log = tmp_path / "worker.log"
+    try:
+        deadline = time.monotonic() + 60
+        while (status := jobs.status(db, batch_id)).state != "done":
+            assert time.monotonic() < deadline and worker.poll() is None, log.read_text()
+            time.sleep(0.5)
+    finally:
+        worker.kill()
+        worker.wait()
+        db.dispose()
+    assert status.sealed == 3 and status.failed == 0
+    assert "queued 3 pending documents" in log.read_text()

@@ -18,6 +18,7 @@ import click
 from api.commands.keystore import reports_errors
 
 if TYPE_CHECKING:
+    from keystore.db import Database
     from keystore.service import SealService
 
 
@@ -26,8 +27,13 @@ if TYPE_CHECKING:
     "-c", "--concurrency", default=2, show_default=True, type=click.IntRange(1, 64), help="Job threads."
 )
 @click.option("--loglevel", default="INFO", show_default=True, help="Celery log level.")
+@click.option(
+    "--requeue-pending",
+    is_flag=True,
+    help="First queue a job for every document still pending (after the broker lost its queue).",
+)
 @reports_errors
-def worker(concurrency: int, loglevel: str) -> None:
+def worker(concurrency: int, loglevel: str, requeue_pending: bool) -> None:
     """Seal batch documents from the queue (needs ESIGN_BROKER_URL; without one `serve` runs them)."""
     from api.celery_app import TASK, celery_app
     from api.settings import Settings
@@ -38,7 +44,10 @@ def worker(concurrency: int, loglevel: str) -> None:
     if not settings.broker_url:
         detail = "unset: without a broker `esign serve` runs batch jobs in its own process"
         raise EsignError(ErrorCode.CONFIG_INVALID, setting="ESIGN_BROKER_URL", detail=detail)
-    Database(settings.database_url).dispose()  # a missing driver: one line, before Celery starts
+    db = Database(settings.database_url)  # a missing driver: one line, before Celery starts
+    if requeue_pending:
+        _requeue(db, settings.broker_url, settings.broker_queue)
+    db.dispose()
     app = celery_app(settings.broker_url, settings.broker_queue)
     app.task(name=TASK, bind=True, max_retries=None)(_seal_task)
     hostname = f"esign-{os.getpid()}@{socket.gethostname()}"
@@ -46,6 +55,21 @@ def worker(concurrency: int, loglevel: str) -> None:
         ["worker", "-P", "threads", "-c", str(concurrency), "-Q", settings.broker_queue, "-n", hostname,
          "-l", loglevel, "--without-gossip", "--without-mingle"]
     )  # fmt: skip
+
+
+def _requeue(db: Database, broker_url: str, queue: str) -> None:
+    """Jobs for every pending document: a document already being sealed elsewhere is not sealed twice."""
+    from api.celery_app import CeleryQueue
+    from keystore import jobs
+
+    pending: dict[str, list[str]] = {}
+    for batch_id, sha256 in jobs.pending_jobs(db):
+        pending.setdefault(batch_id, []).append(sha256)
+    publisher = CeleryQueue(broker_url, queue)
+    for batch_id, digests in pending.items():
+        publisher.submit(batch_id, digests)
+    publisher.close()
+    click.echo(f"esign worker: queued {sum(map(len, pending.values()))} pending documents", err=True)
 
 
 _service: SealService | None = None
