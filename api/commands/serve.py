@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from api.commands.keystore import reports_errors
+
 if TYPE_CHECKING:
     from api.settings import Settings
 
@@ -32,14 +34,17 @@ if TYPE_CHECKING:
     show_default=True,
     help="Embedded defaults: test PKI services, its agency seals registered, a demo API key printed once.",
 )
+@reports_errors
 def serve(host: str, port: int, workers: int, demo: bool) -> None:
     """Run the HTTP API and the verification web page (configured by ESIGN_* environment variables)."""
     import uvicorn
 
+    from api.backends import probe
     from api.settings import Settings
 
     os.environ["ESIGN_HTTP_WORKERS"] = str(workers)  # each uvicorn worker sizes its verification pool from it
     settings = Settings()
+    probe(settings)  # an unusable ESIGN_DATABASE_URL or ESIGN_RATE_STORE: one line, not a traceback
     if demo:
         _start_demo(settings)
     else:
