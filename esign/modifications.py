@@ -70,7 +70,7 @@ def analyse_changes(
     deadline = own if deadline is None else min(own, deadline)
     findings: list[ChangeFinding] = []
     try:
-        findings += _overlaps(reader)
+        findings += _overlaps(reader, signed_revision)
         findings += _unindexed_tail(pdf, reader)
         if signed_revision >= reader.xrefs.total_revisions - 1:
             return ChangeAnalysis(_status(findings) if findings else "none", tuple(findings))
@@ -107,9 +107,9 @@ def _failed(detail: str, pages: tuple[int, ...] = ()) -> ChangeFinding:
     return ChangeFinding("DIFF_ANALYSIS_FAILED", False, pages, detail[:500])
 
 
-def _overlaps(reader: PdfFileReader) -> list[ChangeFinding]:
+def _overlaps(reader: PdfFileReader, signed_revision: int) -> list[ChangeFinding]:
     """Overlapping annotations in the final file: what they may hide is a doubt, not a proof."""
-    pages = overlapping_pages(reader.root)
+    pages = overlapping_pages(reader, signed_revision)
     return [ChangeFinding("ANNOTATIONS_OVERLAP", False, pages)] if pages else []
 
 
