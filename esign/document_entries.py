@@ -22,12 +22,13 @@ judged here and not left to it. Without a certification a changed title is repor
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 
 from lxml import etree
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.decode_limits import DecodePurpose
-from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader
 
 from esign.change_model import ChangeFinding
 from esign.mdp_rules import MAX_TREE_DEPTH, MdpConstraints, resolved
@@ -50,14 +51,29 @@ MAX_XMP_BYTES = 4 * 1024 * 1024
 _XMP_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
 Key = tuple[int, int] | tuple[str, int, int]
+_PAGE_TYPES = ("/Page", "/Pages")
+
+
+class _PagesOpaque(ObjectDigester):
+    """Digests in which a reference to a page stands for itself: an action that goes to page 1 is the
+    same action after page 1 gained a later signature's widget."""
+
+    def digest(self, obj: generic.PdfObject, depth: int = 0) -> bytes:
+        if isinstance(obj, generic.IndirectObject):
+            target = obj.get_object()
+            if isinstance(target, generic.DictionaryObject) and resolved(target, "/Type") in _PAGE_TYPES:
+                return hashlib.sha256(
+                    b"page %d %d" % (obj.reference.idnum, obj.reference.generation)
+                ).digest()
+        return super().digest(obj, depth)
 
 
 class _Revision:
     """One revision's catalog, trailer and annotations, with a digester for its objects."""
 
-    def __init__(self, root: generic.DictionaryObject, trailer: generic.DictionaryObject) -> None:
-        self.root, self.trailer = root, trailer
-        self.digests = ObjectDigester()
+    def __init__(self, root: generic.DictionaryObject, info: generic.PdfObject | None) -> None:
+        self.root, self.info = root, info
+        self.digests = _PagesOpaque()
         self.pages = list_pages(root)
 
     def digest(self, container: object, key: str) -> bytes | None:
@@ -87,8 +103,8 @@ def document_entry_changes(
 ) -> list[ChangeFinding]:
     """Findings for the entries above that changed after ``signed_revision``."""
     old_view = reader.get_historical_resolver(signed_revision)
-    old = _Revision(old_view.root, old_view.trailer_view)
-    new = _Revision(reader.root, reader.trailer)
+    old = _Revision(old_view.root, _info(old_view.trailer_view, old_view))
+    new = _Revision(reader.root, _info(reader.trailer, None))
     findings = [*_form_and_layers(old, new), *_actions(old, new), *_signed_widgets(old, new)]
     info = _changed_info(old, new)
     if info:
@@ -180,12 +196,26 @@ def _field_name(annot: generic.DictionaryObject) -> str:
 
 def _changed_info(old: _Revision, new: _Revision) -> list[str]:
     """The displayed document information entries whose value differs between the revisions."""
-    old_info, new_info = resolved(old.trailer, "/Info"), resolved(new.trailer, "/Info")
-    changed = [k for k in INFO_KEYS if _text(old_info, k) != _text(new_info, k)]
+    changed = [k for k in INFO_KEYS if _text(old.info, k) != _text(new.info, k)]
     if old.digest(old.root, "/Metadata") != new.digest(new.root, "/Metadata"):
         before, after = _xmp(old.root), _xmp(new.root)
         changed += [name for name in XMP_PROPERTIES.values() if before.get(name) != after.get(name)]
     return [f"/Info {k}" if k.startswith("/") else f"XMP {k}" for k in changed]
+
+
+def _info(trailer: generic.PdfObject, revision: HistoricalResolver | None) -> generic.PdfObject | None:
+    """The trailer's /Info dictionary as ``revision`` defines it (None = the final file).
+
+    A historical trailer's references resolve to the newest definition, so an /Info rewritten in place
+    would look unchanged: the reference is resolved in the revision instead.
+    """
+    try:
+        raw = trailer.raw_get("/Info")  # type: ignore[attr-defined]
+        if revision is not None and isinstance(raw, generic.IndirectObject):
+            return revision(raw.reference)
+        return raw.get_object()
+    except (KeyError, TypeError, AttributeError):
+        return None
 
 
 def _text(info: object, key: str) -> str | None:
