@@ -17,12 +17,16 @@ darker than :data:`INK_LEVEL` became lighter than :data:`PAPER_LEVEL`).
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.util
 import math
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -84,7 +88,17 @@ def _poppler(source: Path, dpi: int, first: int, last: int, prefix: Path) -> lis
 
 def _pdfium(source: Path, dpi: int, first: int, last: int, prefix: Path) -> list[str]:
     pages = [str(first), str(last)] if first <= last else []
-    return [sys.executable, "-I", pdfium_render.__file__, str(dpi), str(source), str(prefix), *pages]
+    script = [pdfium_render.__file__, _pdfium_site(), str(dpi), str(source), str(prefix)]
+    return [sys.executable, "-I", "-S", *script, *pages]
+
+
+@functools.cache
+def _pdfium_site() -> str:
+    """The directory pypdfium2 is installed in, found without importing (and loading) PDFium here."""
+    spec = importlib.util.find_spec("pypdfium2")
+    if spec is None or not spec.submodule_search_locations:
+        raise EngineUnavailable("pypdfium2 is not installed")
+    return str(Path(next(iter(spec.submodule_search_locations))).parent)
 
 
 POPPLER = Engine("poppler", _poppler, re.compile(rb"^Pages:\s+(\d+)", re.M))
@@ -144,7 +158,36 @@ def render_pages(
 
 
 def page_count(pdf: bytes, engine: Engine, deadline: float) -> int:
-    """How many pages ``engine`` sees in ``pdf``; RenderError when it cannot open the file."""
+    """How many pages ``engine`` sees in ``pdf``; RenderError when it cannot open the file.
+
+    The answers for the last few files are kept (by content digest): every signature of a document
+    asks about the same final file.
+    """
+    key = (engine.name, hashlib.sha256(pdf).digest())
+    with _COUNTS_LOCK:
+        answer = _COUNTS.get(key)
+    if answer is None:
+        try:
+            answer = _count_pages(pdf, engine, deadline)
+        except (EngineUnavailable, RenderTimeout):
+            raise  # about this machine or this moment, not about the file: not kept
+        except RenderError as e:
+            answer = str(e)
+        with _COUNTS_LOCK:
+            _COUNTS[key] = answer
+            while len(_COUNTS) > COUNTS_KEPT:
+                _COUNTS.pop(next(iter(_COUNTS)))
+    if isinstance(answer, str):
+        raise RenderError(answer)
+    return answer
+
+
+COUNTS_KEPT = 32
+_COUNTS: dict[tuple[str, bytes], int | str] = {}
+_COUNTS_LOCK = threading.Lock()
+
+
+def _count_pages(pdf: bytes, engine: Engine, deadline: float) -> int:
     with tempfile.TemporaryDirectory(prefix="esign-count-") as tmp:
         source = Path(tmp) / "in.pdf"
         source.write_bytes(pdf)

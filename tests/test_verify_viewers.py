@@ -26,7 +26,7 @@ from esign.seal import AtPosition, Certification, Invisible, SealOptions, seal
 from esign.sealimage import round_seal
 from esign.signers import load_pkcs12
 from esign.verify import verify
-from esign.visual import ENGINES, page_count
+from esign.visual import ENGINES, RenderError, page_count, render_pages
 from fixtures.documents import form_pdf, licence_pdf
 from fixtures.pki import TestPKI
 
@@ -237,3 +237,13 @@ def test_a_change_one_engine_shows_is_a_change(approved) -> None:
     assert analysis.status == "suspicious"
     visual = [f for f in analysis.findings if f.code == "VISUAL_CHANGE_AFTER_SIGNING"]
     assert visual and visual[0].detail.startswith("poppler only:"), analysis.findings
+
+
+@pytest.mark.parametrize("engine", ENGINES, ids=lambda e: e.name)
+def test_each_engine_renders_the_mediabox_and_refuses_garbage(engine) -> None:
+    (image,) = render_pages(licence_pdf(), [1], 72, time.monotonic() + 30, 1, engine).values()
+    assert abs(image.width - 595) <= 1 and abs(image.height - 842) <= 1 and image.mode == "L"
+    with pytest.raises(RenderError):
+        render_pages(b"%PDF-1.7 not really", [1], 72, time.monotonic() + 30, 1, engine)
+    with pytest.raises(RenderError):
+        page_count(b"%PDF-1.7 not really", engine, time.monotonic() + 30)
