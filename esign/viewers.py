@@ -47,8 +47,8 @@ if TYPE_CHECKING:
 DEFAULT_RENDER_DPI = 72
 DEFAULT_RENDER_BATCH = 16
 DISAGREE = "RENDERERS_DISAGREE"
-#: how a revision reads: reader name → page count, or the reason it could not be opened
-View = dict[str, int | str]
+#: how a revision reads: reader name → page count, None when it could not open the file
+View = dict[str, int | None]
 
 
 def visual_changes(
@@ -141,29 +141,36 @@ def _engine_views(
     signed: View = {"pyHanko": len(list_pages(reader.get_historical_resolver(signed_revision).root))}
     final: View = {"pyHanko": len(list_pages(reader.root))}
     engines: list[Engine] = []
+    refusals: list[str] = []
     for engine in ENGINES:
         try:
-            signed[engine.name] = _count(signed_pdf, engine, deadline)
-            final[engine.name] = _count(pdf, engine, deadline)
+            before, after = (
+                _count(signed_pdf, engine, deadline, refusals),
+                _count(pdf, engine, deadline, refusals),
+            )
         except EngineUnavailable:
             continue  # not installed: the engine has no view, which says nothing about the file
-        if isinstance(signed[engine.name], int) and isinstance(final[engine.name], int):
+        signed[engine.name], final[engine.name] = before, after
+        if before is not None and after is not None:
             engines.append(engine)
     if len(set(final.values())) <= 1 or final == signed:
         return engines, []
     detail = f"the final file reads as {_describe(final)}; the signed revision as {_describe(signed)}"
+    if refusals:
+        detail += f" ({'; '.join(refusals)})"
     return engines, [ChangeFinding(DISAGREE, False, (), detail[:500])]
 
 
-def _count(pdf: bytes, engine: Engine, deadline: float) -> int | str:
+def _count(pdf: bytes, engine: Engine, deadline: float, refusals: list[str]) -> int | None:
+    """The engine's page count, or None (its complaint added to ``refusals``) when it can't open ``pdf``."""
     try:
         return page_count(pdf, engine, deadline)
     except (RenderTimeout, EngineUnavailable):
         raise
     except RenderError as e:
-        return f"cannot open ({str(e)[:120]})"
+        refusals.append(str(e)[:120])
+        return None
 
 
 def _describe(view: View) -> str:
-    unit = {name: " pages" if isinstance(value, int) else "" for name, value in view.items()}
-    return ", ".join(f"{name}: {value}{unit[name]}" for name, value in view.items())
+    return ", ".join(f"{name}: {'cannot open' if n is None else f'{n} pages'}" for name, n in view.items())

@@ -193,11 +193,15 @@ def test_validation_data_after_a_no_changes_certification_still_passes(certified
 # -- two engines ------------------------------------------------------------------------------------------
 
 
-def _count_lie(writer: IncrementalPdfFileWriter) -> None:
-    """The page tree now claims two pages but lists one: pyHanko walks /Kids, the viewers trust /Count."""
-    pages = writer.root["/Pages"]
-    pages[pdf_name("/Count")] = N(int(pages["/Count"]) + 1)
-    writer.mark_update(writer.root.raw_get("/Pages"))
+def _count_lie(delta: int) -> Callable[[IncrementalPdfFileWriter], None]:
+    """The page tree's /Count changed by ``delta`` while /Kids still lists one page."""
+
+    def change(writer: IncrementalPdfFileWriter) -> None:
+        pages = writer.root["/Pages"]
+        pages[pdf_name("/Count")] = N(int(pages["/Count"]) + delta)
+        writer.mark_update(writer.root.raw_get("/Pages"))
+
+    return change
 
 
 def test_both_engines_read_the_signed_document() -> None:
@@ -207,11 +211,24 @@ def test_both_engines_read_the_signed_document() -> None:
 
 
 def test_a_page_the_viewers_see_but_the_parser_does_not_is_a_disagreement(approved, policy) -> None:
-    pdf = _update(approved, _count_lie)
+    """/Count 2 over one kid: pyHanko walks /Kids (1 page), poppler and PDFium trust /Count (2 pages)."""
+    pdf = _update(approved, _count_lie(+1))
     assert [page_count(pdf, engine, time.monotonic() + 30) for engine in ENGINES] == [2, 2]
     result = _seal(pdf, policy)
     assert result.indication is not Indication.TOTAL_PASSED
     assert "RENDERERS_DISAGREE" in result.findings, result.findings
+
+
+def test_a_file_one_engine_no_longer_opens_is_a_disagreement(approved) -> None:
+    """/Count 0 over one kid: poppler refuses the file, PDFium and pyHanko see one page."""
+    pdf = _update(approved, _count_lie(-1))
+    with pytest.raises(RenderError):
+        page_count(pdf, ENGINES[0], time.monotonic() + 30)
+    assert page_count(pdf, ENGINES[1], time.monotonic() + 30) == 1
+    reader = PdfFileReader(BytesIO(pdf))
+    analysis = analyse_changes(pdf, reader, reader.xrefs.total_revisions - 2)
+    (disagreement,) = [f for f in analysis.findings if f.code == "RENDERERS_DISAGREE"]
+    assert "poppler: cannot open" in disagreement.detail and "PDFium: 1 pages" in disagreement.detail
 
 
 def _free_text(writer: IncrementalPdfFileWriter) -> None:
