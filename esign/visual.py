@@ -40,7 +40,7 @@ from esign.page_changes import PageGeometry
 CHANGE_LEVEL = 40
 INK_LEVEL = 128
 PAPER_LEVEL = 200
-#: Largest page bitmap we let poppler allocate (gray: one byte per pixel); bigger pages render at lower DPI.
+#: Largest page bitmap we let an engine allocate (gray: one byte per pixel); bigger pages render at lower DPI.
 MAX_PAGE_PIXELS = 16_000_000
 #: Margin around annotation rectangles, in pixels, for anti-aliased edges.
 RECT_MARGIN = 2
@@ -192,10 +192,11 @@ def _count_pages(pdf: bytes, engine: Engine, deadline: float) -> int:
         source = Path(tmp) / "in.pdf"
         source.write_bytes(pdf)
         out = _run(engine, engine.command(source, 72, 1, 0, Path(tmp) / "p"), deadline, "the page count")
-    found = engine.page_count_line.search(out)
-    if found is None:
+    # the last such line: pdfinfo prints the document's own strings (a title may hold "\nPages: 9") first
+    found = list(engine.page_count_line.finditer(out))
+    if not found:
         raise RenderError(f"{engine.name} reported no page count")
-    return int(found.group(1))
+    return int(found[-1].group(1))
 
 
 def _run(engine: Engine, cmd: list[str], deadline: float, what: str) -> bytes:

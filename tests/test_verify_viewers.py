@@ -264,3 +264,15 @@ def test_each_engine_renders_the_mediabox_and_refuses_garbage(engine) -> None:
         render_pages(b"%PDF-1.7 not really", [1], 72, time.monotonic() + 30, 1, engine)
     with pytest.raises(RenderError):
         page_count(b"%PDF-1.7 not really", engine, time.monotonic() + 30)
+
+
+def test_a_title_cannot_forge_the_page_count(approved) -> None:
+    """pdfinfo prints the title before the page count: a title holding "Pages: 9" must not be read."""
+
+    def forged_title(writer: IncrementalPdfFileWriter) -> None:
+        info = writer.trailer.raw_get("/Info")
+        info.get_object()[pdf_name("/Title")] = pdf_string("Licence\nPages:          9")
+        writer.mark_update(info)
+
+    pdf = _update(approved, forged_title)
+    assert [page_count(pdf, engine, time.monotonic() + 30) for engine in ENGINES] == [1, 1]
