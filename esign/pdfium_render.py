@@ -1,7 +1,9 @@
 """PDFium (Chrome's PDF engine, through pypdfium2) as a renderer process shaped like poppler's pdftoppm.
 
-Run as ``python -I -S pdfium_render.py SITE DPI SOURCE PREFIX [FIRST LAST]``: prints ``pages N`` (the
-page count PDFium sees), then writes ``PREFIX-<n>.pgm`` (8-bit gray) for pages FIRST..LAST. Exit status
+Run as ``python -I -S pdfium_render.py SITE DPI MAX_PIXELS SOURCE PREFIX [FIRST LAST]``: prints
+``pages N`` (the page count PDFium sees), then writes ``PREFIX-<n>.pgm`` (8-bit gray) for pages
+FIRST..LAST, at a lower resolution where a page would exceed MAX_PIXELS (the caller chose DPI from its
+own reading of the page size; PDFium's may differ, and memory must stay bounded either way). Exit status
 2 when PDFium cannot open the file, 3 when a page is out of its range or cannot be rendered. SITE is
 the directory pypdfium2 is installed in: without the site machinery (-S) the interpreter starts in a
 tenth of the time, which matters when every verified update starts a few of these.
@@ -27,8 +29,8 @@ def main(argv: list[str]) -> int:
     sys.path.insert(0, argv[0])
     import pypdfium2 as pdfium
 
-    dpi, source, prefix = float(argv[1]), argv[2], argv[3]
-    first, last = (int(argv[4]), int(argv[5])) if len(argv) > 5 else (1, 0)
+    dpi, max_pixels, source, prefix = float(argv[1]), int(argv[2]), argv[3], argv[4]
+    first, last = (int(argv[5]), int(argv[6])) if len(argv) > 6 else (1, 0)
     try:
         doc = pdfium.PdfDocument(source)
     except pdfium.PdfiumError as e:
@@ -42,7 +44,7 @@ def main(argv: list[str]) -> int:
             return EXIT_BAD_PAGE
         doc.init_forms()
         for number in range(first, last + 1):
-            _render(doc, number, dpi, f"{prefix}-{number}.pgm")
+            _render(doc, number, dpi, max_pixels, f"{prefix}-{number}.pgm")
     except pdfium.PdfiumError as e:
         print(f"PDFium failed: {e}", file=sys.stderr)
         return EXIT_BAD_PAGE
@@ -51,11 +53,13 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _render(doc, number: int, dpi: float, target: str) -> None:
+def _render(doc, number: int, dpi: float, max_pixels: int, target: str) -> None:
     page = doc[number - 1]
     try:
         page.set_cropbox(*page.get_mediabox())
-        bitmap = page.render(scale=dpi / 72, grayscale=True, draw_annots=True, may_draw_forms=True)
+        width, height = page.get_size()
+        scale = min(dpi / 72, (max_pixels / max(width * height, 1.0)) ** 0.5)
+        bitmap = page.render(scale=scale, grayscale=True, draw_annots=True, may_draw_forms=True)
         try:
             bitmap.to_pil().convert("L").save(target, format="PPM")
         finally:

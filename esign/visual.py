@@ -88,7 +88,14 @@ def _poppler(source: Path, dpi: int, first: int, last: int, prefix: Path) -> lis
 
 def _pdfium(source: Path, dpi: int, first: int, last: int, prefix: Path) -> list[str]:
     pages = [str(first), str(last)] if first <= last else []
-    script = [pdfium_render.__file__, _pdfium_site(), str(dpi), str(source), str(prefix)]
+    script = [
+        pdfium_render.__file__,
+        _pdfium_site(),
+        str(dpi),
+        str(MAX_PAGE_PIXELS),
+        str(source),
+        str(prefix),
+    ]
     return [sys.executable, "-I", "-S", *script, *pages]
 
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from io import BytesIO
 
+import pikepdf
 import pytest
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name, pdf_string
@@ -26,7 +27,7 @@ from esign.seal import AtPosition, Certification, Invisible, SealOptions, seal
 from esign.sealimage import round_seal
 from esign.signers import load_pkcs12
 from esign.verify import verify
-from esign.visual import ENGINES, RenderError, page_count, render_pages
+from esign.visual import ENGINES, MAX_PAGE_PIXELS, PDFIUM, RenderError, page_count, render_pages
 from fixtures.documents import form_pdf, licence_pdf
 from fixtures.pki import TestPKI
 
@@ -276,3 +277,13 @@ def test_a_title_cannot_forge_the_page_count(approved) -> None:
 
     pdf = _update(approved, forged_title)
     assert [page_count(pdf, engine, time.monotonic() + 30) for engine in ENGINES] == [1, 1]
+
+
+def test_pdfium_keeps_a_huge_page_within_the_pixel_bound() -> None:
+    """The DPI is chosen from pyHanko's page size; PDFium still caps the bitmap by its own reading."""
+    doc = pikepdf.new()
+    doc.add_blank_page(page_size=(14400, 14400))
+    out = BytesIO()
+    doc.save(out)
+    (image,) = render_pages(out.getvalue(), [1], 72, time.monotonic() + 60, 1, PDFIUM).values()
+    assert image.width * image.height <= MAX_PAGE_PIXELS
