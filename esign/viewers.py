@@ -19,7 +19,7 @@ Engines run one after the other, so only one engine's bitmaps of one batch are i
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -66,30 +66,41 @@ def visual_changes(
     invisible later signature) are not rendered: the renderings could not differ.
     """
     signed_pdf = pdf[: end_of_revisions(pdf, reader, signed_revision)]
-    engines, findings = _engine_views(signed_pdf, pdf, reader, signed_revision, deadline)
-    yield from findings
     changed = [p for p in pages.changed if p.needs_rendering(pages.optional_content_changed)]
-    if not changed:
-        return
-    if not engines:
-        yield ChangeFinding("DIFF_ANALYSIS_FAILED", False, (), "no rendering engine could open the document")
-        return
+    if changed:
+        yield from _judge_pages(signed_pdf, pdf, changed, constraints, pages, limits, deadline)
+    # asked last: PDFium has stated its page counts while rendering, which saves asking again
+    yield from _engine_views(signed_pdf, pdf, reader, signed_revision, deadline)
+
+
+def _judge_pages(
+    signed_pdf: bytes,
+    pdf: bytes,
+    changed: list[PagePair],
+    constraints: MdpConstraints,
+    pages: PageComparison,
+    limits: Limits | None,
+    deadline: float,
+) -> Iterator[ChangeFinding]:
     dpi = int(getattr(limits, "render_dpi", DEFAULT_RENDER_DPI))
     batch = max(1, int(getattr(limits, "render_batch_pages", DEFAULT_RENDER_BATCH)))
     by_dpi: dict[int, list[PagePair]] = {}
     for pair in changed:
         by_dpi.setdefault(page_dpi(pair.geometry, dpi), []).append(pair)
+    engines = list(ENGINES)  # an engine that can't open a revision at all leaves: it has no picture
     for pair_dpi, pairs in by_dpi.items():
         for start in range(0, len(pairs), batch):
             chunk = pairs[start : start + batch]
             yield from _judge_chunk(signed_pdf, pdf, chunk, engines, constraints, pages, pair_dpi, deadline)
+    if not engines:
+        yield ChangeFinding("DIFF_ANALYSIS_FAILED", False, (), "no rendering engine could open the document")
 
 
 def _judge_chunk(
     signed_pdf: bytes,
     pdf: bytes,
     chunk: list[PagePair],
-    engines: Sequence[Engine],
+    engines: list[Engine],
     constraints: MdpConstraints,
     pages: PageComparison,
     dpi: int,
@@ -98,7 +109,7 @@ def _judge_chunk(
     numbers = tuple(p.new_number for p in chunk)
     seen: dict[str, list[ChangeFinding]] = {}
     failed: dict[str, str] = {}
-    for engine in engines:
+    for engine in list(engines):
         try:
             old_numbers = [p.old_number for p in chunk]
             before = render_pages(signed_pdf, old_numbers, dpi, deadline, len(chunk), engine)
@@ -106,7 +117,10 @@ def _judge_chunk(
         except RenderTimeout:
             raise
         except RenderError as e:
-            failed[engine.name] = str(e)
+            if isinstance(e, EngineUnavailable) or not _opens(engine, (signed_pdf, pdf), deadline):
+                engines.remove(engine)  # the page-count check below says whether the update caused it
+            else:
+                failed[engine.name] = str(e)
             continue
         found = seen.setdefault(engine.name, [])
         for pair in chunk:
@@ -136,11 +150,10 @@ def _merged(seen: dict[str, list[ChangeFinding]]) -> Iterator[ChangeFinding]:
 
 def _engine_views(
     signed_pdf: bytes, pdf: bytes, reader: PdfFileReader, signed_revision: int, deadline: float
-) -> tuple[list[Engine], list[ChangeFinding]]:
-    """The engines that open both revisions, and a finding when the update made the readers disagree."""
+) -> list[ChangeFinding]:
+    """A finding when the update made the readers disagree about the pages or about opening the file."""
     signed: View = {"pyHanko": len(list_pages(reader.get_historical_resolver(signed_revision).root))}
     final: View = {"pyHanko": len(list_pages(reader.root))}
-    engines: list[Engine] = []
     refusals: list[str] = []
     for engine in ENGINES:
         try:
@@ -151,14 +164,16 @@ def _engine_views(
         except EngineUnavailable:
             continue  # not installed: the engine has no view, which says nothing about the file
         signed[engine.name], final[engine.name] = before, after
-        if before is not None and after is not None:
-            engines.append(engine)
     if len(set(final.values())) <= 1 or final == signed:
-        return engines, []
+        return []
     detail = f"the final file reads as {_describe(final)}; the signed revision as {_describe(signed)}"
     if refusals:
         detail += f" ({'; '.join(refusals)})"
-    return engines, [ChangeFinding(DISAGREE, False, (), detail[:500])]
+    return [ChangeFinding(DISAGREE, False, (), detail[:500])]
+
+
+def _opens(engine: Engine, files: tuple[bytes, ...], deadline: float) -> bool:
+    return all(_count(f, engine, deadline, []) is not None for f in files)
 
 
 def _count(pdf: bytes, engine: Engine, deadline: float, refusals: list[str]) -> int | None:

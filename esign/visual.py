@@ -152,7 +152,10 @@ def render_pages(
         source.write_bytes(pdf)
         for first, last in _runs(sorted(set(pages)), batch):
             prefix = Path(tmp) / f"p{first}"
-            _run(engine, engine.command(source, dpi, first, last, prefix), deadline, f"pages {first}-{last}")
+            out = _run(
+                engine, engine.command(source, dpi, first, last, prefix), deadline, f"pages {first}-{last}"
+            )
+            _keep_count(pdf, engine, out)
             for out in Path(tmp).glob(f"p{first}-*.pgm"):
                 number = int(re.search(r"-(\d+)\.pgm$", out.name).group(1))  # type: ignore[union-attr]
                 with Image.open(out) as img:
@@ -180,10 +183,7 @@ def page_count(pdf: bytes, engine: Engine, deadline: float) -> int:
             raise  # about this machine or this moment, not about the file: not kept
         except RenderError as e:
             answer = str(e)
-        with _COUNTS_LOCK:
-            _COUNTS[key] = answer
-            while len(_COUNTS) > COUNTS_KEPT:
-                _COUNTS.pop(next(iter(_COUNTS)))
+        _keep(key, answer)
     if isinstance(answer, str):
         raise RenderError(answer)
     return answer
@@ -194,16 +194,35 @@ _COUNTS: dict[tuple[str, bytes], int | str] = {}
 _COUNTS_LOCK = threading.Lock()
 
 
+def _keep(key: tuple[str, bytes], answer: int | str) -> None:
+    with _COUNTS_LOCK:
+        _COUNTS[key] = answer
+        while len(_COUNTS) > COUNTS_KEPT:
+            _COUNTS.pop(next(iter(_COUNTS)))
+
+
+def _keep_count(pdf: bytes, engine: Engine, out: bytes) -> None:
+    """An engine that states the page count while rendering (PDFium) saves a process for asking."""
+    count = _stated_count(engine, out)
+    if count is not None:
+        _keep((engine.name, hashlib.sha256(pdf).digest()), count)
+
+
 def _count_pages(pdf: bytes, engine: Engine, deadline: float) -> int:
     with tempfile.TemporaryDirectory(prefix="esign-count-") as tmp:
         source = Path(tmp) / "in.pdf"
         source.write_bytes(pdf)
         out = _run(engine, engine.command(source, 72, 1, 0, Path(tmp) / "p"), deadline, "the page count")
+    count = _stated_count(engine, out)
+    if count is None:
+        raise RenderError(f"{engine.name} reported no page count")
+    return count
+
+
+def _stated_count(engine: Engine, out: bytes) -> int | None:
     # the last such line: pdfinfo prints the document's own strings (a title may hold "\nPages: 9") first
     found = list(engine.page_count_line.finditer(out))
-    if not found:
-        raise RenderError(f"{engine.name} reported no page count")
-    return int(found[-1].group(1))
+    return int(found[-1].group(1)) if found else None
 
 
 def _run(engine: Engine, cmd: list[str], deadline: float, what: str) -> bytes:
