@@ -44,6 +44,19 @@ class ErrorCode(Enum):
         "The keyword '{keyword}' was not found in the document.",
     )
     BAD_PLACEMENT = (422, "印章位置无效：{detail}", "Invalid seal placement: {detail}")
+    SEAL_OVERLAPS_ANNOTATION = (
+        409,
+        "印章会与第 {page} 页上已有的注释（链接、表单域或其他印章）重叠，遮盖或截获它们；"
+        "建议改放在该页距左边 {x_mm} 毫米、距上边 {y_mm} 毫米处（印章中心），或允许自动移开印章。",
+        "The seal would overlap an existing annotation (a link, form field or another seal) on page {page}, "
+        "hiding it or capturing its clicks; place its centre {x_mm} mm from the left and {y_mm} mm from the "
+        "top of that page instead, or allow the seal to be moved (avoid_annotations=move).",
+    )
+    NO_FREE_SEAL_SPOT = (
+        409,
+        "第 {page} 页上没有可放置印章而不遮盖已有注释的位置。",
+        "Page {page} has no spot where the seal would not cover an existing annotation.",
+    )
     BAD_IMAGE = (422, "印章图片无效：{detail}", "Invalid seal image: {detail}")
     WRONG_PASSPHRASE = (
         401,

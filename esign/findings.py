@@ -353,6 +353,54 @@ class FindingCode(Enum):
         "请受理机构人工核对重叠区域的显示内容，或提交没有重叠注释的原始签章文件。",
         "Ask the receiving office to check the overlapping areas by eye, or submit an original without them.",
     )
+    RENDERERS_DISAGREE = _f(
+        Severity.WARNING,
+        "不同的阅读引擎（poppler、PDFium）对签名后的文件解读不一致（页数不同、无法打开或无法显示某些页面），"
+        "无法确认各阅读器显示的内容相同。",
+        "The rendering engines (poppler, PDFium) read the document differently after signing (different "
+        "page counts, a file or page one of them cannot open), so it cannot be confirmed that every viewer "
+        "shows the same content.",
+        "请受理机构用多种阅读器人工核对文件内容，或提交签章机构出具的原始文件。",
+        "Ask the receiving office to compare the content in several viewers, or submit the original file.",
+    )
+    NEED_APPEARANCES_SET = _f(
+        Severity.ERROR,
+        "签名后文件被设置为由阅读器重新生成表单外观（NeedAppearances），印章图像和表单内容可能显示得与签名时不同。",
+        "After signing the document was set to have viewers regenerate form appearances (NeedAppearances); "
+        "seal pictures and form content may be shown differently from what was signed.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
+    SIGNATURE_APPEARANCE_REPLACED = _f(
+        Severity.ERROR,
+        "签名后已签名印章的外观、位置或显示标志被改动。",
+        "The appearance, position or display flags of a signature's widget were changed after it was signed.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
+    ACTION_ADDED_AFTER_SIGNING = _f(
+        Severity.ERROR,
+        "签名后文件中加入了动作或脚本（打开文件、页面或表单域时执行，例如 JavaScript），可能改变显示的内容。",
+        "Actions or scripts (run when the file, a page or a field is opened, e.g. JavaScript) were added "
+        "after signing; they can change what is shown.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
+    OPTIONAL_CONTENT_CHANGED = _f(
+        Severity.ERROR,
+        "签名后文件的图层（可选内容）设置被改动，可能显示或隐藏了部分内容。",
+        "The document's layer (optional content) settings were changed after signing; content may have "
+        "been shown or hidden.",
+        _RESUBMIT_ZH,
+        _RESUBMIT_EN,
+    )
+    DOCUMENT_INFO_CHANGED = _f(
+        Severity.WARNING,
+        "签名后文件的标题、作者、主题或关键词等文档信息被改动。",
+        "The document information (title, author, subject or keywords) was changed after signing.",
+        "请以签名时的文档信息为准；如文件经过认证签名，该改动不被允许。",
+        "Rely on the information as signed; under a certification signature the change is not permitted.",
+    )
     DOCMDP_VIOLATION = _f(
         Severity.ERROR,
         "签名后的改动超出了认证签名（DocMDP）允许的范围。",

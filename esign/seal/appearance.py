@@ -33,6 +33,7 @@ __all__ = [
     "Rect",
     "SealPdfContent",
     "add_cross_page_strips",
+    "page_box",
     "page_count",
     "resolve_rect",
 ]
@@ -102,7 +103,7 @@ def page_count(handler: PdfHandler) -> int:
     return int(handler.root["/Pages"]["/Count"])
 
 
-def _page_box(handler: PdfHandler, page_index: int) -> tuple[float, float, float, float]:
+def page_box(handler: PdfHandler, page_index: int) -> tuple[float, float, float, float]:
     """The visible area of a page: its CropBox (defaulting to the MediaBox), inherited if need be."""
     page_ref, _ = handler.find_page_for_modification(page_index)
     page = page_ref.get_object()
@@ -135,7 +136,7 @@ def resolve_rect(
     pages = page_count(handler)
     if isinstance(placement, AtPosition):
         index = _page_index(placement.page, pages)
-        left, _, _, top = _page_box(handler, index)
+        left, _, _, top = page_box(handler, index)
         return _centred(index, left + placement.x_mm * MM, top - placement.y_mm * MM, width, height)
     from esign.pdf.textsearch import find_first, find_last
 
@@ -185,7 +186,7 @@ def add_cross_page_strips(
     seal_ref = writer.import_page_as_xobject(PdfFileReader(BytesIO(seal_pdf)))
     drawn = []
     for i, index in enumerate(indices):
-        _, bottom, right, top = _page_box(writer, index)
+        _, bottom, right, top = page_box(writer, index)
         cy = (top + bottom) / 2 if placement.y_mm is None else top - placement.y_mm * MM
         rect = Rect(index, right - strip, cy - height / 2, right, cy + height / 2)
         strip_ref = _strip_xobject(writer, seal_ref, i * strip, strip, height)

@@ -39,12 +39,14 @@ from esign.seal.appearance import (
     add_cross_page_strips,
     resolve_rect,
 )
+from esign.seal.placement import AvoidAnnotations, clear_of_annotations
 from esign.seal.signers import check_signing_certificate
 from esign.sync_bridge import run_sync
 
 __all__ = [
     "AtKeyword",
     "AtPosition",
+    "AvoidAnnotations",
     "Certification",
     "CrossPage",
     "Invisible",
@@ -115,6 +117,8 @@ class SealOptions:
     md_algorithm: str = "sha256"
     #: text drawn over the seal picture, e.g. "%(signer)s\n%(ts)s" (CJK font embedded); None = picture only
     appearance_text: str | None = None
+    #: a visible seal over an existing annotation: refused with a free spot (default), or moved there
+    avoid_annotations: AvoidAnnotations = AvoidAnnotations.REFUSE
 
 
 async def aseal(
@@ -267,6 +271,7 @@ def _prepare_appearance(
     assert isinstance(placement, AtPosition | AtKeyword)
     _check_certification_allows_widget(writer, field_name)
     rect = resolve_rect(pdf, writer.prev, placement, size)
+    rect = clear_of_annotations(writer.prev, rect, options.avoid_annotations, field_name)
     spec = SigFieldSpec(field_name, on_page=rect.page_index, box=rect.box)
     background = SealPdfContent(image.pdf)
     if options.appearance_text is None:

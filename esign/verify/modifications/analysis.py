@@ -7,8 +7,8 @@ Three independent views are combined, and every one of them is reported:
 2. an inventory of permitted additions (later signatures, document timestamps, DSS/VRI data,
    form filling) so the report says what was added even when it is allowed;
 3. page-level comparison: added/removed pages, then the changed pages rendered in the signed revision
-   and in the final file and compared pixel by pixel
-   (:mod:`esign.verify.modifications.visual`, :mod:`esign.verify.modifications.visual_judgement`).
+   and in the final file by poppler and PDFium and compared pixel by pixel
+   (:mod:`esign.verify.modifications.viewers`).
 
 Nothing here raises: any failure becomes status ``unknown`` with a ``DIFF_ANALYSIS_FAILED`` finding.
 """
@@ -26,28 +26,34 @@ from pyhanko.pdf_utils.misc import PdfStrictReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel, SuspiciousModification
 
+from esign.pdf.annotations import resolved
 from esign.pdf.input import end_of_revisions
 from esign.pdf.updates import unaccounted_bytes
 from esign.verify.modifications.annotation_overlap import overlapping_pages
 from esign.verify.modifications.diff_policy import DIFF_POLICY
-from esign.verify.modifications.mdp_rules import MAX_TREE_DEPTH, MdpConstraints, read_constraints, resolved
+from esign.verify.modifications.document_entries import document_entry_changes
+from esign.verify.modifications.mdp_rules import MAX_TREE_DEPTH, MdpConstraints, read_constraints
 from esign.verify.modifications.model import ChangeAnalysis, ChangeFinding, ChangeStatus
 from esign.verify.modifications.page_changes import PageComparison, compare_pages
 from esign.verify.modifications.page_tree import ObjectDigester
-from esign.verify.modifications.visual import RenderError, RenderTimeout, compare, page_dpi, render_pages
-from esign.verify.modifications.visual_judgement import judge_page, regions_of
+from esign.verify.modifications.viewers import visual_changes
+from esign.verify.modifications.visual import RenderTimeout
 
 if TYPE_CHECKING:
     from esign.policy import Limits
 
 __all__ = ["UNKNOWN_CODES", "ChangeAnalysis", "ChangeFinding", "analyse_changes", "unaccounted"]
 
-DEFAULT_RENDER_DPI = 72
-DEFAULT_RENDER_BATCH = 16
 DEFAULT_TIME_BUDGET_S = 60.0
 #: Codes meaning "we could not tell" rather than "something bad happened".
 UNKNOWN_CODES = frozenset(
-    {"DIFF_ANALYSIS_FAILED", "TIME_BUDGET_EXCEEDED", "ANNOTATIONS_OVERLAP", "UPDATE_NOT_WELL_FORMED"}
+    {
+        "DIFF_ANALYSIS_FAILED",
+        "TIME_BUDGET_EXCEEDED",
+        "ANNOTATIONS_OVERLAP",
+        "UPDATE_NOT_WELL_FORMED",
+        "RENDERERS_DISAGREE",
+    }
 )
 #: What a reader can pick up from bytes outside every revision: object definitions, tables, trailers.
 _REVISION_SYNTAX = re.compile(rb"(\d+)\s+\d+\s+obj\b|\bxref\b|\btrailer\b")
@@ -77,19 +83,20 @@ def analyse_changes(
     deadline = own if deadline is None else min(own, deadline)
     findings: list[ChangeFinding] = []
     try:
-        findings += _overlaps(reader)
+        findings += _overlaps(reader, signed_revision)
         findings += _unindexed_tail(pdf, reader)
         findings += unaccounted(pdf, reader, signed_end)
         if signed_revision >= reader.xrefs.total_revisions - 1:
             return ChangeAnalysis(_status(findings) if findings else "none", tuple(findings))
         constraints = read_constraints(reader, signed_revision)
         findings += _object_diff(pdf, reader, signed_revision, constraints)
+        findings += document_entry_changes(reader, signed_revision, constraints)
         _check(deadline)
         pages = compare_pages(reader, signed_revision)
         findings += _additions(reader, signed_revision, constraints, pages)
         findings += _page_count_changes(pages)
         _check(deadline)
-        findings += _visual_changes(pdf, reader, signed_revision, pages, constraints, limits, deadline)
+        findings += visual_changes(pdf, reader, signed_revision, pages, constraints, limits, deadline)
     except (BudgetExceeded, RenderTimeout) as e:
         findings.append(ChangeFinding("TIME_BUDGET_EXCEEDED", False, (), f"change analysis stopped: {e}"))
     except Exception as e:  # hostile files reach here; the report must say so, not crash
@@ -114,9 +121,9 @@ def _failed(detail: str, pages: tuple[int, ...] = ()) -> ChangeFinding:
     return ChangeFinding("DIFF_ANALYSIS_FAILED", False, pages, detail[:500])
 
 
-def _overlaps(reader: PdfFileReader) -> list[ChangeFinding]:
+def _overlaps(reader: PdfFileReader, signed_revision: int) -> list[ChangeFinding]:
     """Overlapping annotations in the final file: what they may hide is a doubt, not a proof."""
-    pages = overlapping_pages(reader.root)
+    pages = overlapping_pages(reader, signed_revision)
     return [ChangeFinding("ANNOTATIONS_OVERLAP", False, pages)] if pages else []
 
 
@@ -254,45 +261,3 @@ def _page_count_changes(pages: PageComparison) -> Iterator[ChangeFinding]:
         yield ChangeFinding(
             "PAGE_REMOVED_AFTER_SIGNING", False, (), f"pages {pages.removed_pages} of the signed revision"
         )
-
-
-def _visual_changes(
-    pdf: bytes,
-    reader: PdfFileReader,
-    signed_revision: int,
-    pages: PageComparison,
-    constraints: MdpConstraints,
-    limits: Limits | None,
-    deadline: float,
-) -> Iterator[ChangeFinding]:
-    """Render each changed page before and after, in batches of pages rendered at the same DPI.
-
-    Pages whose only change is annotations that cannot draw (hidden, no appearance, zero-area, e.g. an
-    invisible later signature) are not rendered: the two renderings could not differ.
-    """
-    changed = [p for p in pages.changed if p.needs_rendering(pages.optional_content_changed)]
-    if not changed:
-        return
-    signed_pdf = pdf[: end_of_revisions(pdf, reader, signed_revision)]
-    dpi = int(getattr(limits, "render_dpi", DEFAULT_RENDER_DPI))
-    batch = max(1, int(getattr(limits, "render_batch_pages", DEFAULT_RENDER_BATCH)))
-    by_dpi: dict[int, list] = {}
-    for pair in changed:
-        by_dpi.setdefault(page_dpi(pair.geometry, dpi), []).append(pair)
-    for pair_dpi, pairs in by_dpi.items():
-        for start in range(0, len(pairs), batch):
-            chunk = pairs[start : start + batch]
-            try:
-                before = render_pages(signed_pdf, [p.old_number for p in chunk], pair_dpi, deadline, batch)
-                after = render_pages(pdf, [p.new_number for p in chunk], pair_dpi, deadline, batch)
-            except RenderTimeout:
-                raise
-            except RenderError as e:
-                yield _failed(str(e), tuple(p.new_number for p in chunk))
-                continue
-            for pair in chunk:
-                regions = regions_of(pair, constraints)
-                rects = [r.annotation.rect for r in regions]
-                diff = compare(before[pair.old_number], after[pair.new_number], pair.geometry, rects)
-                yield from judge_page(pair, regions, diff, pair_dpi, pages.optional_content_changed)
-            _check(deadline)

@@ -30,7 +30,8 @@ from pyhanko.sign.diff_analysis import (
 from pyhanko.sign.diff_analysis.rules_api import Context
 from pyhanko.sign.fields import FieldMDPSpec, MDPPerm
 
-from esign.verify.modifications.mdp_rules import MAX_TREE_DEPTH, field_type, resolved, widget_owners
+from esign.pdf.annotations import resolved
+from esign.verify.modifications.mdp_rules import MAX_TREE_DEPTH, field_type, widget_owners
 
 
 class AnnotationAdditionRule(QualifiedWhitelistRule):

@@ -8,22 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import FieldMDPSpec, MDPPerm
 from pyhanko.sign.validation import read_certification_data
 
+from esign.pdf.annotations import resolved
+
 #: Bound on page-tree depth, so a hostile tree cannot exhaust the stack.
 MAX_TREE_DEPTH = 64
-
-
-def resolved(obj: generic.PdfObject, key: str, default: object = None) -> Any:
-    """``obj[key]`` dereferenced, or ``default``; pyHanko's ``dict.get`` would return the bare reference."""
-    if isinstance(obj, generic.DictionaryObject) and key in obj:
-        return obj[key]
-    return default
 
 
 @dataclass(frozen=True)

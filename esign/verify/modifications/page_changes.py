@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from esign.verify.modifications.mdp_rules import MAX_TREE_DEPTH, resolved, widget_owners
+from esign.pdf.annotations import resolved
+from esign.verify.modifications.mdp_rules import MAX_TREE_DEPTH, widget_owners
 from esign.verify.modifications.page_tree import (
     INHERITABLE,
     LeafPage,

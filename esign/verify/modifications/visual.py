@@ -1,10 +1,12 @@
-"""Render pages with poppler and measure what changed in the picture.
+"""Render pages with two independent engines and measure what changed in the picture.
 
 Object comparison cannot tell whether a change is visible, and a change can be visible without any
 page object changing (optional content, replaced fonts). So the signed revision (the file prefix that
-ends at the revision's %%EOF) and the final file are both rendered by ``pdftoppm`` — gray, modest DPI,
-only the pages that need it, at most ``batch`` pages per call, each call bounded by the remaining time
-budget — and compared pixel by pixel.
+ends at the revision's %%EOF) and the final file are both rendered — gray, modest DPI, only the pages
+that need it, at most ``batch`` pages per call, each call a separate process bounded by the remaining
+time budget — and compared pixel by pixel. Two engines read the file, because people use different
+viewers and a parser trick aimed at one need not fool the other: poppler (``pdftoppm``, what most Linux
+viewers use) and PDFium (Chrome's engine, :mod:`esign.verify.modifications.pdfium_render`).
 
 Thresholds: a pixel counts as changed when its gray value moves by more than :data:`CHANGE_LEVEL`;
 a page counts as visually changed when more than :func:`min_changed_pixels` pixels changed (a few
@@ -15,24 +17,30 @@ darker than :data:`INK_LEVEL` became lighter than :data:`PAPER_LEVEL`).
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.util
 import math
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageChops
 
+from esign.verify.modifications import pdfium_render
 from esign.verify.modifications.page_changes import PageGeometry
 
 CHANGE_LEVEL = 40
 INK_LEVEL = 128
 PAPER_LEVEL = 200
-#: Largest page bitmap we let poppler allocate (gray: one byte per pixel); bigger pages render at lower DPI.
+#: Largest page bitmap we let an engine allocate (gray: one byte per pixel); bigger pages render at lower DPI.
 MAX_PAGE_PIXELS = 16_000_000
 #: Margin around annotation rectangles, in pixels, for anti-aliased edges.
 RECT_MARGIN = 2
@@ -42,11 +50,68 @@ PixelBox = tuple[int, int, int, int]
 
 
 class RenderError(RuntimeError):
-    """poppler could not render a page (corrupt input, missing binary)."""
+    """An engine could not open the file or render a page."""
 
 
 class RenderTimeout(RenderError):
     """Rendering did not finish within the remaining time budget."""
+
+
+class EngineUnavailable(RenderError):
+    """The engine is not installed: says nothing about the file."""
+
+
+#: (source, dpi, first, last, output prefix) → command line; first > last = only count the pages
+Command = Callable[[Path, int, int, int, Path], list[str]]
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A renderer run as a separate process that writes ``<prefix>-<page>.pgm`` files."""
+
+    name: str
+    command: Command
+    #: the line of its output (stdout) that states the page count
+    page_count_line: re.Pattern[bytes]
+
+
+def _poppler(source: Path, dpi: int, first: int, last: int, prefix: Path) -> list[str]:
+    tool = "pdftoppm" if first <= last else "pdfinfo"
+    binary = shutil.which(tool)
+    if binary is None:
+        raise EngineUnavailable(f"{tool} (poppler-utils) is not installed")
+    if first > last:
+        return [binary, str(source)]
+    pages = ["-f", str(first), "-l", str(last)]
+    return [binary, "-q", "-gray", "-r", str(dpi), *pages, str(source), str(prefix)]
+
+
+def _pdfium(source: Path, dpi: int, first: int, last: int, prefix: Path) -> list[str]:
+    pages = [str(first), str(last)] if first <= last else []
+    script = [
+        pdfium_render.__file__,
+        _pdfium_site(),
+        str(dpi),
+        str(MAX_PAGE_PIXELS),
+        str(source),
+        str(prefix),
+    ]
+    return [sys.executable, "-I", "-S", *script, *pages]
+
+
+@functools.cache
+def _pdfium_site() -> str:
+    """The directory pypdfium2 is installed in, found without importing (and loading) PDFium here."""
+    spec = importlib.util.find_spec("pypdfium2")
+    if spec is None or not spec.submodule_search_locations:
+        raise EngineUnavailable("pypdfium2 is not installed")
+    return str(Path(next(iter(spec.submodule_search_locations))).parent)
+
+
+POPPLER = Engine("poppler", _poppler, re.compile(rb"^Pages:\s+(\d+)", re.M))
+PDFIUM = Engine("PDFium", _pdfium, re.compile(rb"^pages (\d+)", re.M))
+#: every engine a page is judged in; a page that changed in any of them changed
+ENGINES = (POPPLER, PDFIUM)
 
 
 @dataclass(frozen=True)
@@ -76,42 +141,21 @@ def page_dpi(geometry: PageGeometry, dpi: int) -> int:
 
 
 def render_pages(
-    pdf: bytes, pages: Sequence[int], dpi: int, deadline: float, batch: int
+    pdf: bytes, pages: Sequence[int], dpi: int, deadline: float, batch: int, engine: Engine = POPPLER
 ) -> dict[int, Image.Image]:
-    """Gray bitmaps of the 1-based ``pages`` of ``pdf``; one pdftoppm call per run of consecutive pages."""
+    """Gray bitmaps of the 1-based ``pages`` of ``pdf``; one engine call per run of consecutive pages."""
     if not pages:
         return {}
-    binary = shutil.which("pdftoppm")
-    if binary is None:
-        raise RenderError("pdftoppm (poppler-utils) is not installed")
     images: dict[int, Image.Image] = {}
     with tempfile.TemporaryDirectory(prefix="esign-render-") as tmp:
         source = Path(tmp) / "in.pdf"
         source.write_bytes(pdf)
         for first, last in _runs(sorted(set(pages)), batch):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise RenderTimeout("time budget exhausted before rendering")
             prefix = Path(tmp) / f"p{first}"
-            cmd = [
-                binary,
-                "-q",
-                "-gray",
-                "-r",
-                str(dpi),
-                "-f",
-                str(first),
-                "-l",
-                str(last),
-                str(source),
-                str(prefix),
-            ]
-            try:
-                done = subprocess.run(cmd, capture_output=True, timeout=remaining, check=False)
-            except subprocess.TimeoutExpired as e:
-                raise RenderTimeout(f"pdftoppm exceeded the time budget on pages {first}-{last}") from e
-            if done.returncode != 0:
-                raise RenderError(f"pdftoppm failed on pages {first}-{last}: {done.stderr[:200]!r}")
+            out = _run(
+                engine, engine.command(source, dpi, first, last, prefix), deadline, f"pages {first}-{last}"
+            )
+            _keep_count(pdf, engine, out)
             for out in Path(tmp).glob(f"p{first}-*.pgm"):
                 number = int(re.search(r"-(\d+)\.pgm$", out.name).group(1))  # type: ignore[union-attr]
                 with Image.open(out) as img:
@@ -119,8 +163,80 @@ def render_pages(
                 out.unlink()
     missing = set(pages) - images.keys()
     if missing:
-        raise RenderError(f"pdftoppm produced no image for pages {sorted(missing)}")
+        raise RenderError(f"{engine.name} produced no image for pages {sorted(missing)}")
     return images
+
+
+def page_count(pdf: bytes, engine: Engine, deadline: float) -> int:
+    """How many pages ``engine`` sees in ``pdf``; RenderError when it cannot open the file.
+
+    The answers for the last few files are kept (by content digest): every signature of a document
+    asks about the same final file.
+    """
+    key = (engine.name, hashlib.sha256(pdf).digest())
+    with _COUNTS_LOCK:
+        answer = _COUNTS.get(key)
+    if answer is None:
+        try:
+            answer = _count_pages(pdf, engine, deadline)
+        except (EngineUnavailable, RenderTimeout):
+            raise  # about this machine or this moment, not about the file: not kept
+        except RenderError as e:
+            answer = str(e)
+        _keep(key, answer)
+    if isinstance(answer, str):
+        raise RenderError(answer)
+    return answer
+
+
+COUNTS_KEPT = 32
+_COUNTS: dict[tuple[str, bytes], int | str] = {}
+_COUNTS_LOCK = threading.Lock()
+
+
+def _keep(key: tuple[str, bytes], answer: int | str) -> None:
+    with _COUNTS_LOCK:
+        _COUNTS[key] = answer
+        while len(_COUNTS) > COUNTS_KEPT:
+            _COUNTS.pop(next(iter(_COUNTS)))
+
+
+def _keep_count(pdf: bytes, engine: Engine, out: bytes) -> None:
+    """An engine that states the page count while rendering (PDFium) saves a process for asking."""
+    count = _stated_count(engine, out)
+    if count is not None:
+        _keep((engine.name, hashlib.sha256(pdf).digest()), count)
+
+
+def _count_pages(pdf: bytes, engine: Engine, deadline: float) -> int:
+    with tempfile.TemporaryDirectory(prefix="esign-count-") as tmp:
+        source = Path(tmp) / "in.pdf"
+        source.write_bytes(pdf)
+        out = _run(engine, engine.command(source, 72, 1, 0, Path(tmp) / "p"), deadline, "the page count")
+    count = _stated_count(engine, out)
+    if count is None:
+        raise RenderError(f"{engine.name} reported no page count")
+    return count
+
+
+def _stated_count(engine: Engine, out: bytes) -> int | None:
+    # the last such line: pdfinfo prints the document's own strings (a title may hold "\nPages: 9") first
+    found = list(engine.page_count_line.finditer(out))
+    return int(found[-1].group(1)) if found else None
+
+
+def _run(engine: Engine, cmd: list[str], deadline: float, what: str) -> bytes:
+    """Run one engine process within the time budget; its stdout, or RenderError with its complaint."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise RenderTimeout("time budget exhausted before rendering")
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=remaining, check=False)
+    except subprocess.TimeoutExpired as e:
+        raise RenderTimeout(f"{engine.name} exceeded the time budget on {what}") from e
+    if done.returncode != 0:
+        raise RenderError(f"{engine.name} failed on {what}: {done.stderr[:200]!r}")
+    return done.stdout
 
 
 def _runs(pages: Sequence[int], batch: int) -> Iterable[tuple[int, int]]:
