@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.problems import describe_validation
 from esign.errors import ErrorCode, EsignError
 from esign.seal.appearance import AtKeyword, AtPosition, CrossPage, Invisible, Placement
-from esign.seal.pades import Certification, Level, SealOptions
+from esign.seal.pades import AvoidAnnotations, Certification, Level, SealOptions
 
 __all__ = ["ApplyOptions", "parse_apply_options"]
 
@@ -41,6 +41,11 @@ class ApplyOptions(BaseModel):
         max_length=1000,
         pattern=r"^(all|\d{1,5}(-\d{1,5})?(,\d{1,5}(-\d{1,5})?)*)$",
         description="Cross-page seal (骑缝章) over these pages, e.g. `all` or `1-4,6`.",
+    )
+    avoid_annotations: AvoidAnnotations = Field(
+        default=AvoidAnnotations.REFUSE,
+        description="A visible seal over an existing annotation: `refuse` (409 with a free spot) or `move` "
+        "it to the nearest free spot.",
     )
     reason: str | None = Field(default=None, max_length=200, examples=["核发营业执照"])
     location: str | None = Field(default=None, max_length=200)
@@ -88,6 +93,7 @@ class ApplyOptions(BaseModel):
             level=self.level,
             certification=self.certification,
             placement=self.placement(),
+            avoid_annotations=self.avoid_annotations,
             reason=self.reason,
             location=self.location,
         )

@@ -29,6 +29,7 @@ from esign.seal.signers import load_pkcs12
 from esign.verify.pipeline import verify
 from fixtures.documents import A4_HEIGHT, A4_WIDTH, licence_pdf
 from fixtures.pki import TestPKI
+from tests.api_server import *  # noqa: F403 - the api_server fixture
 from tests.verify_signing import signer_for
 
 #: where the clerk wants the seal (its centre, mm from the top-left corner) and a link right there
