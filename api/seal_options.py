@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.problems import describe_validation
+from api.problems import request_invalid
 from esign.errors import ErrorCode, EsignError
 from esign.seal.appearance import AtKeyword, AtPosition, CrossPage, Invisible, Placement
 from esign.seal.pades import Certification, Level, SealOptions
@@ -87,4 +87,4 @@ def parse_apply_options(fields: dict[str, Any]) -> SealOptions:
     try:
         return ApplyOptions.model_validate(fields).seal_options()
     except ValidationError as exc:
-        raise EsignError(ErrorCode.REQUEST_INVALID, detail=describe_validation(exc.errors())) from None
+        raise request_invalid(exc.errors()) from None

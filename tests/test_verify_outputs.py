@@ -74,8 +74,8 @@ def test_cli_text_output_in_both_languages(files):
     base = ["verify", str(files["tampered"]), "--trust", str(files["trust"]), "--format", "text"]
     zh = CliRunner().invoke(main, base).output
     en = CliRunner().invoke(main, [*base, "--lang", "en"]).output
-    assert "总体结论: TOTAL_FAILED" in zh and "签名后文件内容被改动" in zh
-    assert "Overall result: TOTAL_FAILED" in en and "changed after signing" in en
+    assert "总体结论: 验证失败" in zh and "签名后文件内容被改动" in zh and "TOTAL_FAILED" not in zh
+    assert "Overall result: Failed (TOTAL_FAILED)" in en and "changed after signing" in en
 
 
 def test_cli_at_option_moves_validation_time(files):

@@ -106,7 +106,11 @@ def seal_out(seal: Seal) -> SealOut:
 
 def _require_same_org(caller: Principal, seal: Seal) -> None:
     if not caller.is_operator and caller.uscc != seal.uscc:
-        raise EsignError(ErrorCode.PERMISSION_DENIED, detail="the seal belongs to another organisation")
+        raise EsignError(
+            ErrorCode.PERMISSION_DENIED,
+            detail="the seal belongs to another organisation",
+            detail_zh="该印章属于其他单位",
+        )
 
 
 @router.get("", summary="List the seals of the caller's organisation", responses=problems(401))
