@@ -128,6 +128,7 @@ def test_batch_seals_the_good_files_reports_the_bad_and_resumes(p12: Path, tmp_p
         (("--page", "1"), "--x and --y"),
         (("--keyword", "盖章", "--page", "1", "--x", "1", "--y", "1"), "choose one placement"),
         (("--keyword", "盖章"), "--image or --seal-name"),
+        (("--level", "B-T"), "needs --tsa"),  # README: a usage error exits 2
     ],
 )
 def test_inconsistent_options_are_usage_errors(
