@@ -44,6 +44,9 @@ class Outcome:
 def init_verifier(trust_ders: tuple[bytes, ...]) -> None:
     """Process initialiser: parse the trust anchors once per worker, not per document."""
     global _trust_roots
+    from api.logging import configure_library_logging
+
+    configure_library_logging()
     _trust_roots = tuple(x509.Certificate.load(der) for der in trust_ders)
     # the heavy modules (pyHanko, certvalidator, the report renderers), ahead of the first job
     import esign.report.etsi

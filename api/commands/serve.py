@@ -36,6 +36,10 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
     """Run the HTTP API and the verification web page (configured by ESIGN_* environment variables)."""
     import uvicorn
 
+    from api.logging import configure_library_logging
+
+    configure_library_logging()  # before pyHanko is imported: its import warnings become JSON lines too
+
     from api.settings import Settings
 
     os.environ["ESIGN_HTTP_WORKERS"] = str(workers)  # each uvicorn worker sizes its verification pool from it
