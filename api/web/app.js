@@ -162,8 +162,17 @@ function headline(report, t) {
   const generic = t.verdicts[report.indication] || report.indication;
   const wanted = report.indication === "TOTAL_FAILED" ? ["error"] : ["error", "warning"];
   if (!t.short[report.indication]) return generic;
+  // findings that left an art. 13 condition unmet or undetermined come first: they are why it is not a pass
+  const decisive = new Set(
+    report.signatures.flatMap((s) =>
+      Object.values(s.reliable_esignature.conditions)
+        .filter((c) => c.status !== "met")
+        .flatMap((c) => c.findings),
+    ),
+  );
   for (const severity of wanted) {
-    const reason = report.findings.find((f) => f.severity === severity);
+    const candidates = report.findings.filter((f) => f.severity === severity);
+    const reason = candidates.find((f) => decisive.has(f.code)) || candidates[0];
     if (reason) return `${t.short[report.indication]}${t.colon}${reason.message[lang]}`;
   }
   return generic;
