@@ -3,6 +3,10 @@
 A recently checked key is answered on the event loop from the authenticator's memory; only a new
 key (scrypt) or a due re-read of the client row goes to the thread pool, so neither blocks the loop
 and the common request pays no thread hop.
+
+FastAPI reads and parses a request body before it runs any dependency, so ``api.guard`` calls the
+same caller dependencies first, before one byte of the body is read; the caller is identified (and
+its rate-limit bucket charged) once per request, and the route's own dependency gets that answer.
 """
 
 from __future__ import annotations
@@ -24,7 +28,16 @@ from keystore.db import Database
 from keystore.keys import KeyStore
 from keystore.service import SealService
 
-__all__ = ["Caller", "MaybeCaller", "Runtime", "RuntimeDep"]
+__all__ = [
+    "Caller",
+    "MaybeCaller",
+    "Runtime",
+    "RuntimeDep",
+    "bearer",
+    "get_runtime",
+    "optional_caller",
+    "require_caller",
+]
 
 
 @dataclass
@@ -47,11 +60,22 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer esk_…`")
+bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer esk_…`")
+#: the scope key holding the identified caller (a Principal, or None for a request without a key)
+_IDENTIFIED = "esign.caller"
 
 
 async def _identify(request: Request, runtime: Runtime, token: str | None) -> Principal | None:
-    """Rate-limit, then authenticate; a failed key also spends from the address's bucket (guessing costs)."""
+    """Rate-limit, then authenticate, once per request; a failed key also spends from the address's
+    bucket (guessing costs)."""
+    if _IDENTIFIED in request.scope:
+        return request.scope[_IDENTIFIED]
+    principal = await _authenticate(request, runtime, token)
+    request.scope[_IDENTIFIED] = principal
+    return principal
+
+
+async def _authenticate(request: Request, runtime: Runtime, token: str | None) -> Principal | None:
     address = request.client.host if request.client else "unknown"
     if token is None:
         runtime.limiter.take(f"ip:{address}")
@@ -71,7 +95,7 @@ async def _identify(request: Request, runtime: Runtime, token: str | None) -> Pr
 async def require_caller(
     request: Request,
     runtime: RuntimeDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     principal = await _identify(request, runtime, credentials.credentials if credentials else None)
     if principal is None:
@@ -82,7 +106,7 @@ async def require_caller(
 async def optional_caller(
     request: Request,
     runtime: RuntimeDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal | None:
     """The caller of an endpoint whose key requirement is configurable (``ESIGN_VERIFY_REQUIRES_KEY``)."""
     principal = await _identify(request, runtime, credentials.credentials if credentials else None)

@@ -6,15 +6,23 @@ server. This protocol closes a connection whose request headers are not complete
 ``ESIGN_HEADER_TIMEOUT_S`` of the request's first byte (or of the connection, for the first
 request). The body has its own deadline (``api.middleware.BodyDeadline``). ``esign serve`` runs
 uvicorn with it; the callbacks used are httptools' parser callbacks, which uvicorn implements.
+
+A request the parser cannot read (a broken request line, bad headers or chunk framing) never
+reaches the application; uvicorn answers it with a plain-text 400. This protocol answers it with
+the same ``application/problem+json`` body as every other error (code ``MALFORMED_REQUEST``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from api.problems import PROBLEM_MEDIA_TYPE, problem_body
+from esign.errors import ErrorCode, EsignError
 
 __all__ = ["HeaderDeadlineProtocol"]
 
@@ -46,6 +54,17 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to an unparsable request, as a problem document; the connection is closed."""
+        error = EsignError(ErrorCode.MALFORMED_REQUEST, detail=msg.rstrip("."))
+        body = json.dumps(problem_body(error), ensure_ascii=False).encode()
+        head = [STATUS_LINE[400]]
+        for name, value in self.server_state.default_headers:
+            head.extend([name, b": ", value, b"\r\n"])
+        head.append(f"content-type: {PROBLEM_MEDIA_TYPE}\r\ncontent-length: {len(body)}\r\n".encode())
+        self.transport.write(b"".join([*head, b"connection: close\r\n\r\n", body]))
+        self.transport.close()
 
     def _arm(self) -> None:
         if self._header_timer is None:

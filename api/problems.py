@@ -26,8 +26,10 @@ __all__ = [
     "describe_validation",
     "describe_validation_zh",
     "install_problem_handlers",
+    "problem_body",
     "problem_response",
     "problems",
+    "refusal_response",
     "request_invalid",
 ]
 
@@ -48,22 +50,29 @@ class Problem(BaseModel):
     request_id: str | None = Field(default=None, examples=["6f1c2b9e0d4a4f7e"])
 
 
-def problem_response(
-    error: EsignError, request: Request | None = None, headers: dict[str, str] | None = None
-) -> JSONResponse:
+def problem_body(
+    error: EsignError, instance: str | None = None, request_id: str | None = None
+) -> dict[str, Any]:
+    """The problem document of ``error``; also what the HTTP protocol sends when it cannot parse a request."""
     status = error.code.http_status
-    body = Problem(
+    return Problem(
         type=f"urn:esign:problem:{error.code.name}",
         title=HTTPStatus(status).phrase,
         status=status,
         code=error.code.name,
         detail=error.message_en,
         detail_zh=error.message_zh,
-        instance=request.url.path if request is not None else None,
-        request_id=_request_id(request),
-    )
+        instance=instance,
+        request_id=request_id,
+    ).model_dump(exclude_none=True)
+
+
+def problem_response(
+    error: EsignError, request: Request | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = problem_body(error, request.url.path if request is not None else None, _request_id(request))
     return JSONResponse(
-        body.model_dump(exclude_none=True), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
+        body, status_code=error.code.http_status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
     )
 
 
@@ -167,14 +176,37 @@ def _from_validation_error(request: Request, exc: RequestValidationError) -> JSO
     return problem_response(request_invalid(exc.errors()), request)
 
 
-def _from_esign_error(request: Request, exc: EsignError) -> JSONResponse:
-    headers = {"Retry-After": str(exc.params["retry_after"])} if "retry_after" in exc.params else None
+#: refusals made before the request body is read (or while it is still arriving): the rest of the body
+#: is not wanted, so the connection is closed instead of left for uvicorn to read the body and discard it
+_BODY_LEFT_UNREAD = frozenset(
+    {
+        ErrorCode.API_KEY_MISSING,
+        ErrorCode.UNAUTHENTICATED,
+        ErrorCode.RATE_LIMITED,
+        ErrorCode.REQUEST_TOO_LARGE,
+        ErrorCode.PDF_TOO_LARGE,
+        ErrorCode.UPLOAD_TIMEOUT,
+    }
+)
+
+
+def refusal_response(request: Request, exc: EsignError) -> JSONResponse:
+    """The answer to a refusal, with ``Retry-After`` when the error says when to come back."""
+    headers = {}
+    if "retry_after" in exc.params:
+        headers["Retry-After"] = str(exc.params["retry_after"])
+    if exc.code in _BODY_LEFT_UNREAD and _declares_body(request):
+        headers["Connection"] = "close"
     if exc.code.http_status >= 500:
         _log.warning("refused %s: %s", exc.code.name, exc.message_en)
-    return problem_response(exc, request, headers)
+    return problem_response(exc, request, headers or None)
+
+
+def _declares_body(request: Request) -> bool:
+    return request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(EsignError, _from_esign_error)  # type: ignore[arg-type]
+    app.add_exception_handler(EsignError, refusal_response)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _from_http_exception)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _from_validation_error)  # type: ignore[arg-type]

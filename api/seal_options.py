@@ -42,11 +42,32 @@ class ApplyOptions(BaseModel):
     occurrence: Literal["first", "last"] = "last"
     cross_page: str | None = Field(
         default=None,
+        max_length=1000,
         pattern=r"^(all|\d{1,5}(-\d{1,5})?(,\d{1,5}(-\d{1,5})?)*)$",
         description="Cross-page seal (骑缝章) over these pages, e.g. `all` or `1-4,6`.",
     )
     reason: str | None = Field(default=None, max_length=200, examples=["核发营业执照"])
     location: str | None = Field(default=None, max_length=200)
+
+    @classmethod
+    def inline_json_schema(cls) -> dict[str, Any]:
+        """The options' JSON schema with its ``$defs`` (the Level and Certification enums) inlined.
+
+        The options are embedded as multipart fields in the OpenAPI document, where pydantic's
+        ``#/$defs/…`` references would point at the document's root and resolve to nothing.
+        """
+        schema = cls.model_json_schema()
+        defs = schema.pop("$defs", {})
+
+        def inline(node: Any) -> Any:
+            if isinstance(node, dict):
+                if "$ref" in node:
+                    rest = {key: value for key, value in node.items() if key != "$ref"}
+                    return {**inline(defs[node["$ref"].rsplit("/", 1)[1]]), **inline(rest)}
+                return {key: inline(value) for key, value in node.items()}
+            return [inline(item) for item in node] if isinstance(node, list) else node
+
+        return inline(schema)
 
     def placement(self) -> Placement:
         chosen = [

@@ -158,6 +158,12 @@ class ErrorCode(Enum):
     UNAUTHENTICATED = (401, "API 密钥无效或已吊销。", "The API key is invalid or revoked.")
     PERMISSION_DENIED = (403, "无权执行此操作：{detail}", "Permission denied: {detail}")
     CLIENT_NOT_FOUND = (404, "API 客户端“{client}”不存在。", "API client '{client}' does not exist.")
+    CLIENT_NAME_INVALID = (
+        422,
+        "客户端名称或机构名称含有控制字符、不可见的格式字符或换行符（U+{codepoint}），请删除后重试。",
+        "The client or organisation name contains a control, invisible formatting or line-separator "
+        "character (U+{codepoint}); remove it and retry.",
+    )
     DATABASE_ERROR = (503, "数据库不可用：{detail}", "The database is unavailable: {detail}")
     IDEMPOTENCY_KEY_REUSED = (
         422,
@@ -184,6 +190,11 @@ class ErrorCode(Enum):
     )
     MALFORMED_REQUEST = (400, "请求格式错误：{detail}", "Malformed request: {detail}")
     REQUEST_INVALID = (422, "请求参数无效：{detail}", "Invalid request parameters: {detail}")
+    REQUEST_TOO_LARGE = (
+        413,
+        "请求内容过大（上限 {limit} 字节）。",
+        "The request body is too large (limit {limit} bytes).",
+    )
     RESOURCE_NOT_FOUND = (404, "资源“{path}”不存在。", "No resource at '{path}'.")
     METHOD_NOT_ALLOWED = (405, "不支持 {method} 方法。", "Method {method} is not allowed here.")
     UNSUPPORTED_MEDIA_TYPE = (

@@ -158,7 +158,21 @@ class FindingCode(Enum):
         "请签章机构更换符合要求的证书后重新签章。",
         "Ask the issuer to seal again with a compliant certificate.",
     )
+    UNSUPPORTED_ALGORITHM = _f(
+        Severity.ERROR,
+        "签名使用了无法识别或不受支持的算法（摘要、签名或公钥），签名无法验证。",
+        "The signature uses an unknown or unsupported algorithm (digest, signature or key): not verifiable.",
+        "请签章机构使用 SHA-256 及以上摘要算法和 RSA 或 ECDSA 密钥重新签章。",
+        "Ask the issuer to seal again with SHA-256 or stronger and an RSA or ECDSA key.",
+    )
     # -- signer and certificate chain -------------------------------------------------------------
+    CERTIFICATE_ENCODING_IRREGULAR = _f(
+        Severity.INFO,
+        "签名者证书的公钥编码不符合 DER 规范，已按其内容读取（公钥本身确定无疑）。",
+        "A certificate's public key is not strict DER; it was read by its content (the key is unambiguous).",
+        "建议签章机构的证书服务商按 DER 规范签发证书；本文件无需处理。",
+        "The issuer's CA should encode certificates in strict DER; nothing to do for this file.",
+    )
     SIGNING_CERTIFICATE_NOT_FOUND = _f(
         Severity.ERROR,
         "签名中找不到签名者证书。",
@@ -396,6 +410,13 @@ class FindingCode(Enum):
         "The analysis of changes after signing failed; it is unknown whether the shown content changed.",
         "请联系受理机构人工核对文件内容，或提交原始签章文件。",
         "Ask the receiving office to compare the content manually, or submit the original sealed file.",
+    )
+    VALIDATION_DATA_UNREADABLE = _f(
+        Severity.WARNING,
+        "文件中的长期验证数据（DSS）无法读取，未能使用其中的证书和吊销信息。",
+        "The file's validation data (DSS) cannot be read; its certificates and revocation data were unused.",
+        "建议签章机构重新嵌入长期验证数据（PAdES-B-LT）。",
+        "Ask the issuer to embed the validation data again (PAdES-B-LT).",
     )
     # -- catch-all -------------------------------------------------------------------------------
     VALIDATION_ERROR = _f(

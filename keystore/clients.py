@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -35,6 +37,15 @@ __all__ = [
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 _KEY_PREFIX = "esk_"
+#: the id column is an INTEGER (32 bits on PostgreSQL): a larger number is no id, and looking it up
+#: would overflow in the driver (an error, not "unknown key")
+_CLIENT_ID = re.compile(r"[0-9]{1,10}")
+_MAX_CLIENT_ID = 2**31 - 1
+#: the column sizes (PostgreSQL enforces them; the CLI has no request model in front)
+_MAX_NAME, _MAX_ORG_NAME = 128, 200
+#: control (NUL, ESC…), format (zero-width, bidirectional overrides), line/paragraph separators, surrogates:
+#: invisible or layout-changing in a name that is shown to people as an audit actor
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
 
 @dataclass(frozen=True)
@@ -67,10 +78,17 @@ def create_client(
         raise EsignError(ErrorCode.PERMISSION_DENIED, detail="only the operator creates API clients")
     if not is_valid_uscc(uscc):
         raise EsignError(ErrorCode.USCC_INVALID, uscc=uscc)
+    for text in (name, org_name):
+        _refuse_invisible(text)
     role_set = parse_roles(roles)
     if not role_set or not name.strip() or not org_name.strip():
         raise EsignError(
             ErrorCode.BAD_OPTION, detail="a client needs a name, an organisation and at least one role"
+        )
+    if len(name.strip()) > _MAX_NAME or len(org_name.strip()) > _MAX_ORG_NAME:
+        raise EsignError(
+            ErrorCode.BAD_OPTION,
+            detail=f"a client name has at most {_MAX_NAME} characters, an organisation {_MAX_ORG_NAME}",
         )
     client = Client(
         name=name.strip(),
@@ -94,11 +112,19 @@ def create_client(
     return NewClient(client=client, api_key=api_key)
 
 
+def _refuse_invisible(text: str) -> None:
+    """A name is shown as an audit actor and in listings: what a reader cannot see must not be in it."""
+    for char in text:
+        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+            raise EsignError(ErrorCode.CLIENT_NAME_INVALID, codepoint=f"{ord(char):04X}")
+
+
 def authenticate(session: Session, api_key: str) -> Principal:
     """The principal for ``api_key``; any mismatch is the same UNAUTHENTICATED (no oracle)."""
     body = api_key.removeprefix(_KEY_PREFIX) if api_key.startswith(_KEY_PREFIX) else ""
     client_id, _, _ = body.partition("_")
-    client = session.get(Client, int(client_id)) if client_id.isdigit() else None
+    known_shape = _CLIENT_ID.fullmatch(client_id) and int(client_id) <= _MAX_CLIENT_ID
+    client = session.get(Client, int(client_id)) if known_shape else None
     if client is None or client.revoked_at is not None or not _key_matches(api_key, client.key_hash):
         raise EsignError(ErrorCode.UNAUTHENTICATED)
     return principal_of(client)

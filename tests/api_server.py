@@ -132,9 +132,14 @@ def start_server(directory: Path, pki: TestPKI, workers: int = 1, **overrides: s
         stderr=log_path.open("wb"),
     )  # fmt: skip
     server = Server(f"http://127.0.0.1:{port}", process, log_path, Path(env["ESIGN_KEYSTORE_DIR"]), keys)
-    deadline = time.monotonic() + 60
+    return wait_until_healthy(server)
+
+
+def wait_until_healthy(server: Server, seconds: float = 60) -> Server:
+    """``server`` once its ``/healthz`` answers; stopped, and an error with its log, if it never does."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if server.process.poll() is not None:
             raise RuntimeError(f"server exited: {server.log()[-2000:]}")
         try:
             if httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200:
@@ -142,7 +147,25 @@ def start_server(directory: Path, pki: TestPKI, workers: int = 1, **overrides: s
         except httpx.TransportError:
             time.sleep(0.2)
     stop_server(server)
-    raise RuntimeError("server did not start within 60 s")
+    raise RuntimeError(f"server did not start within {seconds:g} s: {server.log()[-2000:]}")
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """One raw HTTP response from ``sock``: its head and as much body as its Content-Length says."""
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < _content_length(data):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _content_length(data: bytes) -> int:
+    for line in data.partition(b"\r\n\r\n")[0].split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":")[1])
+    return 0
 
 
 def stop_server(server: Server) -> None:

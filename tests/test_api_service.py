@@ -299,6 +299,8 @@ def test_sealing_over_http_signs_audit_checkpoints_with_the_audit_key(api_server
 
 
 def test_health_readiness_and_metrics(api_server: Server, sealed: bytes) -> None:
+    # its own verification: under pytest-xdist the module's other tests may run in another process
+    assert _verify(api_server, sealed).headers["X-Esign-Indication"] == "TOTAL_PASSED"
     with api_server.client() as http:
         assert http.get("/healthz").json() == {"status": "ok"}
         assert http.get("/readyz").json()["status"] == "ready"

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import httpx
 
 from api.bootstrap import DEMO_SEALS
 from fixtures.pki import TestPKI
-from tests.api_server import ROOT, Server, start_server, stop_server
+from tests.api_server import ROOT, Server, start_server, stop_server, wait_until_healthy
 from tests.keystore_fixtures import small_pdf
 from tests.test_audit_service import audit_records, seal
 
@@ -35,16 +34,7 @@ def _restart(server: Server, environment: dict[str, str]) -> Server:
     process = subprocess.Popen(
         server.process.args, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=log
     )
-    restarted = Server(server.url, process, server.log_path, server.keystore, server.keys)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200:
-                return restarted
-        except httpx.TransportError:
-            time.sleep(0.2)
-    stop_server(restarted)
-    raise RuntimeError(f"server did not restart: {server.log()[-2000:]}")
+    return wait_until_healthy(Server(server.url, process, server.log_path, server.keystore, server.keys))
 
 
 def _environ(pid: int) -> dict[str, str]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import select
+from click.testing import CliRunner
+from sqlalchemy import func, select
 
+from api.cli import main
 from esign.errors import ErrorCode, EsignError
 from esign.seal.pades import SealOptions
 from keystore import clients, registry
@@ -55,7 +57,20 @@ def test_api_key_is_shown_once_and_stored_only_as_a_slow_hash(db: Database) -> N
         assert clients.authenticate(session, new.api_key).name == "intake"
 
 
-@pytest.mark.parametrize("key", ["", "esk_1_wrong", "esk_999_x", "not-a-key"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "",
+        "esk_1_wrong",
+        "esk_999_x",
+        "not-a-key",
+        "esk_99999999999999999999999_x",  # an id past SQLite's 64-bit integers
+        f"esk_{2**63}_x",
+        f"esk_{2**31}_x",  # past PostgreSQL's INTEGER
+        "esk_\u00b2_x",  # str.isdigit() says yes, int() says no
+        "esk_\u0661_x",  # an Arabic-Indic digit: int() would take it
+    ],
+)
 def test_wrong_api_key_is_unauthenticated(db: Database, key: str) -> None:
     _client(db, "intake", USCC_A, "sealer")
     with pytest.raises(EsignError) as info, db.transaction() as session:
@@ -83,6 +98,56 @@ def test_client_with_bad_uscc_or_unknown_role_is_refused(db: Database) -> None:
     with pytest.raises(EsignError) as info, db.transaction() as session:
         clients.create_client(session, OPERATOR, name="x", org_name=ORG_A, uscc=USCC_A, roles="superuser")
     assert info.value.code is ErrorCode.BAD_OPTION
+
+
+INVISIBLE = [
+    "\x00",
+    "\x1b",
+    "\x85",
+    "\u200b",
+    "\u200d",
+    "\u202e",
+    "\u2066",
+    "\ufeff",
+    "\u2028",
+    "\u2029",
+    "\ud800",
+]
+
+
+@pytest.mark.parametrize("char", INVISIBLE)
+@pytest.mark.parametrize("field", ["name", "org_name"])
+def test_names_with_control_format_or_separator_characters_are_refused(
+    db: Database, field: str, char: str
+) -> None:
+    """They would reach the audit log as actors that read like someone else (or like nothing)."""
+    fields = {"name": "intake", "org_name": ORG_A, field: f"in{char}take"}
+    with pytest.raises(EsignError) as info, db.transaction() as session:
+        clients.create_client(session, OPERATOR, uscc=USCC_A, roles="sealer", **fields)
+    assert info.value.code is ErrorCode.CLIENT_NAME_INVALID and info.value.code.http_status == 422
+    assert f"U+{ord(char):04X}" in str(info.value)
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Client)) == 0
+        assert session.scalar(select(func.count()).select_from(AuditRecord)) == 0
+
+
+def test_names_longer_than_their_columns_are_refused(db: Database) -> None:
+    for fields in ({"name": "n" * 129, "org_name": ORG_A}, {"name": "intake", "org_name": "机" * 201}):
+        with pytest.raises(EsignError) as info, db.transaction() as session:
+            clients.create_client(session, OPERATOR, uscc=USCC_A, roles="sealer", **fields)
+        assert info.value.code is ErrorCode.BAD_OPTION
+
+
+def test_cli_refuses_a_client_name_with_a_bidi_override(db: Database, db_url: str) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["clients", "create", "evil\u202etxt.exe", "--org", ORG_A, "--uscc", USCC_A, "--roles", "sealer"],
+        env={"ESIGN_DATABASE_URL": db_url},
+    )
+    assert result.exit_code != 0 and "CLIENT_NAME_INVALID" in result.output
+    assert "Traceback" not in result.output
+    with db.transaction() as session:
+        assert clients.list_clients(session) == []
 
 
 def test_sealer_seals_with_its_granted_seal(db: Database, keys: KeyStore, two_agencies: None) -> None:

@@ -9,25 +9,27 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
 from api.deps import Caller, RuntimeDep
+from api.guard import AuthenticatedRoute
 from api.problems import problems
 from esign.errors import ErrorCode, EsignError
 from keystore.authz import Principal, Role, require_may_appoint, require_seal_admin
 from keystore.clients import create_client, find_client, list_clients, revoke_client
 from keystore.models import Client
 
-router = APIRouter(prefix="/v1/clients", tags=["clients"])
+router = APIRouter(prefix="/v1/clients", tags=["clients"], route_class=AuthenticatedRoute)
 
 
 class ClientIn(BaseModel):
     name: str = Field(min_length=1, max_length=128, examples=["hz-amr-intake"])
     org_name: str = Field(min_length=1, max_length=200, examples=["杭州市市场监督管理局"])
     uscc: str = Field(min_length=18, max_length=18, examples=["11330100MB1234567E"])
-    roles: list[Role] = Field(min_length=1, examples=[["sealer"]])
+    roles: list[Role] = Field(min_length=1, max_length=len(Role), examples=[["sealer"]])
 
 
 class ClientOut(BaseModel):
@@ -91,7 +93,9 @@ def list_all(runtime: RuntimeDep, caller: Caller) -> list[ClientOut]:
 @router.post(
     "/{name}/revoke", summary="Revoke a client's API key (seal-admin)", responses=problems(401, 403, 404)
 )
-def revoke(runtime: RuntimeDep, caller: Caller, name: str) -> ClientOut:
+def revoke(
+    runtime: RuntimeDep, caller: Caller, name: Annotated[str, Path(min_length=1, max_length=128)]
+) -> ClientOut:
     with runtime.db.transaction() as session:
         actor = _delegated_operator(caller, find_client(session, name).uscc)
         revoked = revoke_client(session, actor, name)

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
 from api.deps import Caller, Runtime, RuntimeDep
+from api.guard import AuthenticatedRoute
 from api.metrics import SEALS_APPLIED
 from api.problems import problems
 from api.seal_options import ApplyOptions, parse_apply_options
@@ -44,7 +45,7 @@ from keystore.registry import (
 )
 from keystore.service import SealResult
 
-router = APIRouter(prefix="/v1/seals", tags=["seals"])
+router = APIRouter(prefix="/v1/seals", tags=["seals"], route_class=AuthenticatedRoute)
 
 #: a seal's fields as JSON are a few hundred bytes
 _MAX_JSON_BYTES = 64 * 1024
@@ -225,7 +226,7 @@ def _render_blocking(runtime: Runtime, caller: Principal, code: str, fmt: str) -
 
 
 def _apply_body() -> dict[str, Any]:
-    options = ApplyOptions.model_json_schema()
+    options = ApplyOptions.inline_json_schema()
     properties = {"file": {"type": "string", "format": "binary"}, **options["properties"]}
     return {
         "requestBody": {
@@ -238,7 +239,6 @@ def _apply_body() -> dict[str, Any]:
                         "type": "object",
                         "required": ["file"],
                         "properties": properties,
-                        "$defs": options.get("$defs", {}),
                     }
                 },
                 "application/pdf": {"schema": {"type": "string", "format": "binary"}},

@@ -11,6 +11,9 @@ from datetime import datetime
 
 from asn1crypto import cms, x509
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate, AdESSubIndic
+from pyhanko.sign.general import CMSExtractionError, CMSStructuralError
+from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko_certvalidator.errors import AlgorithmNotSupported
 
 from esign.findings import FindingCode
 from esign.pdf.input import ParsedPdf
@@ -18,11 +21,24 @@ from esign.policy import ValidationPolicy
 from esign.report.model import Indication, SignerIdentity, SubIndication
 from esign.uscc import find_uscc
 from esign.verify.assessment import Assessment
-from esign.verify.signatures import digest_byte_range
+from esign.verify.public_keys import (
+    UnusableKeyError,
+    invalid_value_detail,
+    key_size,
+    needs_lenient_reading,
+    unsupported,
+)
+from esign.verify.signatures import UnsupportedDigestError, digest_byte_range
 
 
-def judge_integrity_and_crypto(out: Assessment, status: dict, range_usable: bool) -> None:
-    """Digest and signature value; an unusable ByteRange leaves nothing intact, whatever pyHanko says."""
+def judge_integrity_and_crypto(
+    out: Assessment, status: dict, range_usable: bool, signer_info: cms.SignerInfo
+) -> None:
+    """Digest and signature value; an unusable ByteRange leaves nothing intact, whatever pyHanko says.
+
+    A value that could not be checked at all (an algorithm or key nobody here supports) is not a
+    forgery: INDETERMINATE, not TOTAL_FAILED.
+    """
     if not range_usable:
         out.integrity = "broken"
     elif status["intact"]:
@@ -32,11 +48,58 @@ def judge_integrity_and_crypto(out: Assessment, status: dict, range_usable: bool
         out.fail(FindingCode.DIGEST_MISMATCH, Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE)
     if status["valid"]:
         out.crypto = "ok"
-    else:
-        out.crypto = "failed"
+        return
+    key = status["signing_cert"].public_key
+    reason = unsupported(signer_info["signature_algorithm"], key)
+    if reason is not None:
         out.fail(
-            FindingCode.SIGNATURE_VALUE_INVALID, Indication.TOTAL_FAILED, SubIndication.SIG_CRYPTO_FAILURE
+            FindingCode.UNSUPPORTED_ALGORITHM,
+            Indication.INDETERMINATE,
+            SubIndication.CRYPTO_CONSTRAINTS_FAILURE,
+            reason,
         )
+        return
+    out.crypto = "failed"
+    out.fail(
+        FindingCode.SIGNATURE_VALUE_INVALID,
+        Indication.TOTAL_FAILED,
+        SubIndication.SIG_CRYPTO_FAILURE,
+        invalid_value_detail(signer_info, key),
+    )
+
+
+def library_failure(exc: Exception) -> tuple[FindingCode, Indication, SubIndication, str]:
+    """The finding, verdict and plain-language detail for an exception raised inside validation.
+
+    pyHanko, asn1crypto and certvalidator raise on inputs they cannot handle; which exception tells what
+    the file did wrong (an unsupported algorithm, a malformed CMS), and the applicant must hear that,
+    not a Python class name. Only what none of them explains stays VALIDATION_ERROR.
+    """
+    message = str(exc)[:200]
+    if isinstance(exc, UnsupportedDigestError | UnusableKeyError | AlgorithmNotSupported):
+        return (
+            FindingCode.UNSUPPORTED_ALGORITHM,
+            Indication.INDETERMINATE,
+            SubIndication.CRYPTO_CONSTRAINTS_FAILURE,
+            message,
+        )
+    if isinstance(exc, SignatureValidationError):
+        sub_name = getattr(exc.ades_subindication, "name", "FORMAT_FAILURE")
+        failed = isinstance(exc.ades_subindication, AdESFailure)
+        return (
+            FindingCode.CMS_STRUCTURE_INVALID,
+            Indication.TOTAL_FAILED if failed else Indication.INDETERMINATE,
+            SubIndication.__members__.get(sub_name, SubIndication.FORMAT_FAILURE),
+            str(exc.failure_message)[:200],
+        )
+    if isinstance(exc, CMSStructuralError | CMSExtractionError):
+        detail = f"the CMS cannot be read: {str(exc.failure_message)[:180]}"
+        format_failure = (Indication.INDETERMINATE, SubIndication.FORMAT_FAILURE)
+        return (FindingCode.CMS_STRUCTURE_INVALID, *format_failure, detail)
+    # anything else may be a library's (or our) limit rather than the file's fault: a doubt, not a defect
+    if isinstance(exc, AssertionError) or not message:
+        message = "a consistency check inside the validation library failed on this signature"
+    return FindingCode.VALIDATION_ERROR, Indication.INDETERMINATE, SubIndication.FORMAT_FAILURE, message
 
 
 def judge_sha1_subfilter(
@@ -84,17 +147,19 @@ def judge_algorithms(
     key = cert.public_key
     minimum = {"rsa": policy.min_rsa_bits, "rsassa_pss": policy.min_rsa_bits, "ec": policy.min_ec_bits}
     needed = minimum.get(key.algorithm)
-    if needed is not None and key.bit_size < needed:
+    bits = key_size(key) if needed is not None else None
+    if needed is not None and bits is not None and bits < needed:
         out.fail(
             FindingCode.WEAK_KEY,
             Indication.INDETERMINATE,
             SubIndication.CRYPTO_CONSTRAINTS_FAILURE,
-            f"{key.algorithm.upper()} {key.bit_size} bits (minimum {needed})",
+            f"{key.algorithm.upper()} {bits} bits (minimum {needed})",
         )
 
 
 def judge_chain(out: Assessment, status: dict, cert: x509.Certificate, best: datetime) -> None:
     """Map certvalidator's verdict (pyHanko's AdES sub-indication) onto our chain check and findings."""
+    _note_irregular_keys(out, status, cert)
     problem: AdESSubIndic | None = status.get("trust_problem_indic")
     if problem is None:
         out.chain = "trusted" if status.get("validation_path") is not None else "unknown"
@@ -149,6 +214,14 @@ def judge_chain(out: Assessment, status: dict, cert: x509.Certificate, best: dat
         name = getattr(problem, "name", "CERTIFICATE_CHAIN_GENERAL_FAILURE")
         sub = SubIndication.__members__.get(name, SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE)
         out.fail(FindingCode.CHAIN_INVALID, Indication.INDETERMINATE, sub, name)
+
+
+def _note_irregular_keys(out: Assessment, status: dict, cert: x509.Certificate) -> None:
+    """Say which certificates' keys were only usable re-encoded (context for the CA, not a defect)."""
+    path = status.get("validation_path")
+    certs = list(path.iter_certs(include_root=True)) if path is not None else [cert]
+    for irregular in (c for c in certs if needs_lenient_reading(c.public_key)):
+        out.note(FindingCode.CERTIFICATE_ENCODING_IRREGULAR, irregular.subject.human_friendly[:160])
 
 
 def _judge_revocation(out: Assessment, status: dict, best: datetime) -> None:

@@ -19,6 +19,7 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.api import FetcherBackend
 
 from esign.policy import ValidationPolicy
+from esign.verify.public_keys import lenient_context
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def read_dss(reader: PdfFileReader) -> tuple[Evidence, str | None]:
     except NoDSSFoundError:
         return Evidence(), None
     except Exception as exc:  # the boundary: a hostile DSS must not take the whole report down
-        return Evidence(), f"DSS unreadable: {type(exc).__name__}: {str(exc)[:200]}"
+        return Evidence(), f"the DSS dictionary cannot be read: {str(exc)[:200] or 'malformed'}"
     try:
         ocsps = tuple(ocsp.OCSPResponse.load(_stream(ref, DecodePurpose.OCSP_RESPONSE)) for ref in dss.ocsps)
         crls = tuple(crl.CertificateList.load(_stream(ref, DecodePurpose.CRL)) for ref in dss.crls)
@@ -51,7 +52,7 @@ def read_dss(reader: PdfFileReader) -> tuple[Evidence, str | None]:
             _ = response["response_status"].native  # asn1crypto is lazy; fail here, inside the guard
         return Evidence(certs, ocsps, crls), None
     except Exception as exc:  # same boundary, for the entries
-        return Evidence(), f"DSS entries unreadable: {type(exc).__name__}: {str(exc)[:200]}"
+        return Evidence(), f"a DSS entry cannot be read: {str(exc)[:200] or 'malformed'}"
 
 
 def _stream(ref: object, purpose: DecodePurpose) -> bytes:
@@ -83,7 +84,7 @@ def validation_context(
     point_in_time = moment < validation_time or policy.validation_time is not None
     fetching = policy.allow_fetching and not point_in_time
     backend = _fetcher_backend(policy.fetch_timeout_s) if fetching else None
-    return ValidationContext(
+    return lenient_context(
         trust_roots=list(policy.trust_roots),
         other_certs=list(evidence.certs),
         crls=list(evidence.crls),

@@ -83,7 +83,7 @@ async def averify(
         slots = slots[: policy.limits.max_signatures]
     dss, dss_problem = read_dss(parsed.reader)
     if dss_problem:
-        doc_findings.append(Finding(FindingCode.VALIDATION_ERROR, None, dss_problem))
+        doc_findings.append(Finding(FindingCode.VALIDATION_DATA_UNREADABLE, None, dss_problem))
 
     times = DocumentTimes(validation_time)
     by_index: dict[int, Assessment] = {}

@@ -15,6 +15,9 @@ from asn1crypto import cms, core, parser
 _GM_OID_PREFIX = "1.2.156.10197."
 
 ContentsKind = Literal["cms", "malformed_cms", "gbt38540", "not_cms"]
+#: the SignerInfo fields every verification reads; attributes are read (and judged) one by one where used,
+#: since signers put values in them that asn1crypto's specs do not expect (DSS plugtests)
+_VERIFIED_FIELDS = ("sid", "digest_algorithm", "signature_algorithm", "signature")
 #: bound on the ASN.1 nodes inspected for malformed integers (a CMS with embedded CRLs stays far below)
 MAX_ASN1_NODES = 200_000
 
@@ -35,7 +38,7 @@ def parse_contents(contents: bytes) -> ParsedContents:
         signed_data = info["content"]
         _ = signed_data["encap_content_info"]["content_type"].native
         _ = len(signed_data["signer_infos"])
-        malformed = malformed_integer(contents)
+        malformed = _unreadable_part(signed_data) or malformed_integer(contents)
         if malformed is not None:
             return ParsedContents("malformed_cms", signed_data, malformed)
         return ParsedContents("cms", signed_data)
@@ -43,6 +46,26 @@ def parse_contents(contents: bytes) -> ParsedContents:
         if _is_ses_signature(contents):
             return ParsedContents("gbt38540", detail="GB/T 38540 SES_Signature")
         return ParsedContents("not_cms", detail=str(exc)[:200] or type(exc).__name__)
+
+
+def _unreadable_part(signed_data: cms.SignedData) -> str | None:
+    """Which part of the CMS asn1crypto cannot parse, or None.
+
+    asn1crypto parses lazily, so a malformed SignerInfo would otherwise surface as a bare parsing error
+    deep inside pyHanko; here it is a malformed CMS, said once, before anything is judged. Certificates
+    are left to certvalidator: one extension asn1crypto cannot read must not sink a valid signature.
+    """
+    parts = [
+        (f"SignerInfo {name.replace('_', ' ')}", signer_info[name])
+        for signer_info in signed_data["signer_infos"]
+        for name in _VERIFIED_FIELDS
+    ]
+    for name, value in parts:
+        try:
+            _ = value.native
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+            return f"the CMS {name} cannot be read: {str(exc)[:160]}"
+    return None
 
 
 def malformed_integer(der: bytes) -> str | None:

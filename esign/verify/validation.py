@@ -10,6 +10,7 @@ gathers the statuses; :mod:`esign.verify.cms_judgements` maps them onto checks a
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from functools import partial
 
@@ -34,18 +35,21 @@ from esign.verify.cms_judgements import (
     judge_integrity_and_crypto,
     judge_sha1_subfilter,
     judge_signature_timestamp,
+    library_failure,
     signer_identity,
 )
 from esign.verify.evidence import Evidence, cms_revocation_data, validation_context
 from esign.verify.gm import gm_format, gm_validation_context, verify_gm_signature
+from esign.verify.public_keys import lenient_context
 from esign.verify.sigformat import (
     parse_contents,
     signature_level,
     signed_attributes_in_der_order,
     with_der_signed_attributes,
 )
-from esign.verify.signatures import SignatureSlot, check_byte_range, digest_byte_range
+from esign.verify.signatures import SignatureSlot, check_byte_range, digest_byte_range, hash_for
 
+_log = logging.getLogger(__name__)
 _CMS_ALGORITHMS = CMSAlgorithmUsagePolicy.lift_policy(AcceptAllAlgorithms())
 _SIGNING_USAGE = KeyUsageConstraints(
     key_usage={"digital_signature", "non_repudiation"}, match_all_key_usages=False
@@ -68,12 +72,8 @@ async def assess(
     try:
         await _assess(pdf, out, policy, dss, times)
     except Exception as exc:  # the boundary: pyHanko/asn1crypto/certvalidator on hostile input
-        out.fail(
-            FindingCode.VALIDATION_ERROR,
-            Indication.INDETERMINATE,
-            SubIndication.FORMAT_FAILURE,
-            f"{type(exc).__name__}: {str(exc)[:200]}",
-        )
+        _log.info("validation of signature %d stopped", index, exc_info=exc)
+        out.fail(*library_failure(exc))
     return out
 
 
@@ -240,7 +240,7 @@ async def _assess_timestamp(
     status = await generic_cms.validate_tst_signed_data(signed_data, context, imprint, _CMS_ALGORITHMS)
     out.claimed_signing_time = status.get("timestamp")
     out.best_signature_time = times.covering(out.signed_end) or times.validation_time
-    judge_integrity_and_crypto(out, status, byte_range is not None)
+    judge_integrity_and_crypto(out, status, byte_range is not None, signed_data["signer_infos"][0])
     judge_algorithms(out, signed_data["signer_infos"][0], status["signing_cert"], policy)
     judge_chain(out, status, status["signing_cert"], out.best_signature_time)
     if out.integrity == "ok" and out.crypto == "ok" and out.chain == "trusted":
@@ -275,7 +275,6 @@ async def _assess_signature(
     def digest(algorithm: str) -> bytes:
         return digest_byte_range(pdf.data, byte_range, algorithm) if byte_range else b""
 
-    raw_digest = None if sha1_subfilter else digest(md)
     revinfo = dss.plus(cms_revocation_data(signer_info))
     out.revocation_data = revinfo.has_revocation_data
     ts_context = validation_context(policy, revinfo, times.validation_time, times.validation_time)
@@ -287,7 +286,7 @@ async def _assess_signature(
             FindingCode.TIMESTAMP_INVALID,
             Indication.INDETERMINATE,
             SubIndication.SIG_CONSTRAINTS_FAILURE,
-            f"{type(exc).__name__}: {str(exc)[:200]}",
+            f"the signature timestamp cannot be checked: {library_failure(exc)[3]}",
         )
         timing, tst_time = {}, None
     out.claimed_signing_time = timing.get("signer_reported_dt") or _pdf_signing_time(slot)
@@ -299,6 +298,9 @@ async def _assess_signature(
     context = validation_context(policy, revinfo, best, times.validation_time)
     encapsulated = not sha1_subfilter and signed_data["encap_content_info"]["content"].native is not None
     checked = _detached(signed_data) if encapsulated else signed_data
+    # an unknown digest algorithm stops here (after the timestamp was judged), whichever path computes it
+    hash_for(md)
+    raw_digest = None if sha1_subfilter else digest(md)
     status = await generic_cms.cms_basic_validation(
         checked,
         raw_digest=raw_digest,
@@ -306,7 +308,7 @@ async def _assess_signature(
         key_usage_settings=_SIGNING_USAGE,
         algorithm_policy=_CMS_ALGORITHMS,
     )
-    judge_integrity_and_crypto(out, status, byte_range is not None)
+    judge_integrity_and_crypto(out, status, byte_range is not None, signer_info)
     if out.crypto == "ok" and not signed_attributes_in_der_order(signer_info):
         await _judge_der_signed_attributes(out, checked, raw_digest)
     if encapsulated:
@@ -339,7 +341,7 @@ def _value_only_context() -> ValidationContext:
     Without a context pyHanko builds one from the operating system's trust list, which must never
     decide anything here (the policy's anchors are the only ones).
     """
-    return ValidationContext(trust_roots=[], allow_fetching=False)
+    return lenient_context(trust_roots=[], allow_fetching=False)
 
 
 async def _judge_der_signed_attributes(
@@ -370,7 +372,10 @@ async def _judge_der_signed_attributes(
 def _detached(signed_data: cms.SignedData) -> cms.SignedData:
     """A copy without encapsulated content, so pyHanko checks the message digest against the file."""
     detached = signed_data.copy()
-    detached["encap_content_info"] = cms.EncapsulatedContentInfo(
+    # asn1crypto types the field by version: ContentInfo for a v1 (PKCS #7) SignedData,
+    # EncapsulatedContentInfo otherwise; a value of the other class is refused with a TypeError
+    encap_class = type(signed_data["encap_content_info"])
+    detached["encap_content_info"] = encap_class(
         {"content_type": signed_data["encap_content_info"]["content_type"]}
     )
     return detached
