@@ -33,7 +33,9 @@ def _log_lines(server: Server) -> list[str]:
     return [line for line in server.log().splitlines() if line.strip()]
 
 
-def test_a_modified_upload_leaves_one_json_object_per_log_line(api_server: Server) -> None:
+def test_a_default_seal_is_b_lt_and_a_modified_upload_leaves_one_json_object_per_log_line(
+    api_server: Server,
+) -> None:
     with api_server.client("a-sealer") as http:
         sealed = http.post(
             "/v1/seals/HZAMR-01/apply",
@@ -41,9 +43,13 @@ def test_a_modified_upload_leaves_one_json_object_per_log_line(api_server: Serve
             data={"keyword": "（盖章）"},
         ).content
     with api_server.client("a-verifier") as http:
+        as_sealed = http.post("/v1/verify", content=sealed, headers={"Content-Type": "application/pdf"})
         response = http.post(
             "/v1/verify", content=_rewrite_first_page(sealed), headers={"Content-Type": "application/pdf"}
         )
+    # no level asked for and the service has a TSA: B-LT, which the verifier does not tell to seal at B-LT
+    assert as_sealed.json()["signatures"][0]["format"] == "PAdES-BASELINE-LT"
+    assert "REVOCATION_DATA_MISSING" not in as_sealed.json()["signatures"][0]["findings"]
     assert response.json()["indication"] == "TOTAL_FAILED"
     lines = _log_lines(api_server)
     for line in lines:
