@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +183,14 @@ def test_pyhanko_reprs_become_objects_locations_and_revisions_from_one() -> None
     assert "Reference(" not in en and "AbsoluteContext" not in en
     assert "revision 3 changed objects 16 0 R" in en and "/Root/Pages/Kids[0]" in en
     assert "第 3 版改动了对象 16 0 R" in zh and latin_sentence(zh) is None
+
+
+def test_the_page_and_the_text_report_label_every_sub_indication() -> None:
+    from esign.report.labels import label
+    from esign.report.model import SubIndication
+
+    script = (Path(__file__).resolve().parents[1] / "api/web/app.js").read_text(encoding="utf-8")
+    table = script[script.index("subindications: {") : script.index("},", script.index("subindications: {"))]
+    on_page = set(re.findall(r"^\s+([A-Z_]+):", table, re.M))
+    assert on_page == {s.value for s in SubIndication}
+    assert all(label("subindication", s.value, "zh") != s.value for s in SubIndication)
