@@ -66,7 +66,7 @@ _PHRASES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
             "可选内容的显示状态被改变",
         ),
         (r"signature field (.*) rewritten", "signature field {0} was rewritten", "签名域 {0} 被改写"),
-        (r"change analysis stopped: (.*)", "change analysis stopped: {0}", "改动分析未完成即停止（超出时间限制）"),
+        (r"change analysis stopped: (.*)", "change analysis stopped: {0}", "改动分析超出时间限制，未完成"),
         (
             r"objects (.*) appended after the last revision, outside its cross-reference chain",
             "objects {0} were appended after the last revision, outside its cross-reference chain",
