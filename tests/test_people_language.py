@@ -194,3 +194,15 @@ def test_the_page_and_the_text_report_label_every_sub_indication() -> None:
     on_page = set(re.findall(r"^\s+([A-Z_]+):", table, re.M))
     assert on_page == {s.value for s in SubIndication}
     assert all(label("subindication", s.value, "zh") != s.value for s in SubIndication)
+
+
+def test_a_name_in_a_change_detail_is_kept_in_chinese_and_an_english_sentence_is_not() -> None:
+    named = ChangeFinding("DOC_TIMESTAMP_ADDED", True, (), "Timestamp-1c47")
+    assert describe_change(named, 1) == (
+        "after revision 2 (the signed one): Timestamp-1c47",
+        "签名所在的第 2 版之后：Timestamp-1c47",
+    )
+    sentence = ChangeFinding(
+        "DIFF_ANALYSIS_FAILED", False, (), "XRefError: the xref stream is broken beyond repair"
+    )
+    assert describe_change(sentence, None)[1] == ""  # the finding then shows 详情见英文信息

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from esign.errors import latin_sentence
 from esign.verify.modifications.model import ChangeFinding
 
 __all__ = ["describe_change"]
@@ -84,6 +85,8 @@ _PHRASES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
 def describe_change(change: ChangeFinding, signed_revision: int | None) -> tuple[str, str]:
     """(English, Chinese) detail of ``change``; ``signed_revision`` is pyHanko's 0-based number."""
     en, zh = _object_diff(change.detail) or _phrase(change.detail) or (_plain(change.detail), "")
+    if not zh and latin_sentence(en) is None:
+        zh = en  # a field name or object numbers read the same in both languages
     where_en, where_zh = _where(change.pages, signed_revision)
     en = f"{where_en}: {en}" if where_en and en else (en or where_en)
     zh = f"{where_zh}：{zh}" if where_zh and zh else (zh or where_zh)
