@@ -206,3 +206,16 @@ def test_a_name_in_a_change_detail_is_kept_in_chinese_and_an_english_sentence_is
         "DIFF_ANALYSIS_FAILED", False, (), "XRefError: the xref stream is broken beyond repair"
     )
     assert describe_change(sentence, None)[1] == ""  # the finding then shows 详情见英文信息
+
+
+def test_a_chinese_detail_crosses_the_worker_process_boundary() -> None:
+    import pickle
+
+    from api.jobs import Outcome
+
+    error = EsignError(ErrorCode.PDF_CORRUPT, detail="KeyError: '/Fields'", detail_zh="文件结构无法读取")
+    params = {k: str(v) for k, v in error.params.items()} | {"detail_zh": error.detail_zh}
+    outcome = pickle.loads(pickle.dumps(Outcome(error=error.code.name, params=params)))
+    with pytest.raises(EsignError) as raised:
+        outcome.raise_error()
+    assert raised.value.message_zh == "PDF 文件已损坏，无法解析：文件结构无法读取"
