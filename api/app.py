@@ -17,20 +17,21 @@ from fastapi.staticfiles import StaticFiles
 from pyhanko.sign.timestamps import HTTPTimeStamper
 
 from api.auth import Authenticator
+from api.batch_jobs import batch_queue
 from api.deps import Runtime
 from api.logging import configure_logging
 from api.metrics import forget_this_process
 from api.middleware import BodyDeadline, RequestEnvelope
 from api.problems import install_problem_handlers
 from api.ratelimit import rate_limiter
-from api.routes import audit, clients, health, seals, verify
+from api.routes import audit, batches, clients, health, seals, verify
 from api.settings import Settings
 from api.uploads import Intake
 from api.workers import process_pool, thread_pool
 from keystore.db import Database
 from keystore.service import SealService
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "seal_service"]
 
 WEB = Path(__file__).parent / "web"
 
@@ -43,11 +44,17 @@ Every error is an RFC 9457 `application/problem+json` body with a stable `code`,
 """
 
 
-def build_runtime(settings: Settings) -> Runtime:
+def seal_service(settings: Settings) -> SealService:
+    """The sealing service of a node or of an ``esign worker``: one configuration for both."""
     db = Database(settings.database_url)
     timestamper = HTTPTimeStamper(settings.tsa_url) if settings.tsa_url else None
     # audit settings and the checkpoint signer (ESIGN_AUDIT_KEY) exactly as the CLI configures them
-    service = SealService.from_env(db, timestamper=timestamper)
+    return SealService.from_env(db, timestamper=timestamper)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    service = seal_service(settings)
+    db = service.db
     trust_ders = tuple(cert.dump() for cert in settings.trust_roots)
     return Runtime(
         settings=settings,
@@ -70,10 +77,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime = build_runtime(settings)
         app.state.runtime = runtime
         app.state.intake = Intake.from_settings(settings)
+        app.state.batches = batch_queue(settings, runtime.service)
         await runtime.verify_pool.start()
         try:
             yield
         finally:
+            app.state.batches.close()
             runtime.verify_pool.shutdown()
             runtime.seal_pool.shutdown()
             app.state.intake.close()  # after the pools: their last jobs may still read a spooled upload
@@ -96,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         min_rate=settings.min_upload_rate,
     )
     app.add_middleware(RequestEnvelope)  # added last: the outermost, so it sees every error
-    for module in (health, verify, seals, audit, clients):
+    for module in (health, verify, batches, seals, audit, clients):  # batches first: seals has a catch-all
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 

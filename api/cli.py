@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "demo": "api.commands.demo:demo",
     "conformance": "api.commands.conformance:conformance",
     "serve": "api.commands.serve:serve",
+    "worker": "api.commands.worker:worker",
     "keystore": "api.commands.keystore:keystore",
     "seals": "api.commands.seals:seals",
     "clients": "api.commands.clients:clients",

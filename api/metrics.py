@@ -30,6 +30,7 @@ __all__ = [
     "REQUEST_SECONDS",
     "SEALS_APPLIED",
     "VERIFICATIONS",
+    "batch_exposition",
     "exposition",
     "forget_this_process",
 ]
@@ -62,6 +63,30 @@ def exposition() -> bytes:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     return generate_latest(registry)
+
+
+def batch_exposition(counts: dict[str, int]) -> bytes:
+    """Batch documents by state, read from the database at scrape time.
+
+    Workers on other machines seal them, so no process's own counter could show the progress;
+    the database holds it for every node alike.
+    """
+    from prometheus_client.core import GaugeMetricFamily
+
+    family = GaugeMetricFamily("esign_batch_documents", "Batch documents, by state", labels=["state"])
+    for state, count in counts.items():
+        family.add_metric([state], count)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot([family]))
+    return generate_latest(registry)
+
+
+class _Snapshot:
+    def __init__(self, families: list[object]) -> None:
+        self._families = families
+
+    def collect(self) -> list[object]:
+        return self._families
 
 
 def forget_this_process() -> None:

@@ -3,8 +3,9 @@
 One uvicorn worker keeps its buckets in memory. Several workers of one ``esign serve`` must share
 them, or a client would get N times its rate: the buckets then live in a small SQLite file
 (``ESIGN_RATE_STORE``, which ``esign serve --workers N`` points at a fresh temporary file), one
-short write transaction per request. Either table is bounded, so a flood of distinct callers
-cannot grow it without limit.
+short write transaction per request. Several *machines* behind a balancer share them in Redis
+(``ESIGN_RATE_STORE=redis://…``, :class:`RedisRateLimiter`). Every store is bounded, so a flood of
+distinct callers cannot grow it without limit.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from typing import Protocol
 
 from esign.errors import ErrorCode, EsignError
 
-__all__ = ["Limiter", "RateLimiter", "SharedRateLimiter", "key_bucket", "rate_limiter"]
+__all__ = [
+    "Limiter",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "SharedRateLimiter",
+    "key_bucket",
+    "rate_limiter",
+]
 
 _MAX_BUCKETS = 10_000
 
@@ -73,6 +81,9 @@ class RateLimiter:
         _refuse_if(retry_after)
 
 
+_CREATE = "CREATE TABLE IF NOT EXISTS bucket (key TEXT PRIMARY KEY, tokens REAL, last REAL)"
+
+
 class SharedRateLimiter:
     """Buckets in an SQLite file shared by the processes of one machine.
 
@@ -84,10 +95,13 @@ class SharedRateLimiter:
 
     def __init__(self, path: str, per_minute: float, burst: int) -> None:
         self._bucket = _Bucket(per_minute / 60.0, float(burst))
-        self._db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=OFF")  # lost buckets after a crash only forgive some requests
-        self._db.execute("CREATE TABLE IF NOT EXISTS bucket (key TEXT PRIMARY KEY, tokens REAL, last REAL)")
+        try:
+            self._db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=OFF")  # lost buckets after a crash forgive some requests
+            self._db.execute(_CREATE)
+        except sqlite3.Error as exc:
+            raise _unusable(f"not a writable SQLite file ({exc})") from None
         self._lock = threading.Lock()
         self._takes = 0
 
@@ -114,5 +128,67 @@ def _refuse_if(retry_after: int | None) -> None:
         raise EsignError(ErrorCode.RATE_LIMITED, retry_after=retry_after)
 
 
+#: one token bucket, atomically in Redis: the same arithmetic as :class:`_Bucket`, on the server's clock
+#: (``TIME``), so nodes with skewed clocks still share one rate. The key expires once it would be full.
+_TAKE = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) + tonumber(now[2]) / 1000000
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local held = redis.call('HMGET', KEYS[1], 'tokens', 'last')
+local tokens = tonumber(held[1]) or burst
+local last = tonumber(held[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - last) * rate)
+local retry = -1
+if tokens < 1 then retry = math.ceil((1 - tokens) / rate) else tokens = tokens - 1 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'last', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return retry
+"""
+
+
+class RedisRateLimiter:
+    """Buckets in Redis, shared by every node: one Lua script per request, atomic on the server.
+
+    Redis down mid-run answers 503 ``BACKEND_UNAVAILABLE``: granting every request instead would
+    open the platform to exactly the flood the limit is there for.
+    """
+
+    def __init__(self, url: str, per_minute: float, burst: int) -> None:
+        try:
+            import redis
+        except ImportError:
+            raise EsignError(ErrorCode.DRIVER_MISSING, backend="Redis", extra="esign[redis]") from None
+        self._errors = redis.RedisError
+        self._bucket = _Bucket(per_minute / 60.0, float(burst))
+        try:
+            self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+            self._redis.ping()
+            self._take = self._redis.register_script(_TAKE)
+        except (ValueError, redis.RedisError) as exc:
+            raise _unusable(f"Redis does not answer ({type(exc).__name__}: {exc})") from None
+
+    def take(self, key: str) -> None:
+        try:
+            retry_after = int(self._take(keys=[f"esign:rate:{key}"], args=self._bucket_args()))
+        except self._errors:
+            raise EsignError(ErrorCode.BACKEND_UNAVAILABLE, backend="Redis") from None
+        _refuse_if(None if retry_after < 0 else retry_after)
+
+    def _bucket_args(self) -> list[str]:
+        return [repr(self._bucket.per_second), repr(self._bucket.burst)]
+
+
+def _unusable(detail: str) -> EsignError:
+    return EsignError(ErrorCode.CONFIG_INVALID, setting="ESIGN_RATE_STORE", detail=detail)
+
+
 def rate_limiter(store: str | None, per_minute: float, burst: int) -> Limiter:
-    return SharedRateLimiter(store, per_minute, burst) if store else RateLimiter(per_minute, burst)
+    """The limiter ``ESIGN_RATE_STORE`` names: none (memory), ``redis://`` / ``rediss://``, or a file."""
+    if not store:
+        return RateLimiter(per_minute, burst)
+    scheme = store.split("://", 1)[0].lower() if "://" in store else ""
+    if scheme in ("redis", "rediss", "unix"):
+        return RedisRateLimiter(store, per_minute, burst)
+    if scheme:
+        raise _unusable(f"unknown scheme {scheme}:// (redis://, rediss:// or an SQLite file path)")
+    return SharedRateLimiter(store, per_minute, burst)

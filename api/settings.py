@@ -66,8 +66,19 @@ class Settings(BaseSettings):
     #: per client (API key, or client address when anonymous): sustained rate and burst
     rate_per_minute: float = Field(default=600.0, gt=0)
     rate_burst: int = Field(default=60, ge=1)
-    #: SQLite file holding the buckets when several processes serve (``esign serve --workers N`` sets it)
+    #: where the buckets live when several processes serve: an SQLite file shared by the processes of
+    #: one machine (``esign serve --workers N`` sets it), or ``redis://…`` shared by every node
     rate_store: str | None = None
+
+    #: batch jobs (``POST /v1/seals/{code}/batches``): with a broker (``amqp://…`` RabbitMQ, or
+    #: ``redis://…``) ``esign worker`` processes run them; unset, this process does, on a few threads
+    broker_url: str | None = None
+    #: the broker queue of this deployment's batch jobs (two deployments may share one broker)
+    broker_queue: str = Field(default="esign.batch", min_length=1, max_length=200)
+    batch_threads: int = Field(default=2, ge=1, le=64)
+    batch_max_documents: int = Field(default=1000, ge=1, le=100_000)
+    #: all the documents of one batch together, unpacked (each is also at most ``max_upload_bytes``)
+    batch_max_bytes: int = Field(default=1024 * MIB, ge=1024)
 
     log_level: str = "INFO"
 

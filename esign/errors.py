@@ -165,6 +165,24 @@ class ErrorCode(Enum):
         "character (U+{codepoint}); remove it and retry.",
     )
     DATABASE_ERROR = (503, "数据库不可用：{detail}", "The database is unavailable: {detail}")
+    # --- shared services of a multi-node deployment (issue 16) ---
+    CONFIG_INVALID = (
+        500,
+        "配置项 {setting} 无效：{detail}",
+        "The setting {setting} is unusable: {detail}",
+    )
+    DRIVER_MISSING = (
+        500,
+        "未安装{backend}驱动程序，请安装附加组件 {extra}。",
+        "The {backend} driver is not installed; install the {extra} extra.",
+    )
+    BACKEND_UNAVAILABLE = (
+        503,
+        "后端服务 {backend} 暂不可用，请稍后重试。",
+        "The {backend} service is unavailable; retry later.",
+    )
+    BATCH_NOT_FOUND = (404, "批量任务“{batch}”不存在。", "Batch '{batch}' does not exist.")
+    BATCH_INVALID = (422, "批量文件无效：{detail}", "Invalid batch upload: {detail}")
     IDEMPOTENCY_KEY_REUSED = (
         422,
         "幂等键“{key}”已用于另一个盖章请求（文档、印章或选项不同），请换用新的幂等键。",

@@ -22,7 +22,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from esign.errors import ErrorCode, EsignError
@@ -48,7 +48,7 @@ def normalise_url(url: str) -> str:
 
 def _make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return _server_engine(url)
     _make_private(make_url(url).database)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
 
@@ -68,6 +68,19 @@ def _make_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _server_engine(url: str) -> Engine:
+    """A database server's engine; its driver is an install extra, so say which one when it is absent."""
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except (ImportError, NoSuchModuleError) as exc:
+        postgresql = make_url(url).get_backend_name() == "postgresql"
+        if postgresql and not isinstance(exc, NoSuchModuleError):
+            missing = EsignError(ErrorCode.DRIVER_MISSING, backend="PostgreSQL", extra="esign[postgres]")
+            raise missing from None
+        detail = "not an SQLite or PostgreSQL URL"
+        raise EsignError(ErrorCode.CONFIG_INVALID, setting="ESIGN_DATABASE_URL", detail=detail) from None
 
 
 def _make_private(database: str | None) -> None:

@@ -101,9 +101,23 @@ class KeyStore:
         with self._lock:
             signer = self._signers.get(cache_key)
             if signer is None or not _usable(signer):
-                signer = _open(ref, chain)
+                signer = _parsed(_open(ref, chain))
                 self._signers[cache_key] = signer
             return signer
+
+
+def _parsed(signer: Signer) -> Signer:
+    """Parse the signer's certificates whole, once, before threads share it.
+
+    asn1crypto fills its caches lazily and not atomically: ``Name.native`` publishes an empty dict
+    and then fills it, so a second sealing thread reading ``signer.subject_name`` meanwhile got
+    ``KeyError: 'organization_name'`` (seen at 500 concurrent seals, issue 16).
+    """
+    if signer.signing_cert is not None:
+        _ = signer.signing_cert.native, signer.subject_name
+    for cert in signer.cert_registry:
+        _ = cert.native
+    return signer
 
 
 def _usable(signer: Signer) -> bool:

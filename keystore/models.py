@@ -18,6 +18,8 @@ __all__ = [
     "AuditCheckpoint",
     "AuditRecord",
     "Base",
+    "Batch",
+    "BatchDocument",
     "Client",
     "Grant",
     "IdempotentSeal",
@@ -193,3 +195,42 @@ class IdempotentSeal(Base):
     sha256_before: Mapped[str] = mapped_column(String(64))
     pdf: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Batch(Base):
+    """A batch of documents to seal with one seal for one client (``POST /v1/seals/{code}/batches``).
+
+    ``options`` are the request's sealing fields as JSON: each job parses them as the route would.
+    """
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seal_code: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(128), index=True)
+    uscc: Mapped[str | None] = mapped_column(String(18), nullable=True)
+    options: Mapped[str] = mapped_column(Text)
+    total: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BatchDocument(Base):
+    """One document of a batch, keyed by its SHA-256: the same bytes twice are one document, sealed once.
+
+    ``state`` goes ``pending`` → ``sealed`` (with the audit record's ``audit_seq`` and the sealed
+    bytes) or ``failed`` (with the refusal's ``error_code``); a job finding it no longer pending does
+    nothing, which is what makes a redelivered job harmless.
+    """
+
+    __tablename__ = "batch_documents"
+
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str] = mapped_column(String(255))
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    audit_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

@@ -75,12 +75,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _prepare(directory: Path, pki: TestPKI) -> tuple[dict[str, str], dict[str, str]]:
-    """Database, keystore and clients; returns the server environment and the API keys by client name."""
+def prepare(
+    directory: Path, pki: TestPKI, database_url: str | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Database (SQLite in ``directory`` unless given), keystore and clients; returns the server
+    environment and the API keys by client name."""
     keystore = directory / "keystore.d"
     keystore.mkdir(parents=True)
     trust, audit_cert = write_demo_trust(pki, directory)
-    settings = Settings(database_url=f"sqlite:///{directory / 'esign.db'}", keystore_dir=str(keystore))
+    database_url = database_url or f"sqlite:///{directory / 'esign.db'}"
+    settings = Settings(database_url=database_url, keystore_dir=str(keystore))
     keys = {"demo": bootstrap(settings, pki, echo=lambda _line: None) or ""}
     db = Database(settings.database_url)
     with db.transaction() as session:
@@ -118,11 +122,19 @@ def start_server(directory: Path, pki: TestPKI, workers: int = 1, **overrides: s
 
     ``overrides`` are ESIGN_* variables ("" unsets one).
     """
-    env, keys = _prepare(directory, pki)
+    env, keys = prepare(directory, pki)
     env.update(overrides)
+    return start_node(directory, env, keys, workers)
+
+
+def start_node(directory: Path, env: dict[str, str], keys: dict[str, str], workers: int = 1) -> Server:
+    """``esign serve --no-demo`` on a free port with ``env`` (from :func:`prepare`; "" unsets one).
+
+    Several nodes started from one :func:`prepare` share its database and keystore.
+    """
     env = {name: value for name, value in env.items() if value != ""}
     port = _free_port()
-    log_path = directory / "server.log"
+    log_path = directory / f"server-{port}.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "api", "serve", "--no-demo", "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(workers)],

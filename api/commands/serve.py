@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from api.commands.keystore import reports_errors
+
 if TYPE_CHECKING:
     from api.settings import Settings
 
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     default=None,
     help="Port of the demo PKI's TSA/OCSP/CRL server (default 9173; env ESIGN_DEMO_PKI_PORT).",
 )
+@reports_errors
 def serve(host: str, port: int, workers: int, demo: bool, pki_port: int | None) -> None:
     """Run the HTTP API and the verification web page (configured by ESIGN_* environment variables)."""
     import uvicorn
@@ -47,12 +50,14 @@ def serve(host: str, port: int, workers: int, demo: bool, pki_port: int | None) 
 
     configure_library_logging()  # before pyHanko is imported: its import warnings become JSON lines too
 
+    from api.backends import probe
     from api.settings import Settings
 
     os.environ["ESIGN_HTTP_WORKERS"] = str(workers)  # each uvicorn worker sizes its verification pool from it
     if pki_port is not None:
         os.environ["ESIGN_DEMO_PKI_PORT"] = str(pki_port)
     settings = Settings()
+    probe(settings)  # an unusable ESIGN_DATABASE_URL or ESIGN_RATE_STORE: one line, not a traceback
     if demo:
         _start_demo(settings)
     else:

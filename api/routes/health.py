@@ -10,9 +10,10 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Runtime, RuntimeDep
-from api.metrics import CONTENT_TYPE_LATEST, exposition
+from api.metrics import CONTENT_TYPE_LATEST, batch_exposition, exposition
 from api.problems import problems
 from esign.errors import ErrorCode, EsignError
+from keystore import jobs
 
 router = APIRouter(tags=["health"])
 
@@ -52,5 +53,9 @@ def _check_ready(runtime: Runtime) -> None:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
 )
-async def metrics() -> Response:
-    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(runtime: RuntimeDep) -> Response:
+    try:
+        batches = batch_exposition(await run_in_threadpool(jobs.counts, runtime.db))
+    except EsignError:  # the database is away: the process's own metrics still answer
+        batches = b""
+    return Response(exposition() + batches, media_type=CONTENT_TYPE_LATEST)

@@ -71,6 +71,15 @@ const TEXT = {
       content_change_detectable: "签署后对数据电文内容和形式的任何改动能够被发现",
     },
     status: { met: "满足", not_met: "不满足", undetermined: "无法确定" },
+    batches: "批量盖章进度",
+    refresh: "刷新",
+    batchCol: "批次",
+    sealCol: "印章",
+    stateCol: "状态",
+    progressCol: "进度",
+    failedCol: "失败",
+    noBatches: "暂无批量任务。",
+    batchStates: { queued: "排队中", running: "盖章中", done: "已完成" },
   },
   en: {
     title: "Electronic signature and seal verification",
@@ -115,11 +124,22 @@ const TEXT = {
       content_change_detectable: "Any change to the content or form after signing is detectable",
     },
     status: { met: "met", not_met: "not met", undetermined: "undetermined" },
+    batches: "Batch sealing progress",
+    refresh: "Refresh",
+    batchCol: "Batch",
+    sealCol: "Seal",
+    stateCol: "State",
+    progressCol: "Progress",
+    failedCol: "Failed",
+    noBatches: "No batches yet.",
+    batchStates: { queued: "queued", running: "sealing", done: "done" },
   },
 };
 
 let lang = localStorage.getItem("esign-lang") || "zh";
 let lastReport = null;
+let lastBatches = null;
+let batchTimer = null;
 const $ = (id) => document.getElementById(id);
 
 // Names from the upload (file name, field names, certificate names) may carry controls, line breaks,
@@ -186,6 +206,7 @@ function applyLanguage() {
   for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t[node.dataset.i18n];
   $("lang-toggle").textContent = t.toggle;
   if (lastReport) render(lastReport);
+  if (lastBatches) renderBatches(lastBatches);
 }
 
 function setStatus(message, isError = false) {
@@ -279,6 +300,50 @@ function findingItem(finding, t) {
   return item;
 }
 
+// Batch progress for a seal-admin or auditor (every batch of the organisation) or a sealer (its own):
+// GET /v1/batches with the key above, polled every 3 s while a batch is still running.
+async function loadBatches() {
+  clearTimeout(batchTimer);
+  const key = $("api-key").value.trim();
+  if (!key) return;
+  sessionStorage.setItem("esign-key", key);
+  try {
+    const response = await fetch("/v1/batches", { headers: { Authorization: `Bearer ${key}` } });
+    const body = await response.json();
+    if (!response.ok) {
+      $("batches-status").textContent = `${lang === "zh" ? body.detail_zh : body.detail} (${body.code})`;
+      return;
+    }
+    lastBatches = body;
+    renderBatches(body);
+    if (body.some((batch) => batch.state !== "done")) batchTimer = setTimeout(loadBatches, 3000);
+  } catch (error) {
+    $("batches-status").textContent = String(error);
+  }
+}
+
+function renderBatches(batches) {
+  const t = TEXT[lang];
+  $("batches-status").textContent = batches.length ? "" : t.noBatches;
+  $("batch-table").hidden = !batches.length;
+  $("batch-rows").replaceChildren(
+    ...batches.map((batch) => {
+      const finished = batch.done + batch.failed;
+      const bar = el("progress", { max: String(batch.total), value: String(finished) });
+      const failures = batch.failures.map((f) => `${visible(f.name)}: ${f.code}`).join("\n");
+      return el(
+        "tr",
+        { "data-batch": batch.id, "data-state": batch.state },
+        el("td", { class: "code" }, batch.id.slice(0, 8)),
+        el("td", {}, visible(batch.seal_code)),
+        el("td", {}, t.batchStates[batch.state] || batch.state),
+        el("td", {}, bar, ` ${finished} / ${batch.total}`),
+        el("td", failures ? { title: failures } : {}, String(batch.failed)),
+      );
+    }),
+  );
+}
+
 function init() {
   $("api-key").value = sessionStorage.getItem("esign-key") || "";
   $("lang-toggle").addEventListener("click", () => {
@@ -286,6 +351,8 @@ function init() {
     localStorage.setItem("esign-lang", lang);
     applyLanguage();
   });
+  $("batches-refresh").addEventListener("click", loadBatches);
+  $("api-key").addEventListener("change", loadBatches);
   $("file").addEventListener("change", (event) => {
     if (event.target.files.length) verify(event.target.files[0]);
   });
@@ -301,6 +368,7 @@ function init() {
     if (event.dataTransfer.files.length) verify(event.dataTransfer.files[0]);
   });
   applyLanguage();
+  loadBatches();
 }
 
 init();

@@ -72,7 +72,9 @@ _RULES: dict[str, _Rule] = {
             F.CONTENTS_NOT_CMS,
             F.CMS_STRUCTURE_INVALID,
         ),
-        doubts=_codes(F.GBT38540_SIGNATURE, F.UNSUPPORTED_SUBFILTER, F.VALIDATION_ERROR),
+        doubts=_codes(
+            F.GBT38540_SIGNATURE, F.UNSUPPORTED_SUBFILTER, F.UNSUPPORTED_ALGORITHM, F.VALIDATION_ERROR
+        ),
         holds=lambda c, p, f: c.integrity == "ok" and c.crypto == "ok",
     ),
     # 签署后对数据电文内容和形式的任何改动能够被发现 — what was signed is what is shown
