@@ -26,8 +26,8 @@ MAX_FIELDS = 32
 MAX_FIELD_BYTES = 4096
 
 
-def _malformed(detail: str) -> EsignError:
-    return EsignError(ErrorCode.MALFORMED_REQUEST, detail=detail)
+def _malformed(detail: str, detail_zh: str) -> EsignError:
+    return EsignError(ErrorCode.MALFORMED_REQUEST, detail=detail, detail_zh=detail_zh)
 
 
 def _text(raw: bytes) -> str:
@@ -69,19 +69,24 @@ class _Collector:
     def on_headers_finished(self) -> None:
         _, options = parse_options_header(self._headers.get(b"content-disposition"))
         if b"name" not in options:
-            raise _malformed('every part needs a Content-Disposition "name"')
+            raise _malformed(
+                'every part needs a Content-Disposition "name"', "每个部分都需要 Content-Disposition 的 name"
+            )
         name = _text(options[b"name"])
         if b"filename" in options:
             if name != self.part:
-                raise _malformed(f"the file goes in the multipart part '{self.part}'")
+                raise _malformed(
+                    f"the file goes in the multipart part '{self.part}'",
+                    f"文件应放在名为“{self.part}”的部分中",
+                )
             if self.filename is not None:
-                raise _malformed("one file per request")
+                raise _malformed("one file per request", "每个请求只能上传一个文件")
             self.filename = _text(options[b"filename"])
             return
         if name == self.part:
-            raise _malformed(f"the part '{self.part}' must be a file")
+            raise _malformed(f"the part '{self.part}' must be a file", f"“{self.part}”部分必须是文件")
         if len(self.fields) >= MAX_FIELDS:
-            raise _malformed(f"at most {MAX_FIELDS} form fields")
+            raise _malformed(f"at most {MAX_FIELDS} form fields", f"表单字段最多 {MAX_FIELDS} 个")
         self._field_name, self._field = name, bytearray()
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
@@ -90,7 +95,10 @@ class _Collector:
             return
         self._field += data[start:end]
         if len(self._field) > MAX_FIELD_BYTES:
-            raise _malformed(f"the field '{self._field_name}' is longer than {MAX_FIELD_BYTES} bytes")
+            raise _malformed(
+                f"the field '{self._field_name}' is longer than {MAX_FIELD_BYTES} bytes",
+                f"字段“{self._field_name}”超过 {MAX_FIELD_BYTES} 字节",
+            )
 
     def on_part_end(self) -> None:
         if self._field is not None:
@@ -103,7 +111,7 @@ async def parse_form(
     """Parse ``body``; returns the file's name (None when no file was sent) and the text fields."""
     _, params = parse_options_header(content_type)
     if not params.get(b"boundary"):
-        raise _malformed("the multipart boundary is missing")
+        raise _malformed("the multipart boundary is missing", "缺少 multipart 分隔符（boundary）")
     collector = _Collector(part, spool)
     try:
         parser = MultipartParser(params[b"boundary"], collector.callbacks())  # type: ignore[arg-type]
@@ -112,5 +120,5 @@ async def parse_form(
             await spool.drain()
         parser.finalize()
     except FormParserError:
-        raise _malformed("invalid multipart data") from None
+        raise _malformed("invalid multipart data", "multipart 数据无效") from None
     return collector.filename, collector.fields

@@ -44,6 +44,9 @@ class Outcome:
 def init_verifier(trust_ders: tuple[bytes, ...]) -> None:
     """Process initialiser: parse the trust anchors once per worker, not per document."""
     global _trust_roots
+    from api.logging import configure_library_logging
+
+    configure_library_logging()
     _trust_roots = tuple(x509.Certificate.load(der) for der in trust_ders)
     # the heavy modules (pyHanko, certvalidator, the report renderers), ahead of the first job
     import esign.report.etsi
@@ -65,7 +68,10 @@ def verify_document(path: str, policy_name: str, name: str, fmt: str, lang: str)
         elapsed = (time.perf_counter() - started) * 1000
         return Outcome(indication=report["indication"], body=body, worker_ms=elapsed)
     except EsignError as exc:
-        return Outcome(error=exc.code.name, params={k: str(v) for k, v in exc.params.items()})
+        params = {k: str(v) for k, v in exc.params.items()}
+        if exc.detail_zh:  # a keyword of EsignError, so raise_error passes it back as it came
+            params["detail_zh"] = exc.detail_zh
+        return Outcome(error=exc.code.name, params=params)
 
 
 def render(report: dict[str, Any], fmt: str, lang: str) -> bytes:

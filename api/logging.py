@@ -14,13 +14,25 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["LIBRARIES", "JsonFormatter", "configure_library_logging", "configure_logging"]
 
 #: LogRecord attributes that are plumbing, not content
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
+#: libraries that log, at WARNING and with a traceback, what for a verifier is a verdict already in the
+#: report (pyHanko's diff analysis, certvalidator's failed paths): their lines are kept, their
+#: tracebacks summarised to one "Type: message"
+LIBRARIES = ("pyhanko", "pyhanko_certvalidator", "fontTools", "py.warnings")
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line; ``full_exceptions=False`` shortens a traceback to its last line."""
+
+    def __init__(self, *, full_exceptions: bool = True) -> None:
+        super().__init__()
+        self.full_exceptions = full_exceptions
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -29,8 +41,13 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
-        if record.exc_info:
+        if record.exc_info and self.full_exceptions:
             entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            entry["exception"] = (
+                f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
+            )
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
@@ -44,3 +61,17 @@ def configure_logging(level: str = "INFO") -> None:
         logger.setLevel(level.upper())
         logger.propagate = False
     logging.getLogger("uvicorn.access").disabled = True
+    configure_library_logging()
+
+
+def configure_library_logging() -> None:
+    """The libraries' warnings as JSON lines without tracebacks — also in spawned worker processes,
+    which inherit no logging configuration and would otherwise print Python's bare tracebacks."""
+    logging.captureWarnings(True)  # e.g. cryptography's DeprecationWarnings on importing pyHanko
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(full_exceptions=False))
+    for name in LIBRARIES:
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False

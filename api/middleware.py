@@ -117,8 +117,13 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
+def _mounted(scope: Scope) -> str | None:
+    """The static files' route: a mounted app leaves no ``route`` in the scope this middleware sees."""
+    return "/static/{path}" if scope.get("path", "").startswith("/static/") else None
+
+
 def _account(scope: Scope, status: int, seconds: float, request_id: str) -> None:
-    route = getattr(scope.get("route"), "path", None) or "unmatched"
+    route = getattr(scope.get("route"), "path", None) or _mounted(scope) or "unmatched"
     method = scope["method"]
     REQUESTS.labels(method, route, str(status)).inc()
     REQUEST_SECONDS.labels(method, route).observe(seconds)

@@ -24,11 +24,13 @@ __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "Problem",
     "describe_validation",
+    "describe_validation_zh",
     "install_problem_handlers",
     "problem_body",
     "problem_response",
     "problems",
     "refusal_response",
+    "request_invalid",
 ]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -106,10 +108,72 @@ def describe_validation(errors: Sequence[Any]) -> str:
     return "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', 'invalid')}" for e in errors[:5])
 
 
-def _from_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    return problem_response(
-        EsignError(ErrorCode.REQUEST_INVALID, detail=describe_validation(exc.errors())), request
+#: where a parameter came from, as a clerk's integrator reads it
+_PLACES_ZH = {
+    "query": "查询参数",
+    "body": "请求体字段",
+    "path": "路径参数",
+    "header": "请求头",
+    "form": "表单字段",
+}
+#: pydantic error types in Chinese; ``{…}`` come from the error's ``ctx``
+_TYPES_ZH = {
+    "missing": "缺少此项",
+    "literal_error": "取值应为 {expected}",
+    "enum": "取值应为 {expected}",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "float_parsing": "应为数字",
+    "float_type": "应为数字",
+    "bool_parsing": "应为 true 或 false",
+    "string_type": "应为文本",
+    "string_too_short": "长度应不少于 {min_length} 个字符",
+    "string_too_long": "长度应不超过 {max_length} 个字符",
+    "string_pattern_mismatch": "格式不符合要求（{pattern}）",
+    "greater_than": "应大于 {gt}",
+    "greater_than_equal": "应不小于 {ge}",
+    "less_than": "应小于 {lt}",
+    "less_than_equal": "应不大于 {le}",
+    "extra_forbidden": "不允许此项",
+    "json_invalid": "不是有效的 JSON",
+    "model_attributes_type": "应为对象",
+    "dict_type": "应为对象",
+    "list_type": "应为列表",
+    "datetime_parsing": "应为带时区的 ISO 8601 时间",
+    "datetime_from_date_parsing": "应为带时区的 ISO 8601 时间",
+    "uuid_parsing": "应为 UUID",
+}
+
+
+def describe_validation_zh(errors: Sequence[Any]) -> str:
+    """The same errors in Chinese: ``查询参数 format：取值应为 'json'、'text' 或 'xml'``."""
+    return "；".join(_one_zh(e) for e in errors[:5])
+
+
+def _one_zh(error: Any) -> str:
+    loc = [str(part) for part in error.get("loc", ())]
+    place = _PLACES_ZH.get(loc[0], "") if loc else ""
+    name = ".".join(loc[1:] if place else loc) or "请求"
+    template = _TYPES_ZH.get(error.get("type", ""), "取值无效")
+    ctx = {key: str(value).replace(" or ", " 或 ") for key, value in (error.get("ctx") or {}).items()}
+    try:
+        text = template.format(**ctx)
+    except (KeyError, IndexError):
+        text = "取值无效"
+    return f"{place} {name}：{text}" if place else f"{name}：{text}"
+
+
+def request_invalid(errors: Sequence[Any]) -> EsignError:
+    """``REQUEST_INVALID`` for pydantic errors, with the Chinese wording beside the English one."""
+    return EsignError(
+        ErrorCode.REQUEST_INVALID,
+        detail=describe_validation(errors),
+        detail_zh=describe_validation_zh(errors),
     )
+
+
+def _from_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return problem_response(request_invalid(exc.errors()), request)
 
 
 #: refusals made before the request body is read (or while it is still arriving): the rest of the body

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.problems import describe_validation
+from api.problems import request_invalid
 from esign.errors import ErrorCode, EsignError
 from esign.seal.appearance import AtKeyword, AtPosition, CrossPage, Invisible, Placement
 from esign.seal.pades import AvoidAnnotations, Certification, Level, SealOptions
@@ -27,7 +27,11 @@ class ApplyOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    level: Level = Field(default=Level.B_B, description="PAdES baseline level; B-T and up use the TSA.")
+    level: Level | None = Field(
+        default=None,
+        description="PAdES baseline level; B-T and up use the TSA. Default: B-LT when the service has a TSA "
+        "(ESIGN_TSA_URL), so that verifiers find the timestamp and revocation data they ask for; else B-B.",
+    )
     certification: Certification = Field(
         default=Certification.NONE, description="Certification seal (DocMDP) and what it still allows."
     )
@@ -88,9 +92,9 @@ class ApplyOptions(BaseModel):
             return CrossPage(None if self.cross_page == "all" else _pages(self.cross_page))
         return Invisible()
 
-    def seal_options(self) -> SealOptions:
+    def seal_options(self, default_level: Level = Level.B_B) -> SealOptions:
         return SealOptions(
-            level=self.level,
+            level=self.level or default_level,
             certification=self.certification,
             placement=self.placement(),
             avoid_annotations=self.avoid_annotations,
@@ -110,8 +114,8 @@ def _pages(spec: str) -> tuple[int, ...]:
     return tuple(pages)
 
 
-def parse_apply_options(fields: dict[str, Any]) -> SealOptions:
+def parse_apply_options(fields: dict[str, Any], default_level: Level = Level.B_B) -> SealOptions:
     try:
-        return ApplyOptions.model_validate(fields).seal_options()
+        return ApplyOptions.model_validate(fields).seal_options(default_level)
     except ValidationError as exc:
-        raise EsignError(ErrorCode.REQUEST_INVALID, detail=describe_validation(exc.errors())) from None
+        raise request_invalid(exc.errors()) from None

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     trust_dir: str | None = None
     #: RFC 3161 TSA for seals at B-T and above
     tsa_url: str | None = None
+    #: loopback port of the demo PKI's TSA/OCSP/CRL server (``esign serve`` with its demo defaults);
+    #: the demo certificates name it, so a second demo server needs its own database and keystore too
+    demo_pki_port: int = Field(default=9173, ge=1, le=65535)
     #: certificate of the audit checkpoint key (PEM/DER), for ``GET /v1/audit/verify``
     audit_cert: str | None = None
 

@@ -108,7 +108,9 @@ class Intake:
         try:
             if received.filename is None:
                 detail = "the PDF goes in the multipart part 'file'"
-                raise EsignError(ErrorCode.MALFORMED_REQUEST, detail=detail)
+                raise EsignError(
+                    ErrorCode.MALFORMED_REQUEST, detail=detail, detail_zh="PDF 文件应放在名为“file”的部分中"
+                )
             spool = received.spool
             yield Upload(spool.path, spool.size, received.sha256, received.filename, received.fields)
         finally:
@@ -134,7 +136,9 @@ class Intake:
             except ClientDisconnect:
                 spool.discard()
                 detail = "the client disconnected before the body was complete"
-                raise EsignError(ErrorCode.MALFORMED_REQUEST, detail=detail) from None
+                raise EsignError(
+                    ErrorCode.MALFORMED_REQUEST, detail=detail, detail_zh="请求内容未传完，连接已断开"
+                ) from None
             except BaseException:
                 spool.discard()
                 raise

@@ -8,6 +8,7 @@ both messages and map ``http_status`` — they never show a stack trace. Message
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from typing import Any
 
@@ -266,16 +267,25 @@ class ErrorCode(Enum):
 
 
 class EsignError(Exception):
-    """A refusal with a stable code; ``str()`` gives the English message."""
+    """A refusal with a stable code; ``str()`` gives the English message.
 
-    def __init__(self, code: ErrorCode, **params: Any) -> None:
+    A ``{detail}`` is usually English (library text, a path, a limit). Give ``detail_zh`` for the
+    Chinese message; without it, an English sentence is not spliced into the Chinese one — the
+    Chinese message then points to the English message instead (see :func:`latin_sentence`).
+    """
+
+    def __init__(self, code: ErrorCode, *, detail_zh: str | None = None, **params: Any) -> None:
         self.code = code
         self.params = params
+        self.detail_zh = detail_zh
         super().__init__(self.message_en)
 
     @property
     def message_zh(self) -> str:
-        return self.code.value[1].format_map(_Defaulting(self.params))
+        params = dict(self.params)
+        if "detail" in params:
+            params["detail"] = chinese_detail(self.detail_zh, str(params["detail"]))
+        return self.code.value[1].format_map(_Defaulting(params))
 
     @property
     def message_en(self) -> str:
@@ -283,6 +293,24 @@ class EsignError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code.name, "message": {"zh": self.message_zh, "en": self.message_en}}
+
+
+#: three Latin words in a row (letters, digits, apostrophes, hyphens), the mark of an English sentence
+_LATIN_RUN = re.compile(r"[A-Za-z][\w'’-]*(?:[ ,:;()]+[A-Za-z][\w'’-]*){2,}", re.ASCII)
+_NO_ZH_DETAIL = "详情见英文信息"
+
+
+def latin_sentence(text: str) -> str | None:
+    """The first run of three or more Latin words in ``text`` (an English sentence), if any."""
+    match = _LATIN_RUN.search(text)
+    return match.group() if match else None
+
+
+def chinese_detail(detail_zh: str | None, detail: str) -> str:
+    """What a Chinese message shows for a detail: its Chinese text, or English only if it is a name/code."""
+    if detail_zh:
+        return detail_zh
+    return _NO_ZH_DETAIL if latin_sentence(detail) else detail
 
 
 class _Defaulting(dict[str, Any]):

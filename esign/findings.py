@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum, StrEnum, unique
 
+from esign.errors import chinese_detail
+
 
 class Severity(StrEnum):
     """How a finding weighs: ``error`` defeats reliability, ``warning`` limits it, ``info`` is context."""
@@ -529,11 +531,16 @@ class FindingCode(Enum):
 
 @dataclass(frozen=True)
 class Finding:
-    """One occurrence of a code: which signature (``None`` = the document) and a technical detail."""
+    """One occurrence of a code: which signature (``None`` = the document) and a technical detail.
+
+    ``detail`` is English; ``detail_zh`` its Chinese wording where the finding's maker gives one —
+    otherwise Chinese readers get the detail only when it is a name or number, not an English sentence.
+    """
 
     code: FindingCode
     signature: int | None = None
     detail: str = ""
+    detail_zh: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -543,4 +550,5 @@ class Finding:
             "message": self.code.message(),
             "remedy": self.code.remedy(),
             "detail": self.detail,
+            "detail_zh": chinese_detail(self.detail_zh, self.detail) if self.detail else "",
         }

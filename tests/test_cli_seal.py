@@ -34,7 +34,7 @@ def valid_signatures(path: Path) -> int:
     )
 
 
-def test_single_document_is_sealed_at_a_keyword_with_a_timestamp(
+def test_single_document_is_sealed_at_a_keyword_with_a_timestamp_and_no_session_left_open(
     pki: TestPKI, p12: Path, tmp_path: Path
 ) -> None:
     source = tmp_path / "licence.pdf"
@@ -49,7 +49,7 @@ def test_single_document_is_sealed_at_a_keyword_with_a_timestamp(
         "--passphrase-env",
         "ESIGN_TEST_PASS",
         "--level",
-        "B-T",
+        "B-LT",
         "--tsa",
         pki.tsa_url,
         "--keyword",
@@ -59,6 +59,7 @@ def test_single_document_is_sealed_at_a_keyword_with_a_timestamp(
     )
     assert result.returncode == 0, result.stderr
     assert valid_signatures(tmp_path / "sealed.pdf") == 1
+    assert "Unclosed client session" not in result.stderr  # pyHanko's fetching session is closed
 
 
 def test_passphrase_from_a_file_works_and_never_appears_in_output(p12: Path, tmp_path: Path) -> None:
@@ -128,6 +129,7 @@ def test_batch_seals_the_good_files_reports_the_bad_and_resumes(p12: Path, tmp_p
         (("--page", "1"), "--x and --y"),
         (("--keyword", "盖章", "--page", "1", "--x", "1", "--y", "1"), "choose one placement"),
         (("--keyword", "盖章"), "--image or --seal-name"),
+        (("--level", "B-T"), "needs --tsa"),  # README: a usage error exits 2
     ],
 )
 def test_inconsistent_options_are_usage_errors(

@@ -141,9 +141,17 @@ def test_audit_list_and_export_show_every_record(registered: Run, tmp_path: Path
     assert records[2]["payload"]["seal"] == "A-1" and records[2]["prev_hash"] == records[1]["hash"]
 
 
-def test_secrets_are_never_taken_on_the_command_line(registered: Run, p12_file) -> None:  # type: ignore[no-untyped-def]
+def test_without_a_passphrase_option_import_reads_esign_key_passphrase_like_fixtures_export(
+    registered: Run, p12_file, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("ESIGN_KEY_PASSPHRASE", raising=False)
     result = registered("keystore", "import", "x", str(p12_file("agency-b")), "--owner", USCC_B, ok=False)
-    assert "passphrase-env" in result.output
+    assert "ESIGN_KEY_PASSPHRASE" in result.output
+    monkeypatch.setenv("ESIGN_KEY_PASSPHRASE", P12_PASSPHRASE)
+    assert (
+        "imported x"
+        in registered("keystore", "import", "x", str(p12_file("agency-b")), "--owner", USCC_B).output
+    )
 
 
 def test_wrong_passphrase_at_import_is_typed_and_not_echoed(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import click
+
+from esign.errors import ErrorCode, EsignError
 
 
 @click.group()
@@ -24,13 +27,28 @@ def run(directory: Path, junit: Path | None, known_differences: Path | None) -> 
     """Verify every file of DIRECTORY/manifest.json; exit 1 on an unexplained disagreement or false pass."""
     from esign.verify.conformance import run as run_corpus
 
-    result = run_corpus(directory, known_differences=known_differences)
+    try:
+        result = run_corpus(directory, known_differences=known_differences)
+    except FileNotFoundError as exc:
+        _refuse(f"{exc.filename} does not exist", f"{exc.filename} 不存在")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSONDecodeError is a ValueError
+        _refuse(
+            f"{directory}/manifest.json is not a valid manifest: {exc}",
+            f"{directory}/manifest.json 不是有效的清单文件",
+        )
     for line in result.summary():
         click.echo(line)
     if junit is not None:
         result.write_junit(junit)
     if not result.ok:
         raise SystemExit(1)
+
+
+def _refuse(detail: str, detail_zh: str) -> NoReturn:
+    """A corpus without a readable manifest is a bad argument (exit 2), told in both languages."""
+    error = EsignError(ErrorCode.BAD_OPTION, detail=detail, detail_zh=detail_zh)
+    click.echo(f"错误 error [{error.code.name}] {error.message_zh} / {error.message_en}", err=True)
+    raise SystemExit(2)
 
 
 @conformance.command()

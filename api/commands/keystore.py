@@ -83,10 +83,19 @@ def init(database_url: str | None, directory: Path | None) -> None:
     click.echo(f"database: {db.url}\nkeystore: {store.resolve()}")
 
 
+#: the variable ``esign fixtures export`` reads too, so exported test keys import without options
+DEFAULT_PASSPHRASE_ENV = "ESIGN_KEY_PASSPHRASE"
+
+
 @keystore.command("import")
 @click.argument("name")
 @click.argument("p12", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--passphrase-env", metavar="VAR", help="Environment variable holding the passphrase.")
+@click.option(
+    "--passphrase-env",
+    metavar="VAR",
+    help=f"Environment variable holding the passphrase (default {DEFAULT_PASSPHRASE_ENV}, "
+    "as for fixtures export).",
+)
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, path_type=Path), help="File holding it.")
 @click.option(
     "--dir", "directory", type=click.Path(file_okay=False, path_type=Path), envvar="ESIGN_KEYSTORE_DIR"
@@ -107,6 +116,8 @@ def import_p12(
     from keystore.db import Database
     from keystore.keyring import add_pkcs12_key, keystore_dir
 
+    if passphrase_env is None and passphrase_file is None:
+        passphrase_env = DEFAULT_PASSPHRASE_ENV
     ref = secret_ref(passphrase_env, passphrase_file, "passphrase")
     db = Database.open(database_url)
     with db.transaction() as session:

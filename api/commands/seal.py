@@ -157,6 +157,8 @@ def seal(
             reason=reason,
             location=location,
         )
+        if options.level.needs_tsa and not tsa_url:
+            raise click.UsageError(f"--level {level} needs --tsa URL (a time-stamping service)")
         if registered_seal:
             if p12 or image_path or seal_name:
                 raise click.UsageError(

@@ -9,6 +9,7 @@ which is why the demo sets them in the environment before starting uvicorn.
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
@@ -34,15 +35,27 @@ if TYPE_CHECKING:
     show_default=True,
     help="Embedded defaults: test PKI services, its agency seals registered, a demo API key printed once.",
 )
+@click.option(
+    "--pki-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port of the demo PKI's TSA/OCSP/CRL server (default 9173; env ESIGN_DEMO_PKI_PORT).",
+)
 @reports_errors
-def serve(host: str, port: int, workers: int, demo: bool) -> None:
+def serve(host: str, port: int, workers: int, demo: bool, pki_port: int | None) -> None:
     """Run the HTTP API and the verification web page (configured by ESIGN_* environment variables)."""
     import uvicorn
+
+    from api.logging import configure_library_logging
+
+    configure_library_logging()  # before pyHanko is imported: its import warnings become JSON lines too
 
     from api.backends import probe
     from api.settings import Settings
 
     os.environ["ESIGN_HTTP_WORKERS"] = str(workers)  # each uvicorn worker sizes its verification pool from it
+    if pki_port is not None:
+        os.environ["ESIGN_DEMO_PKI_PORT"] = str(pki_port)
     settings = Settings()
     probe(settings)  # an unusable ESIGN_DATABASE_URL or ESIGN_RATE_STORE: one line, not a traceback
     if demo:
@@ -78,13 +91,18 @@ def _share_between_workers(directory: Path) -> None:
 
 
 def _start_demo(settings: Settings) -> None:
-    from api.bootstrap import DEMO_AUDIT_KEY, bootstrap, write_demo_trust
-    from fixtures.pki import DEFAULT_PORT, start_services
+    from api.bootstrap import DEMO_AUDIT_KEY, DEMO_SEALS, bootstrap, write_demo_trust
+    from fixtures.pki import start_services
 
-    try:
-        services = start_services(DEFAULT_PORT)
-    except OSError as exc:
-        raise click.ClickException(f"the demo PKI services need 127.0.0.1:{DEFAULT_PORT}: {exc}") from exc
+    pki_port = settings.demo_pki_port
+    if not _port_free(pki_port):  # werkzeug would print "start the server with a different port" and exit
+        raise click.ClickException(
+            f"the demo PKI (TSA/OCSP/CRL) cannot listen on 127.0.0.1:{pki_port}, which is in use (another "
+            "esign serve?). Stop that one, or give this one another PKI port with --pki-port or "
+            "ESIGN_DEMO_PKI_PORT, and its own ESIGN_DATABASE_URL and ESIGN_KEYSTORE_DIR (the demo "
+            "certificates name the PKI port); --port only moves the HTTP service."
+        )
+    services = start_services(pki_port)
     store = Path(settings.keystore_dir)
     store.mkdir(parents=True, exist_ok=True, mode=0o700)
     trust, audit_cert = write_demo_trust(services.pki, store)
@@ -92,7 +110,26 @@ def _start_demo(settings: Settings) -> None:
     os.environ.setdefault("ESIGN_AUDIT_CERT", str(audit_cert))
     os.environ.setdefault("ESIGN_TSA_URL", services.pki.tsa_url)
     os.environ.setdefault("ESIGN_AUDIT_KEY", DEMO_AUDIT_KEY)
-    bootstrap(settings, services.pki, click.echo)
+    click.echo(f"test PKI: TSA {services.pki.tsa_url}  (OCSP/CRL on 127.0.0.1:{pki_port})")
+    if bootstrap(settings, services.pki, click.echo) is None:
+        first = DEMO_SEALS[0]
+        click.echo(
+            "demo seals already registered: the demo API key was printed once, when they were made. Lost it? "
+            f"`esign clients create demo-2 --org {first.org_name} --uscc {first.uscc} "
+            f"--roles seal-admin,sealer,verifier,auditor` and `esign seals grant {first.code} demo-2` make a "
+            f"new one; or stop the server, remove {settings.database_url} and {settings.keystore_dir}/ "
+            "and start again."
+        )
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _upgrade(settings: Settings) -> None:

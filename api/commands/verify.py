@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from pathlib import Path
+from xml.etree import ElementTree
 
 import click
 
@@ -23,8 +25,21 @@ _SEVERITY = [0, 3, 2, 1, 4]  # exit codes ordered from best to worst
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--trust", "trust", multiple=True, help="Trust anchor PEM/DER file or directory (repeatable).")
-@click.option("--at", "at", default=None, help="Validation time, ISO 8601 with time zone.")
+@click.option(
+    "--trust",
+    "trust",
+    multiple=True,
+    metavar="FILE",
+    help="Trust anchor PEM/DER file or directory (repeatable).",
+)
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    metavar="TIME",
+    help="Validation time, ISO 8601 with time zone; a date alone (2020-11-01, 2020-11-01+08:00) is 00:00 "
+    "in its zone, UTC if none.",
+)
 @click.option("--policy", "policy_name", type=click.Choice(PRESETS), default="default", show_default=True)
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "xml", "text"]), default="json", show_default=True
@@ -37,7 +52,7 @@ def verify(
     try:
         policy = _policy(trust, at, policy_name)
     except EsignError as exc:
-        click.echo(json.dumps({"error": exc.to_dict()}, ensure_ascii=False))
+        click.echo(render_error(exc, None, fmt, lang))
         raise SystemExit(EXIT_UNPROCESSABLE) from None
     worst = 0
     for path in files:
@@ -48,13 +63,53 @@ def verify(
 
 def _policy(trust: tuple[str, ...], at: str | None, name: str) -> ValidationPolicy:
     sources = list(trust) or ([os.environ["ESIGN_TRUST_DIR"]] if os.environ.get("ESIGN_TRUST_DIR") else [])
-    moment = None
-    if at is not None:
-        try:
-            moment = datetime.fromisoformat(at)
-        except ValueError as exc:
-            raise EsignError(ErrorCode.BAD_OPTION, detail=f"--at {at!r} is not an ISO 8601 time") from exc
+    moment = None if at is None else parse_moment(at)
     return ValidationPolicy.preset(name, trust_roots=load_trust_anchors(sources), validation_time=moment)
+
+
+_DATE_ONLY = re.compile(r"(\d{4}-\d{2}-\d{2})(Z|[+-]\d{2}:?\d{2})?")
+
+
+def parse_moment(at: str) -> datetime:
+    """``--at``: ISO 8601 with a zone, or a date alone: 00:00 in its zone (UTC if none), as DSS reads it."""
+    date_only = _DATE_ONLY.fullmatch(at.strip())
+    try:
+        if date_only is None:
+            return datetime.fromisoformat(at)
+        day, zone = date_only.groups()
+        moment = datetime.fromisoformat(f"{day}T00:00:00{zone or ''}")
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise EsignError(
+            ErrorCode.BAD_OPTION,
+            detail=f"--at {at!r} is not an ISO 8601 time",
+            detail_zh=f"--at {at!r} 不是 ISO 8601 时间",
+        ) from exc
+
+
+_OS_ERRORS_ZH = {
+    FileNotFoundError: "文件不存在",
+    IsADirectoryError: "这是一个目录",
+    PermissionError: "没有读取权限",
+}
+
+
+def render_error(error: EsignError, name: str | None, fmt: str, lang: str) -> str:
+    """A refusal in the style of the chosen output: a JSON line, an XML element, or a line of text."""
+    if fmt == "json":
+        document = {} if name is None else {"document": {"name": name}}
+        return json.dumps({**document, "error": error.to_dict()}, ensure_ascii=False)
+    if fmt == "xml":
+        root = ElementTree.Element("Error", {"xmlns": "urn:esign:error", "code": error.code.name})
+        if name is not None:
+            root.set("document", name)
+        for language, text in (("zh", error.message_zh), ("en", error.message_en)):
+            ElementTree.SubElement(root, "Message", {"xml:lang": language}).text = text
+        return ElementTree.tostring(root, encoding="unicode")
+    prefix = "" if name is None else (f"文件: {name}\n" if lang == "zh" else f"Document: {name}\n")
+    if lang == "en":
+        return f"{prefix}Error [{error.code.name}]: {error.message_en}"
+    return f"{prefix}错误: {error.message_zh}"
 
 
 def _verify_one(path: Path, policy: ValidationPolicy, fmt: str, lang: str) -> int:
@@ -66,11 +121,13 @@ def _verify_one(path: Path, policy: ValidationPolicy, fmt: str, lang: str) -> in
         error = (
             exc
             if isinstance(exc, EsignError)
-            else EsignError(ErrorCode.BAD_OPTION, detail=f"cannot read {path}: {exc}")
+            else EsignError(
+                ErrorCode.BAD_OPTION,
+                detail=f"cannot read {path}: {exc}",
+                detail_zh=f"无法读取 {path}：{_OS_ERRORS_ZH.get(type(exc), '读写失败')}",
+            )
         )
-        click.echo(
-            json.dumps({"document": {"name": path.name}, "error": error.to_dict()}, ensure_ascii=False)
-        )
+        click.echo(render_error(error, path.name, fmt, lang))
         return EXIT_UNPROCESSABLE
     if fmt == "json":
         click.echo(json.dumps(report, ensure_ascii=False))
@@ -84,7 +141,5 @@ def _verify_one(path: Path, policy: ValidationPolicy, fmt: str, lang: str) -> in
         try:
             click.echo(render_xml(report).decode("utf-8"))
         except EsignError as exc:  # e.g. nothing to report: TS 119 102-2 needs one signature at least
-            click.echo(
-                json.dumps({"document": report["document"], "error": exc.to_dict()}, ensure_ascii=False)
-            )
+            click.echo(render_error(exc, report["document"]["name"], fmt, lang))
     return EXIT_CODES[report["indication"]]

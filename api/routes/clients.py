@@ -82,7 +82,9 @@ def create(runtime: RuntimeDep, caller: Caller, body: ClientIn) -> NewClientOut:
 def list_all(runtime: RuntimeDep, caller: Caller) -> list[ClientOut]:
     if caller.uscc is None or Role.SEAL_ADMIN not in caller.roles:
         raise EsignError(
-            ErrorCode.PERMISSION_DENIED, detail=f"{caller.name} does not have the seal-admin role"
+            ErrorCode.PERMISSION_DENIED,
+            detail=f"{caller.name} does not have the seal-admin role",
+            detail_zh=f"{caller.name} 没有印章管理员（seal-admin）角色",
         )
     with runtime.db.transaction() as session:
         return [client_out(c) for c in list_clients(session) if c.uscc == caller.uscc]

@@ -26,7 +26,7 @@ from api.seal_options import ApplyOptions, parse_apply_options
 from api.uploads import Intake, IntakeDep, read_json
 from esign.errors import ErrorCode, EsignError
 from esign.seal.image.upload import MAX_PNG_BYTES, MAX_PNG_SIDE
-from esign.seal.pades import SealOptions
+from esign.seal.pades import Level, SealOptions
 from keystore.authz import Principal
 from keystore.clients import find_client, grant_seal
 from keystore.models import Seal
@@ -107,7 +107,11 @@ def seal_out(seal: Seal) -> SealOut:
 
 def _require_same_org(caller: Principal, seal: Seal) -> None:
     if not caller.is_operator and caller.uscc != seal.uscc:
-        raise EsignError(ErrorCode.PERMISSION_DENIED, detail="the seal belongs to another organisation")
+        raise EsignError(
+            ErrorCode.PERMISSION_DENIED,
+            detail="the seal belongs to another organisation",
+            detail_zh="该印章属于其他单位",
+        )
 
 
 @router.get("", summary="List the seals of the caller's organisation", responses=problems(401))
@@ -280,7 +284,10 @@ async def apply(
 ) -> Response:
     # the body first, then a sealing thread: a slow upload holds its client's upload place only
     async with intake.document(request, caller) as upload:
-        options = parse_apply_options(upload.fields if upload.fields else _query_options(request))
+        default_level = Level.B_LT if runtime.settings.tsa_url else Level.B_B  # B-B draws "seal at B-LT"
+        options = parse_apply_options(
+            upload.fields if upload.fields else _query_options(request), default_level
+        )
         request.state.document_bytes = upload.size
         async with runtime.seal_pool.admitted() as run_job:
             result: SealResult = await run_job(

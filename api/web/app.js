@@ -17,6 +17,12 @@ const TEXT = {
     timestamp: "文档时间戳",
     signer: "签署单位",
     time: "签署时间",
+    claimedNote: "签署人自述时间，无可信时间戳",
+    tsTime: "可信时间戳时间",
+    signerSays: "签署人自述时间",
+    pages: (n) => (n == null ? "" : `共 ${n} 页`),
+    zone: (d) => `${stamp(d, 8)} 北京时间 (UTC+8)`,
+    colon: "：",
     level: "格式/级别",
     result: "验证结果",
     art13: "可靠电子签名（第十三条）",
@@ -28,6 +34,34 @@ const TEXT = {
       TOTAL_FAILED: "验证失败：签名无效或文件已被篡改",
       INDETERMINATE: "无法确定：缺少验证所需的信息",
       NO_SIGNATURE_FOUND: "文件中没有电子签名",
+    },
+    short: { TOTAL_FAILED: "验证失败", INDETERMINATE: "无法确定" },
+    indications: { TOTAL_PASSED: "验证通过", TOTAL_FAILED: "验证失败", INDETERMINATE: "无法确定", NO_SIGNATURE_FOUND: "没有电子签名" },
+    subindications: {
+      FORMAT_FAILURE: "签名格式错误",
+      HASH_FAILURE: "文件摘要不符（签名后被改动）",
+      SIG_CRYPTO_FAILURE: "签名值验证失败",
+      REVOKED: "证书已吊销",
+      SIG_CONSTRAINTS_FAILURE: "不满足签名要求",
+      CHAIN_CONSTRAINTS_FAILURE: "不满足证书链要求",
+      CERTIFICATE_CHAIN_GENERAL_FAILURE: "证书链验证失败",
+      CRYPTO_CONSTRAINTS_FAILURE: "算法强度不满足要求",
+      EXPIRED: "证书已过期",
+      NOT_YET_VALID: "证书尚未生效",
+      POLICY_PROCESSING_ERROR: "验证策略处理出错",
+      SIGNATURE_POLICY_NOT_AVAILABLE: "签名策略不可用",
+      TIMESTAMP_ORDER_FAILURE: "时间戳顺序错误",
+      NO_SIGNING_CERTIFICATE_FOUND: "找不到签名证书",
+      NO_CERTIFICATE_CHAIN_FOUND: "找不到可信的证书链",
+      REVOKED_NO_POE: "证书已吊销，且无签名早于吊销的证明",
+      REVOKED_CA_NO_POE: "上级证书已吊销，且无签名早于吊销的证明",
+      OUT_OF_BOUNDS_NO_POE: "验证时间不在证书有效期内，且无签名时间证明",
+      OUT_OF_BOUNDS_NOT_REVOKED: "验证时间不在证书有效期内（证书未被吊销）",
+      REVOCATION_OUT_OF_BOUNDS_NO_POE: "吊销信息不在有效期内，且无签名时间证明",
+      CRYPTO_CONSTRAINTS_FAILURE_NO_POE: "算法强度不足，且无签名时间证明",
+      NO_POE: "缺少签名时间证明",
+      TRY_LATER: "暂时无法获取吊销信息，请稍后重试",
+      SIGNED_DATA_NOT_FOUND: "找不到被签名的数据",
     },
     reliability: { reliable: "可靠", not_reliable: "不可靠", undetermined: "无法确定" },
     conditions: {
@@ -61,6 +95,12 @@ const TEXT = {
     timestamp: "Document timestamp",
     signer: "Signer organisation",
     time: "Signing time",
+    claimedNote: "claimed by the signer, no trusted timestamp",
+    tsTime: "Trusted timestamp time",
+    signerSays: "Time claimed by the signer",
+    pages: (n) => (n == null ? "" : `${n} page${n === 1 ? "" : "s"}`),
+    zone: (d) => `${stamp(d, 0)} UTC`,
+    colon: ": ",
     level: "Format / level",
     result: "Result",
     art13: "Reliable e-signature (art. 13)",
@@ -73,6 +113,9 @@ const TEXT = {
       INDETERMINATE: "Indeterminate: information needed for validation is missing",
       NO_SIGNATURE_FOUND: "The document has no electronic signature",
     },
+    short: { TOTAL_FAILED: "Failed", INDETERMINATE: "Indeterminate" },
+    indications: {}, // English shows the EN 319 102-1 names themselves
+    subindications: {},
     reliability: { reliable: "reliable", not_reliable: "not reliable", undetermined: "undetermined" },
     conditions: {
       exclusive_to_signer: "Signature creation data belong exclusively to the signer",
@@ -112,6 +155,51 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// "2026-12-08 09:30:00" in the zone UTC+offset: whole seconds, no browser-local time zone.
+function stamp(date, offsetHours) {
+  const shifted = new Date(date.getTime() + offsetHours * 3600_000);
+  return shifted.toISOString().slice(0, 19).replace("T", " ");
+}
+
+const when = (iso, t) => (iso ? t.zone(new Date(iso)) : "—");
+
+// Without a timestamp, best_signature_time is only the moment of verification: show the signer's
+// claim, marked as such, and the timestamp's time when one proves an earlier time.
+function signingTimes(sig, validationTime, t) {
+  if (sig.kind === "document_timestamp") return [[t.tsTime, when(sig.claimed_signing_time, t)]];
+  const best = sig.best_signature_time;
+  if (best && best !== validationTime) {
+    const rows = [[t.tsTime, when(best, t)]];
+    if (sig.claimed_signing_time) rows.push([t.signerSays, when(sig.claimed_signing_time, t)]);
+    return rows;
+  }
+  const note = lang === "zh" ? `（${t.claimedNote}）` : ` (${t.claimedNote})`;
+  return [[t.time, when(sig.claimed_signing_time, t) + note]];
+}
+
+// The headline names the reason: the most severe finding, not a generic "information is missing".
+function headline(report, t) {
+  const generic = t.verdicts[report.indication] || report.indication;
+  const wanted = report.indication === "TOTAL_FAILED" ? ["error"] : ["error", "warning"];
+  if (!t.short[report.indication]) return generic;
+  // findings that left an art. 13 condition unmet or undetermined come first: they are why it is not a pass
+  const decisive = new Set(
+    report.signatures.flatMap((s) =>
+      Object.values(s.reliable_esignature.conditions)
+        .filter((c) => c.status !== "met")
+        .flatMap((c) => c.findings),
+    ),
+  );
+  for (const severity of wanted) {
+    const candidates = report.findings.filter((f) => f.severity === severity);
+    const reason = candidates.find((f) => decisive.has(f.code)) || candidates[0];
+    if (reason) return `${t.short[report.indication]}${t.colon}${reason.message[lang]}`;
+  }
+  return generic;
+}
+
+const codeLabel = (table, code) => (code ? table[code] || code : "");
+
 function applyLanguage() {
   const t = TEXT[lang];
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
@@ -142,7 +230,8 @@ async function verify(file) {
     });
     const body = await response.json();
     if (!response.ok) {
-      setStatus(`${lang === "zh" ? body.detail_zh : body.detail} (${body.code})`, true);
+      setStatus(lang === "zh" ? body.detail_zh : `${body.detail} (${body.code})`, true);
+      $("status").title = body.code;
       return;
     }
     setStatus("");
@@ -157,22 +246,23 @@ function render(report) {
   const t = TEXT[lang];
   const verdict = $("verdict");
   verdict.dataset.indication = report.indication;
-  verdict.textContent = t.verdicts[report.indication] || report.indication;
+  verdict.textContent = headline(report, t);
   $("document").textContent =
-    `${t.document}: ${visible(report.document.name)} · ${report.document.pages} p · SHA-256 ${report.document.sha256}`;
-  $("signatures").replaceChildren(...report.signatures.map((s) => signatureCard(s, t)));
+    `${t.document}${t.colon}${visible(report.document.name)} · ${t.pages(report.document.pages)} · SHA-256 ${report.document.sha256}`;
+  $("signatures").replaceChildren(...report.signatures.map((s) => signatureCard(s, report.validation_time, t)));
   const findings = report.findings.map((f) => findingItem(f, t));
   $("findings").replaceChildren(...(findings.length ? findings : [el("li", {}, t.none)]));
   $("result").hidden = false;
 }
 
-function signatureCard(sig, t) {
+function signatureCard(sig, validationTime, t) {
   const who = sig.signed_by || {};
+  const verdict = [codeLabel(t.indications, sig.indication), codeLabel(t.subindications, sig.subindication)];
   const rows = [
     [t.signer, visible([who.organization, who.uscc].filter(Boolean).join(" · ") || who.subject || "—")],
-    [t.time, sig.best_signature_time || sig.claimed_signing_time || "—"],
+    ...signingTimes(sig, validationTime, t),
     [t.level, sig.format || "—"],
-    [t.result, [sig.indication, sig.subindication].filter(Boolean).join(" / ")],
+    [t.result, verdict.filter(Boolean).join(" / ")],
     [t.art13, t.reliability[sig.reliable_esignature.verdict] || sig.reliable_esignature.verdict],
   ];
   const list = el("dl");
@@ -197,11 +287,13 @@ function findingItem(finding, t) {
   const item = el(
     "li",
     { class: `finding ${finding.severity}`, "data-code": finding.code },
-    el("span", { class: "sev" }, `${t.severity[finding.severity] || finding.severity}${where}: `),
+    el("span", { class: "sev" }, `${t.severity[finding.severity] || finding.severity}${where}${t.colon}`),
     finding.message[lang],
-    " ",
-    el("span", { class: "code" }, finding.code),
   );
+  item.title = finding.code; // support staff can still see the stable code; English shows it inline
+  if (lang === "en") item.append(" ", el("span", { class: "code" }, finding.code));
+  const detail = lang === "zh" ? finding.detail_zh : finding.detail;
+  if (detail) item.append(el("div", { class: "detail" }, visible(detail)));
   if (finding.remedy && finding.remedy[lang]) {
     item.append(el("div", { class: "remedy" }, `${t.remedy}: ${finding.remedy[lang]}`));
   }

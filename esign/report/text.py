@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from esign.report.labels import finding_detail, label, signing_times
+
 __all__ = ["render_text", "visible"]
 
 #: C0/C1 controls and line breaks, zero-width characters, bidi embeddings/overrides/isolates, BOM
@@ -26,44 +28,47 @@ _LABELS = {
     "zh": {
         "document": "文件",
         "indication": "总体结论",
-        "signature": "签名",
-        "timestamp": "文档时间戳",
-        "unsupported": "不支持的签名",
         "signer": "签署者",
-        "time": "签署时间",
         "level": "格式",
         "checks": "检查",
         "reliable": "可靠电子签名（《电子签名法》第十三条）",
         "findings": "发现的问题",
         "remedy": "建议",
         "none": "无",
+        "bytes": "字节",
+        "sep": "；",
+        "colon": "：",
     },
     "en": {
         "document": "Document",
         "indication": "Overall result",
-        "signature": "Signature",
-        "timestamp": "Document timestamp",
-        "unsupported": "Unsupported signature",
         "signer": "Signer",
-        "time": "Signing time",
         "level": "Format",
         "checks": "Checks",
         "reliable": "Reliable e-signature (Electronic Signature Law art. 13)",
         "findings": "Findings",
         "remedy": "What to do",
         "none": "none",
+        "bytes": "bytes",
+        "sep": ", ",
+        "colon": " ",
     },
 }
-_KIND_LABEL = {"signature": "signature", "document_timestamp": "timestamp", "unsupported": "unsupported"}
 
 
 def render_text(report: dict[str, Any], lang: str = "zh") -> str:
-    """Render ``Report.to_dict()``; works from the dict so stored JSON reports can be re-rendered."""
-    t = _LABELS["en" if lang == "en" else "zh"]
+    """Render ``Report.to_dict()``; works from the dict so stored JSON reports can be re-rendered.
+
+    Chinese shows labels only; English adds the stable codes in brackets for support staff.
+    Signatures are numbered from 1, as on the web page (the JSON ``index`` stays 0-based).
+    """
+    key = "en" if lang == "en" else "zh"
+    t = _LABELS[key]
     doc = report["document"]
     lines = [
-        f"{t['document']}: {visible(doc['name'])}  ({doc['size']} bytes, sha256 {doc['sha256'][:16]}…)",
-        f"{t['indication']}: {report['indication']}",
+        f"{t['document']}: {visible(doc['name'])}  ({doc['size']} {t['bytes']}, "
+        f"sha256 {doc['sha256'][:16]}…)",
+        f"{t['indication']}: {_coded('indication', report['indication'], key)}",
     ]
     for sig in report["signatures"]:
         who = (
@@ -71,24 +76,36 @@ def render_text(report: dict[str, Any], lang: str = "zh") -> str:
             or (sig.get("signed_by") or {}).get("subject")
             or "?"
         )
-        verdict = sig["indication"] + (f" / {sig['subindication']}" if sig["subindication"] else "")
-        checks = ", ".join(f"{k}={v}" for k, v in sig["checks"].items())
+        verdict = _coded("indication", sig["indication"], key)
+        if sig["subindication"]:
+            verdict += " / " + _coded("subindication", sig["subindication"], key)
+        checks = t["sep"].join(
+            f"{label('check', name, key)}{t['colon']}{label('value', value, key)}"
+            for name, value in sig["checks"].items()
+        )
+        times = signing_times(sig, report.get("validation_time"), key)
         lines += [
             "",
-            f"[{sig['index']}] {t[_KIND_LABEL[sig['kind']]]} «{visible(sig['field'])}»: {verdict}",
+            f"[{sig['index'] + 1}] {label('kind', sig['kind'], key)} «{visible(sig['field'])}»: {verdict}",
             f"    {t['signer']}: {visible(who)}",
-            f"    {t['time']}: {sig['best_signature_time'] or sig['claimed_signing_time'] or '?'}",
+            *(f"    {name}: {value}" for name, value in times),
             f"    {t['level']}: {sig['format']}",
             f"    {t['checks']}: {checks}",
-            f"    {t['reliable']}: {sig['reliable_esignature']['verdict']}",
+            f"    {t['reliable']}: {_coded('reliability', sig['reliable_esignature']['verdict'], key)}",
         ]
     lines += ["", f"{t['findings']}:" if report["findings"] else f"{t['findings']}: {t['none']}"]
-    key = "en" if lang == "en" else "zh"
     for finding in report["findings"]:
-        where = "" if finding["signature"] is None else f"[{finding['signature']}] "
-        detail = f" ({visible(str(finding['detail']))})" if finding.get("detail") else ""
-        lines.append(
-            f"  - {where}{finding['severity'].upper()} {finding['code']}: {finding['message'][key]}{detail}"
-        )
+        where = "" if finding["signature"] is None else f"[{finding['signature'] + 1}] "
+        detail = finding_detail(finding, key)
+        detail = f" ({visible(detail)})" if detail else ""
+        severity = label("severity", finding["severity"], key)
+        code = f" {finding['code']}" if key == "en" else ""
+        lines.append(f"  - {where}{severity}{code}: {finding['message'][key]}{detail}")
         lines.append(f"      {t['remedy']}: {finding['remedy'][key]}")
     return "\n".join(lines) + "\n"
+
+
+def _coded(table: str, code: str, lang: str) -> str:
+    """A code's label; English adds the code itself, which support staff and documentation use."""
+    text = label(table, code, lang)
+    return f"{text} ({code})" if lang == "en" and text != code else text

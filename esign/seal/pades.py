@@ -161,6 +161,11 @@ async def aseal(
         # A structure pyHanko only trips over while signing (a page-tree cycle, a page that is
         # not there): the document is unusable, not our code broken.
         raise EsignError(ErrorCode.PDF_CORRUPT, detail=f"{type(exc).__name__}: {str(exc)[:160]}") from exc
+    finally:
+        if validation_context is not None:
+            # the aiohttp session it opened for fetching belongs to this event loop: close it here, or
+            # every B-LT/B-LTA seal ends with "ERROR asyncio: Unclosed client session"
+            await validation_context.aclose()
 
 
 #: pyHanko's message when the CMS blob outgrows the reserved /Contents

@@ -46,8 +46,8 @@ class Assessment:
     findings: list[Finding] = field(default_factory=list)
     _verdicts: list[tuple[Indication, SubIndication]] = field(default_factory=list)
 
-    def note(self, code: FindingCode, detail: str = "") -> None:
-        self.findings.append(Finding(code, self.index, detail))
+    def note(self, code: FindingCode, detail: str = "", detail_zh: str = "") -> None:
+        self.findings.append(Finding(code, self.index, detail, detail_zh))
 
     def fail(self, code: FindingCode, indication: Indication, sub: SubIndication, detail: str = "") -> None:
         self.note(code, detail)

@@ -43,6 +43,7 @@ from esign.verify.modifications.analysis import (
     analyse_changes,
     unaccounted,
 )
+from esign.verify.modifications.wording import describe_change
 from esign.verify.signatures import SignatureSlot, find_signatures
 from esign.verify.validation import assess
 
@@ -70,7 +71,11 @@ async def averify(
     try:
         slots, empty_fields = find_signatures(parsed)
     except Exception as exc:  # the boundary: a form tree so broken that no field can be trusted
-        raise EsignError(ErrorCode.PDF_CORRUPT, detail=f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+        raise EsignError(
+            ErrorCode.PDF_CORRUPT,
+            detail=f"{type(exc).__name__}: {str(exc)[:200]}",
+            detail_zh="文件结构无法读取",
+        ) from exc
     doc_findings += [Finding(FindingCode.EMPTY_SIGNATURE_FIELD, None, name_) for name_ in empty_fields]
     if len(slots) > policy.limits.max_signatures:
         examined = f"only the first {policy.limits.max_signatures} signatures were examined"
@@ -190,7 +195,7 @@ def _judge_changes(
     defeats: set[FindingCode] = set()
     for change in analysis.findings:
         code = FindingCode.lookup(change.code)
-        a.note(code, change.detail)
+        a.note(code, *describe_change(change, revision))
         if not change.permitted and change.code not in UNKNOWN_CODES:
             defeats.add(code)  # a doubt ("could not tell") leaves art. 13 undetermined, it defeats nothing
     if analysis.status == "suspicious":
