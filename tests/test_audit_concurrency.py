@@ -130,7 +130,9 @@ def test_sigkill_at_random_points_never_splits_file_and_record_and_rerun_complet
     source, target = _inputs(tmp_path / "in", 40, "doc"), tmp_path / "out"
     rng = random.Random(20261125)
     killed_at = []
-    for sealed in sorted(rng.sample(range(2, 38), 4)):
+    # the last kill leaves a quarter of the batch to do: on a loaded machine a kill aimed at one of the
+    # last few documents can land after the batch has finished, and then nothing was tested
+    for sealed in sorted(rng.sample(range(2, 30), 4)):
         _kill_after(_batch(sealing_setup, source, target, "crash"), target, sealed, rng.uniform(0, 0.05))
         killed_at.append(_assert_files_match_records(db, target, "crash", finished=False))
     assert killed_at[-1] < 40, "every kill came after the batch had finished: nothing was tested"

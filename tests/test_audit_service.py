@@ -149,5 +149,5 @@ def test_a_newline_in_the_file_name_cannot_fake_the_overall_result(api_server: S
     assert response.status_code == 200, response.text
     lines = response.text.splitlines()
     assert lines[0].startswith("Document: x.pdf\\u000aOverall result: TOTAL_PASSED\\u000a\\u202ename")
-    assert lines[1] == "Overall result: TOTAL_FAILED"
+    assert lines[1].startswith("Overall result:") and "TOTAL_FAILED" in lines[1]
     assert "\u202e" not in response.text and "Overall result: TOTAL_PASSED" not in lines
