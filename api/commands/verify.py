@@ -24,6 +24,13 @@ _SEVERITY = [0, 3, 2, 1, 4]  # exit codes ordered from best to worst
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--trust", "trust", multiple=True, help="Trust anchor PEM/DER file or directory (repeatable).")
+@click.option(
+    "--cert",
+    "extra",
+    multiple=True,
+    help="Untrusted intermediate certificate PEM/DER file or directory for path building (repeatable; "
+    "default: ESIGN_EXTRA_CERTS, paths separated by the OS path separator).",
+)
 @click.option("--at", "at", default=None, help="Validation time, ISO 8601 with time zone.")
 @click.option("--policy", "policy_name", type=click.Choice(PRESETS), default="default", show_default=True)
 @click.option(
@@ -31,11 +38,21 @@ _SEVERITY = [0, 3, 2, 1, 4]  # exit codes ordered from best to worst
 )
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 def verify(
-    files: tuple[Path, ...], trust: tuple[str, ...], at: str | None, policy_name: str, fmt: str, lang: str
+    files: tuple[Path, ...],
+    trust: tuple[str, ...],
+    extra: tuple[str, ...],
+    at: str | None,
+    policy_name: str,
+    fmt: str,
+    lang: str,
 ) -> None:
-    """Verify every signature and document timestamp in FILES (EN 319 102-1 and art. 13)."""
+    """Verify every signature and document timestamp in FILES (EN 319 102-1 and art. 13).
+
+    --trust names the trust anchors; --cert only offers certificates (e.g. the intermediate CA a
+    GB/T 38540 seal signature does not carry), which must still chain up to a trust anchor.
+    """
     try:
-        policy = _policy(trust, at, policy_name)
+        policy = _policy(trust, extra, at, policy_name)
     except EsignError as exc:
         click.echo(json.dumps({"error": exc.to_dict()}, ensure_ascii=False))
         raise SystemExit(EXIT_UNPROCESSABLE) from None
@@ -46,15 +63,21 @@ def verify(
     raise SystemExit(worst)
 
 
-def _policy(trust: tuple[str, ...], at: str | None, name: str) -> ValidationPolicy:
+def _policy(trust: tuple[str, ...], extra: tuple[str, ...], at: str | None, name: str) -> ValidationPolicy:
     sources = list(trust) or ([os.environ["ESIGN_TRUST_DIR"]] if os.environ.get("ESIGN_TRUST_DIR") else [])
+    offered = list(extra) or [p for p in os.environ.get("ESIGN_EXTRA_CERTS", "").split(os.pathsep) if p]
     moment = None
     if at is not None:
         try:
             moment = datetime.fromisoformat(at)
         except ValueError as exc:
             raise EsignError(ErrorCode.BAD_OPTION, detail=f"--at {at!r} is not an ISO 8601 time") from exc
-    return ValidationPolicy.preset(name, trust_roots=load_trust_anchors(sources), validation_time=moment)
+    return ValidationPolicy.preset(
+        name,
+        trust_roots=load_trust_anchors(sources),
+        extra_certs=load_trust_anchors(offered),
+        validation_time=moment,
+    )
 
 
 def _verify_one(path: Path, policy: ValidationPolicy, fmt: str, lang: str) -> int:

@@ -45,6 +45,11 @@ class SM2Signer(Signer):
         self._key = key
         self._distinguishing_id = distinguishing_id
 
+    @property
+    def key(self) -> sm2.SM2PrivateKey:
+        """The SM2 key, for the GB/T 38540 path that signs ``TBS_Sign`` itself (``esign.seal.gm``)."""
+        return self._key
+
     async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
         if dry_run:
             return _PLACEHOLDER

@@ -22,6 +22,7 @@ from asn1crypto import x509
 from pyhanko.sign import signers
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.general import SigningError
+from pyhanko.sign.timestamps import TimeStamper
 
 from esign.errors import ErrorCode, EsignError
 from esign.gm import ses, ses_make, sm2
@@ -35,13 +36,14 @@ from esign.seal.pades import (
     Level,
     SealImageLike,
     SealOptions,
+    SM2Format,
     aseal,
     prepare_field,
 )
 from esign.seal.signers import check_signing_certificate
 from esign.sync_bridge import run_sync
 
-__all__ = ["aseal_ses", "aseal_sm2_cms", "seal_picture", "seal_ses", "seal_sm2_cms"]
+__all__ = ["aseal_ses", "aseal_sm2_cms", "aseal_with", "seal_picture", "seal_ses", "seal_sm2_cms"]
 
 #: the SM3 name pyHanko (and pyca) know; the SignerInfo then carries 1.2.156.10197.1.401
 SM3 = "sm3"
@@ -51,6 +53,32 @@ _SES_OVERHEAD = 1024
 _DRAWABLE_PICTURES = frozenset({"PNG"})
 #: an invisible B-B approval seal, as for RSA seals
 _DEFAULTS = SealOptions()
+
+
+async def aseal_with(
+    pdf: bytes,
+    signer: signers.Signer,
+    options: SealOptions = _DEFAULTS,
+    *,
+    image: SealImageLike | None = None,
+    timestamper: TimeStamper | None = None,
+    ses_seal: ses.SESeal | None = None,
+) -> bytes:
+    """Seal with whatever key ``signer`` holds: the one entry point of every door (CLI, batch, HTTP).
+
+    RSA/ECDSA keys make PAdES CMS (:func:`esign.seal.pades.aseal`). An SM2 key makes what
+    ``options.sm2_format`` says: a GB/T 38540 seal signature with ``ses_seal`` (the electronic seal
+    the seal maker issued for this key; the visible seal is its picture), or SM2 CMS with ``image``.
+    """
+    if not isinstance(signer, SM2Signer):
+        return await aseal(pdf, signer, options, image=image, timestamper=timestamper)
+    if options.sm2_format is SM2Format.CMS:
+        return await aseal_sm2_cms(pdf, signer, options, image=image)
+    if ses_seal is None:
+        raise EsignError(ErrorCode.SEAL_MAKER_MISSING)
+    if signer.signing_cert.dump() not in ses_seal["e_seal_info"]["property"].certificates():
+        raise EsignError(ErrorCode.ESL_NOT_FOR_SIGNER)
+    return await aseal_ses(pdf, ses_seal, signer.key, signer.signing_cert, options)
 
 
 async def aseal_sm2_cms(

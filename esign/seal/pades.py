@@ -49,6 +49,7 @@ __all__ = [
     "CrossPage",
     "Invisible",
     "Level",
+    "SM2Format",
     "SealImageLike",
     "SealOptions",
     "aseal",
@@ -56,6 +57,13 @@ __all__ = [
     "seal",
     "validation_context_for",
 ]
+
+
+class SM2Format(StrEnum):
+    """What an SM2 key makes (RSA and ECDSA keys always make PAdES CMS)."""
+
+    SES = "ses"  #: GB/T 38540 ``SES_Signature`` in ``/Contents`` (what unified seal systems issue)
+    CMS = "cms"  #: SM2/SM3 PKCS#7 (GM/T 0010) in ``/Contents``
 
 
 class Level(StrEnum):
@@ -115,6 +123,8 @@ class SealOptions:
     md_algorithm: str = "sha256"
     #: text drawn over the seal picture, e.g. "%(signer)s\n%(ts)s" (CJK font embedded); None = picture only
     appearance_text: str | None = None
+    #: the format an SM2 key seals in; ignored for RSA/ECDSA keys
+    sm2_format: SM2Format = SM2Format.SES
 
 
 async def aseal(

@@ -226,7 +226,7 @@ def gm_validation_context(
     """
     return certs.validation_context(
         policy.trust_roots,
-        other_certs=other_certs,
+        other_certs=[*other_certs, *policy.extra_certs],
         crls=crls,
         ocsps=ocsps,
         moment=moment or policy.validation_time,
