@@ -144,3 +144,20 @@ def test_registered_sm2_seal_seals_ses_through_the_cli_and_a_batch(
                            "--batch-id", "sm2-batch").output  # fmt: skip
     for n in range(2):
         assert_ses(tmp_path, (tmp_path / "batch-out" / f"d{n}.pdf").read_bytes())
+
+
+@pytest.mark.parametrize("kind", ["sm2", "rsa"])
+def test_the_signer_certificate_is_in_the_cms_certificates_once(kind: str, pki, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from esign.seal.gm import aseal_with
+    from esign.seal.pades import SealOptions, SM2Format
+    from esign.seal.signers import load_pkcs12
+    from esign.sync_bridge import run_sync
+
+    if kind == "sm2":
+        p12, cert = pki_sm2.load().pkcs12("sm2-agency-a", b"pw"), pki_sm2.load().cert("sm2-agency-a")
+    else:
+        p12, cert = pki.pkcs12("agency-a", b"pw"), pki.cert("agency-a")
+    signer = load_pkcs12(p12, b"pw")
+    sealed = run_sync(aseal_with(small_pdf(), signer, SealOptions(sm2_format=SM2Format.CMS)))
+    embedded = cms.ContentInfo.load(contents_der(sealed))["content"]["certificates"]
+    assert [c.chosen.dump() for c in embedded].count(cert.dump()) == 1

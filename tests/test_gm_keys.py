@@ -55,7 +55,7 @@ def test_openssl_sm2_pkcs12_that_cryptography_refuses_opens_as_an_sm2_signer(tmp
     pki = pki_sm2.load()
     assert isinstance(signer, SM2Signer)
     assert signer.signing_cert.dump() == pki.cert("sm2-agency-a").dump()
-    assert {c.dump() for c in signer.cert_registry} == {c.dump() for c in pki.chain("sm2-agency-a")}
+    assert {c.dump() for c in signer.cert_registry} == {c.dump() for c in pki.chain("sm2-agency-a")[1:]}
     signature = sm2.sign(signer.key, b"challenge")
     assert sm2_verifies(tmp_path, signer.signing_cert, b"challenge", signature)
 

@@ -39,7 +39,9 @@ class SM2Signer(Signer):
             raise ValueError(f"{algorithm} is not an SM2 signature algorithm")
         super().__init__(
             signing_cert=cert,
-            cert_registry=SimpleCertificateStore.from_certs([cert, *chain]),
+            # the issuers only: pyHanko adds the signing certificate itself, and a registry holding it
+            # too would put it into the CMS certificates set twice
+            cert_registry=SimpleCertificateStore.from_certs(c for c in chain if c.dump() != cert.dump()),
             signature_mechanism=algos.SignedDigestAlgorithm({"algorithm": algorithm}),
         )
         self._key = key

@@ -61,7 +61,8 @@ def signer_from_key(
     return CachedKeySigner(
         signing_cert=cert,
         signing_key=keys.PrivateKeyInfo.load(key_der),
-        cert_registry=SimpleCertificateStore.from_certs([cert, *chain]),
+        # issuers only: pyHanko adds the signing certificate to the CMS itself (else it is there twice)
+        cert_registry=SimpleCertificateStore.from_certs(c for c in chain if c.dump() != cert.dump()),
         pyca_key=key,
     )
 
