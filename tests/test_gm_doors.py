@@ -92,6 +92,10 @@ def test_cli_p12_key_seals_ses_by_default(sm2_env: dict[str, str], tmp_path: Pat
     assert_ses(tmp_path, sealed)
     seal = ses.parse_signature(contents_der(sealed))["to_sign"]["eseal"]
     assert seal["e_seal_info"]["property"].certificates() == [pki_sm2.load().cert("sm2-agency-a").dump()]
+    (tmp_path / "check.pdf").write_bytes(sealed)
+    text = esign("verify", str(tmp_path / "check.pdf"), "--trust", str(tmp_path / "trust"), "--cert",
+                 str(tmp_path / "interm.pem"), "--format", "text").output  # fmt: skip
+    assert "签署者: 测试市市场监督管理局" in text  # the certificate's CN, not its O ("esign 测试")
 
 
 @needs_openssl

@@ -134,12 +134,13 @@ def test_a_v5_seals_own_timestamp_is_checked(pki: SM2TestPKI) -> None:
     assert forged.findings == [FindingCode.TIMESTAMP_INVALID]
 
 
-def _with_timestamp_attribute(signed: bytes, token: bytes) -> bytes:
-    info = cms.ContentInfo.load(contents_der(signed))
-    info["content"]["signer_infos"][0]["unsigned_attrs"] = [
+def _with_timestamp_attribute(sealed: bytes, token: bytes) -> cms.SignedData:
+    """The seal's SignedData with ``token`` as its signature timestamp (changed in place, not re-encoded)."""
+    signed_data = cms.ContentInfo.load(contents_der(sealed))["content"]
+    signed_data["signer_infos"][0]["unsigned_attrs"] = [
         {"type": "signature_time_stamp_token", "values": [cms.ContentInfo.load(token)]}
     ]
-    return info.dump(force=True)
+    return signed_data
 
 
 def test_sm2_cms_signature_timestamp_is_checked_whole(pki: SM2TestPKI) -> None:
@@ -148,8 +149,7 @@ def test_sm2_cms_signature_timestamp_is_checked_whole(pki: SM2TestPKI) -> None:
     value = cms.ContentInfo.load(contents_der(sealed))["content"]["signer_infos"][0]["signature"].native
 
     def timestamp_check(token: bytes):  # type: ignore[no-untyped-def]
-        signed_data = cms.ContentInfo.load(_with_timestamp_attribute(sealed, token))["content"]
-        result = asyncio.run(verify_sm2_cms(signed_data, b"unused", _context(pki)))
+        result = asyncio.run(verify_sm2_cms(_with_timestamp_attribute(sealed, token), b"", _context(pki)))
         return next(c for c in result.checks if c.check is Check.TIMESTAMP)
 
     assert timestamp_check(sm2_token(pki, value)).passed is True

@@ -148,7 +148,7 @@ function render(report) {
 function signatureCard(sig, t) {
   const who = sig.signed_by || {};
   const rows = [
-    [t.signer, visible([who.organization, who.uscc].filter(Boolean).join(" · ") || who.subject || "—")],
+    [t.signer, visible([who.name || who.organization, who.uscc].filter(Boolean).join(" · ") || who.subject || "—")],
     [t.time, sig.best_signature_time || sig.claimed_signing_time || "—"],
     [t.level, sig.format || "—"],
     [t.result, [sig.indication, sig.subindication].filter(Boolean).join(" / ")],
