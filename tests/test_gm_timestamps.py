@@ -10,9 +10,12 @@ import asyncio
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from io import BytesIO
 
 import pytest
 from asn1crypto import cms, core
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign.signers import PdfTimeStamper
 
 from esign.findings import FindingCode
 from esign.gm import certs, oids, ses, ses_make, sm2
@@ -24,7 +27,7 @@ from esign.policy import ValidationPolicy
 from esign.seal.gm import seal_ses, seal_sm2_cms
 from esign.verify.pipeline import verify
 from fixtures.pki_sm2 import SM2TestPKI, load
-from fixtures.tsa_sm2 import sm2_token
+from fixtures.tsa_sm2 import SM2TimeStamper, sm2_token
 from tests.gm_openssl import contents_der
 from tests.keystore_fixtures import small_pdf
 
@@ -169,3 +172,26 @@ def test_forged_ses_timestamp_in_a_pdf_is_not_total_passed(pki: SM2TestPKI) -> N
     report = verify(forged, policy).to_dict()
     assert report["indication"] != "TOTAL_PASSED"
     assert "TIMESTAMP_INVALID" in str(report)
+
+
+def _with_sm2_document_timestamp(pki: SM2TestPKI, pdf: bytes) -> bytes:
+    """``pdf`` plus a document timestamp (SM3 imprint) from the SM2 test TSA, written by pyHanko."""
+    out = BytesIO()
+    PdfTimeStamper(SM2TimeStamper(pki)).timestamp_pdf(
+        IncrementalPdfFileWriter(BytesIO(pdf)), "sm3", output=out
+    )
+    return out.getvalue()
+
+
+def test_sm2_document_timestamp_is_a_timestamp_not_a_changed_document(pki: SM2TestPKI) -> None:
+    sealed = seal_ses(small_pdf(), pki.seal(), pki.key("sm2-agency-a"), pki.cert("sm2-agency-a"))
+    stamped = _with_sm2_document_timestamp(pki, sealed)
+    policy = ValidationPolicy.preset(trust_roots=[pki.root], extra_certs=[pki.cert("sm2-interm")])
+    report = verify(stamped, policy).to_dict()
+    timestamp = report["signatures"][1]
+    assert timestamp["kind"] == "document_timestamp" and timestamp["format"] == "RFC3161"
+    assert "DIGEST_MISMATCH" not in str(report)
+    assert timestamp["indication"] == "TOTAL_PASSED", timestamp
+    assert report["indication"] == "TOTAL_PASSED"
+    changed = stamped.replace(b"esign test", b"esign TEST", 1)
+    assert verify(changed, policy).to_dict()["indication"] == "TOTAL_FAILED"

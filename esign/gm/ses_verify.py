@@ -105,6 +105,8 @@ async def verify_ses_signature(
         # GM/T 0031-2025: a version-5 seal may carry its own timestamp over the maker's signature
         maker_value = ses.seal_maker_signature(seal)[2]
         checks.append(await check_timestamp(_token(seal), maker_value, context, Check.SEAL_TIMESTAMP))
+    else:
+        checks.append(CheckResult(Check.SEAL_TIMESTAMP, None, detail=f"a version-{version} seal has none"))
     return SesVerification(
         format=("GMT0031-v1" if version == 1 else f"GBT38540-v{version}"),
         checks=tuple(checks),
