@@ -165,3 +165,24 @@ def test_the_signer_certificate_is_in_the_cms_certificates_once(kind: str, pki, 
     sealed = run_sync(aseal_with(small_pdf(), signer, SealOptions(sm2_format=SM2Format.CMS)))
     embedded = cms.ContentInfo.load(contents_der(sealed))["content"]["certificates"]
     assert [c.chosen.dump() for c in embedded].count(cert.dump()) == 1
+
+
+@needs_openssl
+@pytest.mark.parametrize("sm2_format", ["ses", "cms"])
+def test_cli_p12_key_seals_b_t_with_the_loopback_sm2_tsa(  # type: ignore[no-untyped-def]
+    sm2_env: dict[str, str], tmp_path: Path, pki, sm2_format: str
+) -> None:
+    seal_p12(
+        tmp_path, openssl_p12(tmp_path), "--level", "B-T", "--tsa", pki.sm2_tsa_url, "--format", sm2_format
+    )
+    sealed = (tmp_path / "out.pdf").read_bytes()
+    if sm2_format == "ses":
+        signature = assert_ses_pdf_checks_out(
+            tmp_path, sealed, pki_sm2.load().cert("sm2-agency-a"), pki_sm2.load().cert("sm2-maker")
+        )
+        token = cms.ContentInfo.load(signature["time_stamp"].native)
+        tst_info = token["content"]["encap_content_info"]["content"].parsed
+        assert tst_info["message_imprint"]["hashed_message"].native == sm3(
+            tmp_path, signature["signature"].native
+        )
+    assert_verifies_and_breaks(tmp_path, sealed)

@@ -195,3 +195,27 @@ def test_sm2_document_timestamp_is_a_timestamp_not_a_changed_document(pki: SM2Te
     assert report["indication"] == "TOTAL_PASSED"
     changed = stamped.replace(b"esign test", b"esign TEST", 1)
     assert verify(changed, policy).to_dict()["indication"] == "TOTAL_FAILED"
+
+
+@pytest.mark.parametrize("style", ["ses", "cms"])
+def test_sm2_seal_at_b_t_carries_a_verified_sm2_timestamp(pki: SM2TestPKI, style: str) -> None:
+    from esign.seal.pades import Level, SealOptions
+
+    options = SealOptions(level=Level.B_T)
+    stamper = SM2TimeStamper(pki)
+    if style == "ses":
+        sealed = seal_ses(small_pdf(), pki.seal(), pki.key("sm2-agency-a"), pki.cert("sm2-agency-a"), options,
+                          timestamper=stamper)  # fmt: skip
+        assert ses.parse_signature(contents_der(sealed))["time_stamp"].native is not None
+    else:
+        signer = SM2Signer(pki.key("sm2-agency-a"), pki.cert("sm2-agency-a"), pki.chain("sm2-agency-a")[1:])
+        sealed = seal_sm2_cms(small_pdf(), signer, options, timestamper=stamper)
+        unsigned = cms.ContentInfo.load(contents_der(sealed))["content"]["signer_infos"][0]["unsigned_attrs"]
+        assert unsigned[0]["type"].native == "signature_time_stamp_token"
+    policy = ValidationPolicy.preset(trust_roots=[pki.root], extra_certs=[pki.cert("sm2-interm")])
+    report = verify(sealed, policy).to_dict()
+    assert report["indication"] == "TOTAL_PASSED", report["findings"]
+    assert (
+        verify(sealed.replace(b"esign test", b"esign TEST", 1), policy).to_dict()["indication"]
+        == "TOTAL_FAILED"
+    )

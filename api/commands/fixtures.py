@@ -23,6 +23,7 @@ def serve(port: int) -> None:
 
     services = start_services(port)
     click.echo(f"TSA:  {services.pki.tsa_url}")
+    click.echo(f"SM2 TSA: {services.pki.sm2_tsa_url}")
     click.echo(f"OCSP: {services.pki.url_prefix}/esign/ocsp/interm")
     click.echo(f"CRLs: {services.pki.url_prefix}/esign/crls/{{root,interm}}/latest.crl")
     try:

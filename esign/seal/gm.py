@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import datetime
 from io import BytesIO
 
-from asn1crypto import x509
+from asn1crypto import core, x509
 from pyhanko.sign import signers
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.general import SigningError
@@ -51,6 +51,10 @@ SM3 = "sm3"
 _SES_OVERHEAD = 1024
 #: picture types this module can draw as the visible seal (GB/T 38540 names them in upper case)
 _DRAWABLE_PICTURES = frozenset({"PNG"})
+#: the levels SM2 seals are made at (B-LT/B-LTA: docs/gm.md)
+_SM2_LEVELS = frozenset({Level.B_B, Level.B_T})
+#: room for a timestamp token in an SES_Signature (TSA certificate chain included)
+_TOKEN_RESERVE = 12_000
 #: an invisible B-B approval seal, as for RSA seals
 _DEFAULTS = SealOptions()
 
@@ -73,32 +77,43 @@ async def aseal_with(
     if not isinstance(signer, SM2Signer):
         return await aseal(pdf, signer, options, image=image, timestamper=timestamper)
     if options.sm2_format is SM2Format.CMS:
-        return await aseal_sm2_cms(pdf, signer, options, image=image)
+        return await aseal_sm2_cms(pdf, signer, options, image=image, timestamper=timestamper)
     if ses_seal is None:
         raise EsignError(ErrorCode.SEAL_MAKER_MISSING)
     if signer.signing_cert.dump() not in ses_seal["e_seal_info"]["property"].certificates():
         raise EsignError(ErrorCode.ESL_NOT_FOR_SIGNER)
-    return await aseal_ses(pdf, ses_seal, signer.key, signer.signing_cert, options)
+    return await aseal_ses(pdf, ses_seal, signer.key, signer.signing_cert, options, timestamper=timestamper)
 
 
 async def aseal_sm2_cms(
-    pdf: bytes, signer: SM2Signer, options: SealOptions = _DEFAULTS, *, image: SealImageLike | None = None
+    pdf: bytes,
+    signer: SM2Signer,
+    options: SealOptions = _DEFAULTS,
+    *,
+    image: SealImageLike | None = None,
+    timestamper: TimeStamper | None = None,
 ) -> bytes:
     """Style 2: a PAdES (``ETSI.CAdES.detached``) seal whose SignerInfo is SM3 + SM2.
 
-    Only B-B: a signature timestamp would need a TSA that hashes with SM3, and B-LT needs revocation
-    data that certvalidator can only fetch for the certificates it can check (see docs/gm.md).
+    B-B, or B-T with a signature timestamp (imprint SM3 of the signature value) from ``timestamper``.
+    B-LT/B-LTA are not made yet: pyHanko's DSS builder validates the chain with checks that do not
+    know SM2 (see docs/gm.md).
     """
-    if options.level is not Level.B_B:
-        raise EsignError(ErrorCode.BAD_OPTION, detail="SM2 seals are made at level B-B")
-    return await aseal(pdf, signer, replace(options, md_algorithm=SM3), image=image)
+    if options.level not in _SM2_LEVELS:
+        raise EsignError(ErrorCode.BAD_OPTION, detail="SM2 seals are made at level B-B or B-T")
+    return await aseal(pdf, signer, replace(options, md_algorithm=SM3), image=image, timestamper=timestamper)
 
 
 def seal_sm2_cms(
-    pdf: bytes, signer: SM2Signer, options: SealOptions = _DEFAULTS, *, image: SealImageLike | None = None
+    pdf: bytes,
+    signer: SM2Signer,
+    options: SealOptions = _DEFAULTS,
+    *,
+    image: SealImageLike | None = None,
+    timestamper: TimeStamper | None = None,
 ) -> bytes:
     """Synchronous :func:`aseal_sm2_cms`."""
-    return run_sync(aseal_sm2_cms(pdf, signer, options, image=image))
+    return run_sync(aseal_sm2_cms(pdf, signer, options, image=image, timestamper=timestamper))
 
 
 async def aseal_ses(
@@ -110,13 +125,15 @@ async def aseal_ses(
     *,
     signing_time: datetime | None = None,
     distinguishing_id: bytes = sm2.DEFAULT_ID,
+    timestamper: TimeStamper | None = None,
 ) -> bytes:
     """Style 3: ``seal`` (a version-4 ``SESeal``) applied by the holder of ``signer_cert``.
 
-    ``options.placement`` places the seal's own picture; ``level`` must be B-B and ``certification``
-    none (an ``SES_Signature`` has no place for a timestamp token from a PDF TSA or for DocMDP).
+    ``options.placement`` places the seal's own picture; ``certification`` must be none (an
+    ``SES_Signature`` has no place for DocMDP). At B-T the token from ``timestamper`` (imprint: SM3
+    of the signature value, GB/T 38540 §7.3) goes into ``SES_Signature.timeStamp``.
     """
-    _check_ses_options(options)
+    _check_ses_options(options, timestamper)
     check_signing_certificate(signer_cert)
     image = None if isinstance(options.placement, Invisible) else seal_picture(seal)
     writer = open_for_update(pdf)
@@ -133,7 +150,8 @@ async def aseal_ses(
     pdf_signer = signers.PdfSigner(
         meta, SM2Signer(signer_key, signer_cert), stamp_style=style, new_field_spec=new_field
     )
-    reserved = 2 * (len(seal.dump()) + len(signer_cert.dump()) + _SES_OVERHEAD)
+    token_room = _TOKEN_RESERVE if options.level is Level.B_T else 0
+    reserved = 2 * (len(seal.dump()) + len(signer_cert.dump()) + _SES_OVERHEAD + token_room)
     try:
         session = pdf_signer.init_signing_session(writer)
         if signing_time is not None:
@@ -156,6 +174,10 @@ async def aseal_ses(
             signing_time=session.system_time,
             distinguishing_id=distinguishing_id,
         )
+        if timestamper is not None and options.level is Level.B_T:
+            value = signature["signature"].native
+            token = await timestamper.async_timestamp(sm2.sm3(value), SM3)
+            signature["time_stamp"] = core.OctetBitString(token.dump())
         prepared.fill_reserved_region(output, signature.dump())
     except SigningError as exc:
         raise EsignError(ErrorCode.SIGNING_FAILED, detail=str(exc)[:200]) from exc
@@ -171,6 +193,7 @@ def seal_ses(
     *,
     signing_time: datetime | None = None,
     distinguishing_id: bytes = sm2.DEFAULT_ID,
+    timestamper: TimeStamper | None = None,
 ) -> bytes:
     """Synchronous :func:`aseal_ses`."""
     return run_sync(
@@ -182,6 +205,7 @@ def seal_ses(
             options,
             signing_time=signing_time,
             distinguishing_id=distinguishing_id,
+            timestamper=timestamper,
         )
     )
 
@@ -197,8 +221,10 @@ def seal_picture(seal: ses.AnySeal) -> SealImage:
     return seal_from_png(picture["data"].native, picture["width"].native, picture["height"].native)
 
 
-def _check_ses_options(options: SealOptions) -> None:
-    if options.level is not Level.B_B:
-        raise EsignError(ErrorCode.BAD_OPTION, detail="a GB/T 38540 seal signature is made at level B-B")
+def _check_ses_options(options: SealOptions, timestamper: TimeStamper | None) -> None:
+    if options.level not in _SM2_LEVELS:
+        raise EsignError(ErrorCode.BAD_OPTION, detail="a GB/T 38540 seal signature is made at B-B or B-T")
+    if options.level is Level.B_T and timestamper is None:
+        raise EsignError(ErrorCode.BAD_OPTION, detail="B-T needs a time-stamping service (--tsa)")
     if options.certification is not Certification.NONE:
         raise EsignError(ErrorCode.BAD_OPTION, detail="a GB/T 38540 seal signature cannot certify (DocMDP)")
