@@ -15,7 +15,9 @@ from io import BytesIO
 import pytest
 from asn1crypto import cms, core
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.signers import PdfTimeStamper
+from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from esign.findings import FindingCode
 from esign.gm import certs, oids, ses, ses_make, sm2
@@ -217,5 +219,33 @@ def test_sm2_seal_at_b_t_carries_a_verified_sm2_timestamp(pki: SM2TestPKI, style
     assert report["indication"] == "TOTAL_PASSED", report["findings"]
     assert (
         verify(sealed.replace(b"esign test", b"esign TEST", 1), policy).to_dict()["indication"]
+        == "TOTAL_FAILED"
+    )
+
+
+@pytest.mark.parametrize("level", ["B-LT", "B-LTA"])
+def test_sm2_cms_seal_at_b_lt_and_b_lta_embeds_sm2_validation_data(pki: SM2TestPKI, level: str) -> None:
+    from esign.seal.pades import Level, SealOptions
+
+    signer = SM2Signer(pki.key("sm2-agency-a"), pki.cert("sm2-agency-a"), pki.chain("sm2-agency-a")[1:])
+    context = certs.validation_context([pki.root], other_certs=[pki.cert("sm2-tsa")], crls=[pki.crl])
+    options = SealOptions(level=Level(level))
+    sealed = seal_sm2_cms(
+        small_pdf(), signer, options, timestamper=SM2TimeStamper(pki), validation_context=context
+    )
+    dss = DocumentSecurityStore.read_dss(PdfFileReader(BytesIO(sealed)))
+    assert pki.crl.dump() in [c.get_object().data for c in dss.crls]
+    assert pki.cert("sm2-interm").dump() in [c.dump() for c in dss.load_certs()]
+    report = verify(sealed, ValidationPolicy.preset(trust_roots=[pki.root])).to_dict()
+    assert report["indication"] == "TOTAL_PASSED", report["findings"]
+    kinds = [(s["kind"], s["format"]) for s in report["signatures"]]
+    expected = [("signature", "PKCS7-SM2")] + (
+        [("document_timestamp", "RFC3161")] if level == "B-LTA" else []
+    )
+    assert kinds == expected
+    assert (
+        verify(
+            sealed.replace(b"esign test", b"esign TEST", 1), ValidationPolicy.preset(trust_roots=[pki.root])
+        ).to_dict()["indication"]
         == "TOTAL_FAILED"
     )

@@ -23,9 +23,10 @@ from pyhanko.sign import signers
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.timestamps import TimeStamper
+from pyhanko_certvalidator import ValidationContext
 
 from esign.errors import ErrorCode, EsignError
-from esign.gm import ses, ses_make, sm2
+from esign.gm import certs, ses, ses_make, sm2
 from esign.gm.cms_signer import SM2Signer
 from esign.gm.property_info import byte_range_property
 from esign.pdf.open import open_for_update
@@ -51,8 +52,8 @@ SM3 = "sm3"
 _SES_OVERHEAD = 1024
 #: picture types this module can draw as the visible seal (GB/T 38540 names them in upper case)
 _DRAWABLE_PICTURES = frozenset({"PNG"})
-#: the levels SM2 seals are made at (B-LT/B-LTA: docs/gm.md)
-_SM2_LEVELS = frozenset({Level.B_B, Level.B_T})
+#: the levels GB/T 38540 seal signatures are made at (B-LT/B-LTA: docs/gm.md)
+_SES_LEVELS = frozenset({Level.B_B, Level.B_T})
 #: room for a timestamp token in an SES_Signature (TSA certificate chain included)
 _TOKEN_RESERVE = 12_000
 #: an invisible B-B approval seal, as for RSA seals
@@ -92,16 +93,27 @@ async def aseal_sm2_cms(
     *,
     image: SealImageLike | None = None,
     timestamper: TimeStamper | None = None,
+    validation_context: ValidationContext | None = None,
 ) -> bytes:
-    """Style 2: a PAdES (``ETSI.CAdES.detached``) seal whose SignerInfo is SM3 + SM2.
+    """Style 2: a PAdES (``ETSI.CAdES.detached``) seal whose SignerInfo is SM3 + SM2, at any level.
 
-    B-B, or B-T with a signature timestamp (imprint SM3 of the signature value) from ``timestamper``.
-    B-LT/B-LTA are not made yet: pyHanko's DSS builder validates the chain with checks that do not
-    know SM2 (see docs/gm.md).
+    B-T adds a signature timestamp (imprint SM3 of the signature value) from ``timestamper``; B-LT and
+    B-LTA embed the chain's certificates and revocation data in the DSS (and B-LTA a document
+    timestamp over it), judged by ``validation_context`` — which must check SM2 signatures
+    (:func:`esign.gm.certs.validation_context`). Without one, a context trusting the signer's own
+    root and fetching revocation data from the URLs in the certificates is built.
     """
-    if options.level not in _SM2_LEVELS:
-        raise EsignError(ErrorCode.BAD_OPTION, detail="SM2 seals are made at level B-B or B-T")
-    return await aseal(pdf, signer, replace(options, md_algorithm=SM3), image=image, timestamper=timestamper)
+    if options.level.embeds_validation_data and validation_context is None:
+        roots = [c for c in signer.cert_registry if c.self_signed != "no"]
+        validation_context = certs.validation_context(roots, allow_fetching=True)
+    return await aseal(
+        pdf,
+        signer,
+        replace(options, md_algorithm=SM3),
+        image=image,
+        timestamper=timestamper,
+        validation_context=validation_context,
+    )
 
 
 def seal_sm2_cms(
@@ -111,9 +123,14 @@ def seal_sm2_cms(
     *,
     image: SealImageLike | None = None,
     timestamper: TimeStamper | None = None,
+    validation_context: ValidationContext | None = None,
 ) -> bytes:
     """Synchronous :func:`aseal_sm2_cms`."""
-    return run_sync(aseal_sm2_cms(pdf, signer, options, image=image, timestamper=timestamper))
+    return run_sync(
+        aseal_sm2_cms(
+            pdf, signer, options, image=image, timestamper=timestamper, validation_context=validation_context
+        )
+    )
 
 
 async def aseal_ses(
@@ -222,7 +239,7 @@ def seal_picture(seal: ses.AnySeal) -> SealImage:
 
 
 def _check_ses_options(options: SealOptions, timestamper: TimeStamper | None) -> None:
-    if options.level not in _SM2_LEVELS:
+    if options.level not in _SES_LEVELS:
         raise EsignError(ErrorCode.BAD_OPTION, detail="a GB/T 38540 seal signature is made at B-B or B-T")
     if options.level is Level.B_T and timestamper is None:
         raise EsignError(ErrorCode.BAD_OPTION, detail="B-T needs a time-stamping service (--tsa)")
