@@ -186,3 +186,29 @@ def test_cli_p12_key_seals_b_t_with_the_loopback_sm2_tsa(  # type: ignore[no-unt
             tmp_path, signature["signature"].native
         )
     assert_verifies_and_breaks(tmp_path, sealed)
+
+
+def test_intermediates_come_from_cert_or_esign_extra_certs_never_as_anchors(
+    sm2_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pki = pki_sm2.load()
+    seal_p12(tmp_path, _esign_p12(tmp_path))
+    (tmp_path / "check.pdf").write_bytes((tmp_path / "out.pdf").read_bytes())
+    base = ["verify", str(tmp_path / "check.pdf"), "--trust", str(tmp_path / "trust")]
+    alone = CliRunner().invoke(main, base)
+    assert json.loads(alone.output)["signatures"][0]["subindication"] == "NO_CERTIFICATE_CHAIN_FOUND"
+    monkeypatch.setenv("ESIGN_EXTRA_CERTS", str(tmp_path / "interm.pem"))
+    assert json.loads(CliRunner().invoke(main, base).output)["indication"] == "TOTAL_PASSED"
+    # an offered certificate is never an anchor: with the intermediate offered but the SM2 root not
+    # trusted, the chain does not validate
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "other.pem").write_bytes(pki.pem("sm2-rogue-root"))
+    untrusted = CliRunner().invoke(
+        main, ["verify", str(tmp_path / "check.pdf"), "--trust", str(tmp_path / "empty")]
+    )
+    assert json.loads(untrusted.output)["indication"] != "TOTAL_PASSED"
+
+
+def _esign_p12(directory: Path) -> Path:
+    (directory / "a.p12").write_bytes(pki_sm2.load().pkcs12("sm2-agency-a", PASS.encode()))
+    return directory / "a.p12"
