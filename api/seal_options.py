@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.problems import request_invalid
 from esign.errors import ErrorCode, EsignError
 from esign.seal.appearance import AtKeyword, AtPosition, CrossPage, Invisible, Placement
-from esign.seal.pades import AvoidAnnotations, Certification, Level, SealOptions
+from esign.seal.pades import AvoidAnnotations, Certification, Level, SealOptions, SM2Format
 
 __all__ = ["ApplyOptions", "parse_apply_options"]
 
@@ -53,6 +53,11 @@ class ApplyOptions(BaseModel):
     )
     reason: str | None = Field(default=None, max_length=200, examples=["核发营业执照"])
     location: str | None = Field(default=None, max_length=200)
+    sm2_format: SM2Format = Field(
+        default=SM2Format.SES,
+        description="What an SM2 seal makes: a GB/T 38540 seal signature (ses) or SM2 PKCS#7 (cms); "
+        "RSA and ECDSA seals ignore it.",
+    )
 
     @classmethod
     def inline_json_schema(cls) -> dict[str, Any]:
@@ -100,6 +105,7 @@ class ApplyOptions(BaseModel):
             avoid_annotations=self.avoid_annotations,
             reason=self.reason,
             location=self.location,
+            sm2_format=self.sm2_format,
         )
 
 

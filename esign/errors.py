@@ -213,6 +213,27 @@ class ErrorCode(Enum):
         "电子印章数据（{what}）格式无效：{detail}",
         "The electronic seal data ({what}) is malformed: {detail}",
     )
+    # --- SM2 keys through the product (issue 14) ---
+    SEAL_MAKER_MISSING = (
+        503,
+        "未配置制章系统密钥，无法制作国密电子印章。",
+        "No seal maker key is configured (ESIGN_SEAL_MAKER_P12), so no GB/T 38540 seal can be made.",
+    )
+    SEAL_SIGNER_NOT_SM2 = (
+        422,
+        "国密电子印章只能由国密（SM2）证书使用，该印章的证书不是国密证书。",
+        "A GB/T 38540 seal can only list SM2 certificates; this seal's certificate is {algorithm}.",
+    )
+    TOKEN_WITHOUT_SM2 = (
+        422,
+        "密钥令牌“{token}”不支持国密（SM2）签名机制，无法使用其中的国密密钥。",
+        "The PKCS#11 token '{token}' offers no SM2 signing mechanism, so its SM2 key cannot be used.",
+    )
+    ESL_NOT_FOR_SIGNER = (
+        422,
+        "所给电子印章的证书列表不包含签章证书。",
+        "The given electronic seal does not list the signing certificate.",
+    )
     # --- HTTP service (issue 5) ---
     API_KEY_MISSING = (
         401,

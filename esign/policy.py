@@ -40,6 +40,8 @@ class Limits:
 class ValidationPolicy:
     name: str = "default"
     trust_roots: tuple[x509.Certificate, ...] = ()
+    #: untrusted certificates offered for path building (intermediates a GB/T 38540 seal omits)
+    extra_certs: tuple[x509.Certificate, ...] = ()
     validation_time: datetime | None = None
     allow_fetching: bool = False
     fetch_timeout_s: float = 10.0
@@ -58,6 +60,7 @@ class ValidationPolicy:
         trust_roots: Iterable[x509.Certificate] = (),
         validation_time: datetime | None = None,
         limits: Limits | None = None,
+        extra_certs: Iterable[x509.Certificate] = (),
     ) -> ValidationPolicy:
         if name not in PRESETS:
             raise EsignError(
@@ -65,7 +68,12 @@ class ValidationPolicy:
             )
         if validation_time is not None and validation_time.utcoffset() is None:
             raise EsignError(ErrorCode.BAD_OPTION, detail="the validation time needs a time zone")
-        base = cls(name=name, trust_roots=tuple(trust_roots), validation_time=validation_time)
+        base = cls(
+            name=name,
+            trust_roots=tuple(trust_roots),
+            extra_certs=tuple(extra_certs),
+            validation_time=validation_time,
+        )
         if limits is not None:
             base = replace(base, limits=limits)
         if name == "online":

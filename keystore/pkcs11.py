@@ -28,6 +28,8 @@ from pkcs11.util.x509 import decode_x509_certificate
 from pyhanko.sign.pkcs11 import PKCS11Signer
 
 from esign.errors import ErrorCode, EsignError
+from esign.gm import oids, sm2
+from esign.gm.certs import is_sm2_certificate
 from keystore.secrets import Secret
 
 __all__ = [
@@ -146,12 +148,16 @@ def signer_for(
         found = list(
             token.session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: key_label})
         )
+        on_sm2 = len(found) == 1 and found[0].key_type == KeyType.EC and _on_sm2_curve(found[0])
     if len(found) != 1:
         raise EsignError(
             ErrorCode.KEYSTORE_OFFLINE,
             detail=f"{len(found)} private keys labelled {key_label!r} on the token",
         )
     key_is_ec = found[0].key_type == KeyType.EC
+    if on_sm2 or (signing_cert is not None and is_sm2_certificate(signing_cert)):
+        # CKM_ECDSA on the SM2 curve would make an ECDSA signature, not SM2: refuse rather than mis-sign
+        raise EsignError(ErrorCode.TOKEN_WITHOUT_SM2, token=token.label)
     if signing_cert is not None and (signing_cert.public_key.algorithm == "ec") != key_is_ec:
         raise EsignError(ErrorCode.CERT_KEY_MISMATCH)
     signer = SessionSafePKCS11Signer(
@@ -169,6 +175,15 @@ def signer_for(
             ErrorCode.KEYSTORE_OFFLINE, detail=f"loading {key_label!r}: {type(exc).__name__}"
         ) from None
     return signer
+
+
+def _on_sm2_curve(key: Any) -> bool:
+    """Is an EC key object on the SM2 curve (CKA_EC_PARAMS = the curve's OID)?"""
+    try:
+        params = keys.ECDomainParameters.load(key[Attribute.EC_PARAMS])
+    except (pkcs11.PKCS11Error, ValueError, TypeError):
+        return False
+    return params.name == "named" and params.chosen.dotted == oids.SM2_CURVE
 
 
 def generate_keypair(token: TokenSession, label: str, algorithm: str) -> PublicKeyTypes:
@@ -208,19 +223,22 @@ def _rsa_spki(pkcs1: bytes) -> bytes:
     ).dump()
 
 
-def import_private_key(token: TokenSession, label: str, key: PrivateKeyTypes) -> None:
-    """Store an existing software key on the token (as a non-extractable, sensitive object)."""
-    der = key.private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    if isinstance(key, rsa.RSAPrivateKey):
-        attrs = decode_rsa_private_key(der)
-    elif isinstance(key, ec.EllipticCurvePrivateKey):
-        attrs = decode_ec_private_key(der)
+def import_private_key(token: TokenSession, label: str, key: PrivateKeyTypes | sm2.SM2PrivateKey) -> None:
+    """Store an existing software key on the token (as a non-extractable, sensitive object).
+
+    An SM2 key can be stored (a token is a safe place for it) but not used: see :func:`signer_for`.
+    """
+    if isinstance(key, sm2.SM2PrivateKey):
+        attrs = decode_ec_private_key(sm2.private_key_sec1_der(key))
+    elif isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        der = key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+        attrs = (decode_rsa_private_key if isinstance(key, rsa.RSAPrivateKey) else decode_ec_private_key)(der)
     else:
-        raise EsignError(ErrorCode.KEY_FILE_INVALID, detail="only RSA and ECDSA keys can be imported")
+        raise EsignError(ErrorCode.KEY_FILE_INVALID, detail="only RSA, ECDSA and SM2 keys can be imported")
     attrs.update(
         {
             Attribute.TOKEN: True,

@@ -28,13 +28,18 @@ from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from esign.errors import ErrorCode, EsignError
+from esign.gm import ses
+from esign.gm.certs import is_sm2_certificate
+from esign.gm.cms_signer import SM2Signer
+from esign.seal.gm import aseal_with
 from esign.seal.image import SealImage
-from esign.seal.pades import SealOptions, aseal
+from esign.seal.pades import Level, SealOptions
 from esign.sync_bridge import run_sync
 from keystore import audit, idempotency
 from keystore.audit_anchor import Anchor, anchor_for
 from keystore.authz import Principal, require_sealer
 from keystore.db import Database
+from keystore.esl import SealMaker
 from keystore.keyring import audit_key, find_key, key_chain, key_ref
 from keystore.keys import KeyStore
 from keystore.ownership import require_key_backs
@@ -64,6 +69,8 @@ class _Prepared:
     signer: Signer
     image: SealImage
     version: tuple[int, datetime]  #: (seal id, updated_at) the signer and picture belong to
+    #: the GB/T 38540 seal an SM2 key seals with (None: not SM2, or no seal maker configured)
+    ses_seal: ses.SESeal | None = None
 
 
 def _check_use(connection: Connection, who: Principal, seal_code: str, now: datetime | None) -> Row[Any]:
@@ -129,6 +136,7 @@ class SealService:
             checkpoint_signer=signer,
             timestamper=timestamper,
             anchor=anchor_for(db.url),
+            seal_maker=SealMaker.from_env(),
         )
 
     def __init__(
@@ -140,8 +148,10 @@ class SealService:
         checkpoint_signer: Signer | None = None,
         timestamper: TimeStamper | None = None,
         anchor: Anchor | None = None,
+        seal_maker: SealMaker | None = None,
     ) -> None:
         self.db = db
+        self.seal_maker = seal_maker
         self.anchor = anchor
         self.keys = keys or KeyStore()
         self.settings = settings or audit.AuditSettings()
@@ -206,8 +216,13 @@ class SealService:
         prepared = self._remembered(who, seal_code, now) or await asyncio.to_thread(
             self._authorise, who, seal_code, now
         )
-        sealed = await aseal(
-            pdf, prepared.signer, options, image=prepared.image, timestamper=self.timestamper
+        sealed = await aseal_with(
+            pdf,
+            prepared.signer,
+            options,
+            image=prepared.image,
+            timestamper=self.timestamper,
+            ses_seal=prepared.ses_seal,
         )
         if before_record is not None:
             await asyncio.to_thread(before_record, sealed)
@@ -232,6 +247,21 @@ class SealService:
             return _replay(stored, request_id)
         await self._maybe_checkpoint(seq)
         return dataclasses.replace(result, audit_seq=seq)
+
+    def default_level(self, seal_code: str) -> Level:
+        """The level a request that names none gets: B-LT when a TSA is configured (a B-B seal draws
+        the verifier's own "seal at B-LT" warning); B-B without a TSA, and for SM2 seals, whose
+        GB/T 38540 signature has no long-term form here and whose verifiers trust only the SM2 root
+        (the configured RSA TSA's token would leave them INDETERMINATE). An unknown seal gets B-B
+        (applying it then fails with SEAL_NOT_FOUND)."""
+        if self.timestamper is None:
+            return Level.B_B
+        with self.db.transaction() as session:
+            try:
+                chain = seal_chain(find_seal(session, seal_code))
+            except EsignError:
+                return Level.B_B
+        return Level.B_B if chain and is_sm2_certificate(chain[0]) else Level.B_LT
 
     def apply(
         self, who: Principal, seal_code: str, pdf: bytes, options: SealOptions, **kw: Any
@@ -259,7 +289,11 @@ class SealService:
                 require_key_backs(entry, seal.uscc)
                 ref, chain = key_ref(entry), seal_chain(seal)
                 image = seal_appearance(seal)
-            prepared = _Prepared(signer=self.keys.signer(ref, chain), image=image, version=version)
+                signer = self.keys.signer(ref, chain)
+                # an SM2 key seals with the GB/T 38540 seal the maker issues for this version of the seal
+                maker = self.seal_maker if isinstance(signer, SM2Signer) else None
+                ses_seal = maker.seal_for(seal) if maker is not None else None
+            prepared = _Prepared(signer=signer, image=image, version=version, ses_seal=ses_seal)
             _bounded_put(self._prepared, version, prepared)
         _bounded_put(self._allowed, (who, seal_code), (prepared, time.monotonic() + RECHECK_SECONDS))
         return prepared

@@ -23,6 +23,7 @@ def serve(port: int) -> None:
 
     services = start_services(port)
     click.echo(f"TSA:  {services.pki.tsa_url}")
+    click.echo(f"SM2 TSA: {services.pki.sm2_tsa_url}")
     click.echo(f"OCSP: {services.pki.url_prefix}/esign/ocsp/interm")
     click.echo(f"CRLs: {services.pki.url_prefix}/esign/crls/{{root,interm}}/latest.crl")
     try:
@@ -44,9 +45,16 @@ def serve(port: int) -> None:
     "--port", default=9173, show_default=True, help="Port the service URLs in certificates point to."
 )
 def export(directory: Path, passphrase_env: str, port: int) -> None:
-    """Write the test root (trust anchor) and every seal certificate's key as PKCS#12 into DIRECTORY."""
+    """Write the test root (trust anchor) and every seal certificate's key as PKCS#12 into DIRECTORY.
+
+    \b
+    DIRECTORY/sm2/ holds the SM2 test PKI: trust/esign-sm2-root.pem (its only trust anchor),
+    sm2-interm.pem (the intermediate, untrusted: give it to verify --cert) and SM2 PKCS#12 files
+    for the seal certificates and the seal maker (sm2-maker.p12, for ESIGN_SEAL_MAKER_P12).
+    """
     import os
 
+    from fixtures import pki_sm2
     from fixtures.pki import AGENCIES, NEGATIVE, TestPKI
 
     passphrase = os.environ.get(passphrase_env)
@@ -58,3 +66,11 @@ def export(directory: Path, passphrase_env: str, port: int) -> None:
     for label in AGENCIES + NEGATIVE:
         (directory / f"{label}.p12").write_bytes(pki.pkcs12(label, passphrase.encode()))
     click.echo(f"wrote {directory}/trust/esign-test-root.pem and {len(AGENCIES + NEGATIVE)} PKCS#12 files")
+    sm2 = pki_sm2.load()
+    sm2_dir = directory / "sm2"
+    (sm2_dir / "trust").mkdir(parents=True, exist_ok=True)
+    (sm2_dir / "trust" / "esign-sm2-root.pem").write_bytes(sm2.pem("sm2-root"))
+    (sm2_dir / "sm2-interm.pem").write_bytes(sm2.pem("sm2-interm"))
+    for label in pki_sm2.EXPORTED:
+        (sm2_dir / f"{label}.p12").write_bytes(sm2.pkcs12(label, passphrase.encode()))
+    click.echo(f"wrote {sm2_dir}/trust/esign-sm2-root.pem and {len(pki_sm2.EXPORTED)} SM2 PKCS#12 files")

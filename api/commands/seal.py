@@ -18,10 +18,11 @@ from pyhanko.sign.signers import Signer
 from api.commands.seal_run import Registry, Run, print_error, seal_file, seal_folder
 from esign.errors import ErrorCode, EsignError
 from esign.seal.appearance import AtKeyword, AtPosition, CrossPage, Invisible, Placement
-from esign.seal.pades import Certification, Level, SealOptions
+from esign.seal.pades import Certification, Level, SealOptions, SM2Format
 from esign.sync_bridge import run_sync
 
 if TYPE_CHECKING:
+    from esign.gm.ses import SESeal
     from esign.seal.image import SealImage
 
 EXIT_FAILED = 1
@@ -110,6 +111,20 @@ EXIT_FAILED = 1
     metavar="URL",
     help="Registry database for --seal (default: sqlite:///esign.db; env ESIGN_DATABASE_URL).",
 )
+@click.option(
+    "--format",
+    "sm2_format",
+    type=click.Choice([f.value for f in SM2Format]),
+    default=SM2Format.SES.value,
+    show_default=True,
+    help="What an SM2 key makes: a GB/T 38540 seal signature (ses) or SM2 PKCS#7 (cms).",
+)
+@click.option(
+    "--esl",
+    "esl_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="GB/T 38540 seal (.esl) for an SM2 --p12 key; default: one made by ESIGN_SEAL_MAKER_P12.",
+)
 @click.option("--reason", help="Reason recorded in the signature.")
 @click.option("--location", help="Location recorded in the signature.")
 def seal(
@@ -138,6 +153,8 @@ def seal(
     registered_seal: str | None,
     database_url: str | None,
     location: str | None,
+    sm2_format: str,
+    esl_path: Path | None,
 ) -> None:
     """Seal SOURCE (a PDF, or a folder of PDFs) and write the result to OUTPUT.
 
@@ -146,6 +163,7 @@ def seal(
          or --p12 with --passphrase-env/--passphrase-file.
     Placement: --page/--x/--y, --keyword, --cross-page, or none of them for an invisible seal.
     Seal picture (with --p12): --image PNG, or --seal-name to draw the standard round seal.
+    SM2 keys seal as GB/T 38540 (--format ses, with --esl or the configured seal maker) or SM2 CMS.
     Exit status: 0 all sealed (or already sealed), 1 any document failed, 2 usage error.
     """
     try:
@@ -156,13 +174,14 @@ def seal(
             placement=placement,
             reason=reason,
             location=location,
+            sm2_format=SM2Format(sm2_format),
         )
         if options.level.needs_tsa and not tsa_url:
             raise click.UsageError(f"--level {level} needs --tsa URL (a time-stamping service)")
         if registered_seal:
-            if p12 or image_path or seal_name:
+            if p12 or image_path or seal_name or esl_path:
                 raise click.UsageError(
-                    "--seal brings its own key and picture: drop --p12, --image, --seal-name"
+                    "--seal brings its own key and picture: drop --p12, --image, --seal-name, --esl"
                 )
             registry = Registry(registered_seal, database_url, options, tsa_url, tsa_timeout)
             sys.exit(0 if run_sync(registry.run(source, target)) else EXIT_FAILED)
@@ -170,9 +189,10 @@ def seal(
         if not isinstance(placement, Invisible) and image is None:
             raise click.UsageError("a visible seal needs --image or --seal-name")
         signer = _signer(p12, passphrase_env, passphrase_file)
+        ses_seal = _ses_seal(signer, options, esl_path, image)
     except EsignError as exc:
         _fail(exc)
-    run = Run(signer, options, image, tsa_url, tsa_timeout)
+    run = Run(signer, options, image, tsa_url, tsa_timeout, ses_seal)
     ok = run_sync(seal_folder(run, source, target) if source.is_dir() else seal_file(run, source, target))
     sys.exit(0 if ok else EXIT_FAILED)
 
@@ -249,6 +269,35 @@ def _signer(p12: Path | None, passphrase_env: str | None, passphrase_file: Path 
     else:
         passphrase = None
     return load_pkcs12(p12.read_bytes(), passphrase)
+
+
+def _ses_seal(
+    signer: Signer, options: SealOptions, esl_path: Path | None, image: SealImage | None
+) -> SESeal | None:
+    """The seal an SM2 key signs with in the SES format: ``--esl``, else one the seal maker makes now
+    for this certificate, showing ``image`` (or the round seal of the certificate's name)."""
+    from esign.gm import ses
+    from esign.gm.cms_signer import SM2Signer
+    from esign.seal.image import round_seal
+    from keystore.certcheck import certificate_validity
+    from keystore.esl import SealMaker
+
+    if not isinstance(signer, SM2Signer) or options.sm2_format is not SM2Format.SES:
+        if esl_path:
+            raise click.UsageError("--esl is for an SM2 key sealing in the SES format")
+        return None
+    if esl_path:
+        seal = ses.parse_seal(esl_path.read_bytes())
+        if not isinstance(seal, ses.SESeal):
+            raise EsignError(ErrorCode.BAD_OPTION, detail="--esl must be a version-4 (GB/T 38540-2020) seal")
+        return seal
+    maker = SealMaker.from_env()
+    if maker is None:
+        raise EsignError(ErrorCode.SEAL_MAKER_MISSING)
+    cert = signer.signing_cert
+    name = cert.subject.native.get("common_name") or "电子印章"
+    picture = image or round_seal(name)
+    return maker.make(f"esign-{cert.serial_number:x}", name, 1, picture, cert, certificate_validity(cert))
 
 
 def _fail(exc: EsignError) -> None:

@@ -23,6 +23,7 @@ from esign.seal.pades import SealOptions
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from esign.gm.ses import SESeal
     from esign.seal.batch import BatchItem
     from esign.seal.image import SealImage
     from keystore.service import SealService
@@ -37,18 +38,27 @@ class Run:
     image: SealImage | None
     tsa_url: str | None
     tsa_timeout: float
+    #: the GB/T 38540 seal an SM2 key seals with (``--esl``, or made by the configured seal maker)
+    ses_seal: SESeal | None = None
 
     def sealer(self, session: aiohttp.ClientSession) -> Callable[[bytes], Awaitable[bytes]]:
         from pyhanko.sign.timestamps import HTTPTimeStamper
 
-        from esign.seal.pades import aseal
+        from esign.seal.gm import aseal_with
 
         timestamper = (
             HTTPTimeStamper(self.tsa_url, timeout=self.tsa_timeout, session=session) if self.tsa_url else None
         )
 
         async def seal_one(pdf: bytes) -> bytes:
-            return await aseal(pdf, self.signer, self.options, image=self.image, timestamper=timestamper)
+            return await aseal_with(
+                pdf,
+                self.signer,
+                self.options,
+                image=self.image,
+                timestamper=timestamper,
+                ses_seal=self.ses_seal,
+            )
 
         return seal_one
 

@@ -33,6 +33,14 @@ _SEVERITY = [0, 3, 2, 1, 4]  # exit codes ordered from best to worst
     help="Trust anchor PEM/DER file or directory (repeatable).",
 )
 @click.option(
+    "--cert",
+    "extra",
+    multiple=True,
+    metavar="FILE",
+    help="Untrusted intermediate certificate PEM/DER file or directory for path building (repeatable; "
+    "default: ESIGN_EXTRA_CERTS, paths separated by the OS path separator).",
+)
+@click.option(
     "--at",
     "at",
     default=None,
@@ -46,11 +54,21 @@ _SEVERITY = [0, 3, 2, 1, 4]  # exit codes ordered from best to worst
 )
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 def verify(
-    files: tuple[Path, ...], trust: tuple[str, ...], at: str | None, policy_name: str, fmt: str, lang: str
+    files: tuple[Path, ...],
+    trust: tuple[str, ...],
+    extra: tuple[str, ...],
+    at: str | None,
+    policy_name: str,
+    fmt: str,
+    lang: str,
 ) -> None:
-    """Verify every signature and document timestamp in FILES (EN 319 102-1 and art. 13)."""
+    """Verify every signature and document timestamp in FILES (EN 319 102-1 and art. 13).
+
+    --trust names the trust anchors; --cert only offers certificates (e.g. the intermediate CA a
+    GB/T 38540 seal signature does not carry), which must still chain up to a trust anchor.
+    """
     try:
-        policy = _policy(trust, at, policy_name)
+        policy = _policy(trust, extra, at, policy_name)
     except EsignError as exc:
         click.echo(render_error(exc, None, fmt, lang))
         raise SystemExit(EXIT_UNPROCESSABLE) from None
@@ -61,10 +79,16 @@ def verify(
     raise SystemExit(worst)
 
 
-def _policy(trust: tuple[str, ...], at: str | None, name: str) -> ValidationPolicy:
+def _policy(trust: tuple[str, ...], extra: tuple[str, ...], at: str | None, name: str) -> ValidationPolicy:
     sources = list(trust) or ([os.environ["ESIGN_TRUST_DIR"]] if os.environ.get("ESIGN_TRUST_DIR") else [])
+    offered = list(extra) or [p for p in os.environ.get("ESIGN_EXTRA_CERTS", "").split(os.pathsep) if p]
     moment = None if at is None else parse_moment(at)
-    return ValidationPolicy.preset(name, trust_roots=load_trust_anchors(sources), validation_time=moment)
+    return ValidationPolicy.preset(
+        name,
+        trust_roots=load_trust_anchors(sources),
+        extra_certs=load_trust_anchors(offered),
+        validation_time=moment,
+    )
 
 
 _DATE_ONLY = re.compile(r"(\d{4}-\d{2}-\d{2})(Z|[+-]\d{2}:?\d{2})?")

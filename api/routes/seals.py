@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Header, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import Caller, Runtime, RuntimeDep
 from api.guard import AuthenticatedRoute
@@ -26,7 +27,7 @@ from api.seal_options import ApplyOptions, parse_apply_options
 from api.uploads import Intake, IntakeDep, read_json
 from esign.errors import ErrorCode, EsignError
 from esign.seal.image.upload import MAX_PNG_BYTES, MAX_PNG_SIDE
-from esign.seal.pades import Level, SealOptions
+from esign.seal.pades import SealOptions
 from keystore.authz import Principal
 from keystore.clients import find_client, grant_seal
 from keystore.models import Seal
@@ -284,7 +285,7 @@ async def apply(
 ) -> Response:
     # the body first, then a sealing thread: a slow upload holds its client's upload place only
     async with intake.document(request, caller) as upload:
-        default_level = Level.B_LT if runtime.settings.tsa_url else Level.B_B  # B-B draws "seal at B-LT"
+        default_level = await run_in_threadpool(runtime.service.default_level, code)
         options = parse_apply_options(
             upload.fields if upload.fields else _query_options(request), default_level
         )

@@ -259,7 +259,7 @@ function signatureCard(sig, validationTime, t) {
   const who = sig.signed_by || {};
   const verdict = [codeLabel(t.indications, sig.indication), codeLabel(t.subindications, sig.subindication)];
   const rows = [
-    [t.signer, visible([who.organization, who.uscc].filter(Boolean).join(" · ") || who.subject || "—")],
+    [t.signer, visible([who.name || who.organization, who.uscc].filter(Boolean).join(" · ") || who.subject || "—")],
     ...signingTimes(sig, validationTime, t),
     [t.level, sig.format || "—"],
     [t.result, verdict.filter(Boolean).join(" / ")],

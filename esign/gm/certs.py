@@ -78,6 +78,12 @@ def validation_context(
     )
 
 
+def is_sm2_certificate(cert: x509.Certificate) -> bool:
+    """Is the certificate's key on the SM2 curve (which ``cryptography`` cannot load)?"""
+    public = cert.public_key
+    return public.algorithm == "ec" and public["algorithm"]["parameters"].chosen.dotted == oids.SM2_CURVE
+
+
 async def validate_signer_chain(cert: x509.Certificate, context: ValidationContext) -> ValidationPath:
     """Path validation of a signing certificate; raises certvalidator's ``PathBuildingError``/
     ``PathValidationError`` (or subclasses such as ``RevokedError``) when the chain is not good.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from asn1crypto import cms, tsp, x509
+from asn1crypto import cms, x509
 from asn1crypto.algos import DSASignature
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.errors import (
@@ -47,6 +47,7 @@ class Check(StrEnum):
     SIGNER_CHAIN = "signer_certificate"
     DOCUMENT_HASH = "document_hash"
     TIMESTAMP = "timestamp"
+    SEAL_TIMESTAMP = "seal_timestamp"
 
 
 @dataclass(frozen=True)
@@ -119,23 +120,16 @@ def content_digest(content: SignedContent, algorithm: str) -> bytes | None:
         return None
 
 
-def check_timestamp_imprint(token_der: bytes | None, value: bytes) -> CheckResult:
-    """A signature timestamp's message imprint must be the hash of the signature value (GB/T 38540
-    §7.3, RFC 3161 signature timestamps alike).
-
-    The TSA's own signature and trust are not judged here: that is the PDF verifier's timestamp path.
-    """
-    if token_der is None:
-        return CheckResult(Check.TIMESTAMP, None, detail="no timestamp")
-    try:
-        token = cms.ContentInfo.load(token_der)
-        tst_info = token["content"]["encap_content_info"]["content"].parsed
-        imprint = tst_info["message_imprint"]
-        expected = content_digest(value, imprint["hash_algorithm"]["algorithm"].native)
-        matches = expected == imprint["hashed_message"].native
-    except (ValueError, TypeError, KeyError) as exc:
-        return failed(Check.TIMESTAMP, FindingCode.TIMESTAMP_INVALID, str(exc))
-    if not matches:
-        return failed(Check.TIMESTAMP, FindingCode.TIMESTAMP_INVALID, "imprint mismatch")
-    gen_time = tst_info["gen_time"].native if isinstance(tst_info, tsp.TSTInfo) else None
-    return CheckResult(Check.TIMESTAMP, True, detail=f"time {gen_time}")
+def find_certificate(signed_data: cms.SignedData, sid: cms.SignerIdentifier) -> x509.Certificate | None:
+    """The certificate of ``signed_data``'s certificates set that a SignerInfo's ``sid`` names."""
+    for choice in signed_data["certificates"] or ():
+        if choice.name != "certificate":
+            continue
+        cert = choice.chosen
+        if sid.name == "issuer_and_serial_number":
+            ids = sid.chosen
+            if cert.issuer == ids["issuer"] and cert.serial_number == ids["serial_number"].native:
+                return cert
+        elif cert.key_identifier == sid.chosen.native:
+            return cert
+    return None

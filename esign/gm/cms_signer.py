@@ -39,11 +39,18 @@ class SM2Signer(Signer):
             raise ValueError(f"{algorithm} is not an SM2 signature algorithm")
         super().__init__(
             signing_cert=cert,
-            cert_registry=SimpleCertificateStore.from_certs([cert, *chain]),
+            # the issuers only: pyHanko adds the signing certificate itself, and a registry holding it
+            # too would put it into the CMS certificates set twice
+            cert_registry=SimpleCertificateStore.from_certs(c for c in chain if c.dump() != cert.dump()),
             signature_mechanism=algos.SignedDigestAlgorithm({"algorithm": algorithm}),
         )
         self._key = key
         self._distinguishing_id = distinguishing_id
+
+    @property
+    def key(self) -> sm2.SM2PrivateKey:
+        """The SM2 key, for the GB/T 38540 path that signs ``TBS_Sign`` itself (``esign.seal.gm``)."""
+        return self._key
 
     async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
         if dry_run:

@@ -4,7 +4,8 @@ pyHanko and most validators cannot check SM2 (its signature covers SM3(Z_A || me
 hashes the distinguishing ID and the public key), so the CMS is checked here, in the order
 GB/T 38540 uses for seals and that fits CMS too: structure → signature value over the signed
 attributes → signer certificate validity and chain → document digest against ``messageDigest`` →
-the signature timestamp's imprint, if there is one. Either SM2 OID in the SignerInfo is accepted.
+the signature timestamp (imprint over the signature value, TSA signature and chain), if there is
+one. Either SM2 OID in the SignerInfo is accepted.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from esign.gm.checks import (
     CheckResult,
     SignedContent,
     check_chain,
-    check_timestamp_imprint,
     content_digest,
     failed,
+    find_certificate,
     sm2_verify_with_cert,
 )
+from esign.gm.timestamps import check_timestamp
 
 __all__ = ["CmsVerification", "is_sm2_signer_info", "verify_sm2_cms"]
 
@@ -62,7 +64,7 @@ async def verify_sm2_cms(
         _check_signature_value(signer_info, signer, attrs, distinguishing_id),
         await check_chain(Check.SIGNER_CHAIN, signer, context),
         _check_message_digest(signer_info, attrs, document),
-        check_timestamp_imprint(_timestamp_token(signer_info), value),
+        await check_timestamp(_timestamp_token(signer_info), value, context),
     )
     signing_time = attrs.get("signing_time")
     return CmsVerification(
@@ -104,14 +106,12 @@ def _embedded_certificates(signed_data: cms.SignedData) -> list[x509.Certificate
 
 
 def _find_signer(signed_data: cms.SignedData, sid: cms.SignerIdentifier) -> x509.Certificate:
-    for cert in _embedded_certificates(signed_data):
-        if sid.name == "issuer_and_serial_number":
-            ids = sid.chosen
-            if cert.issuer == ids["issuer"] and cert.serial_number == ids["serial_number"].native:
-                return cert
-        elif cert.key_identifier == sid.chosen.native:
-            return cert
-    raise _Malformed(FindingCode.SIGNING_CERTIFICATE_NOT_FOUND, "the signer's certificate is not in the CMS")
+    cert = find_certificate(signed_data, sid)
+    if cert is None:
+        raise _Malformed(
+            FindingCode.SIGNING_CERTIFICATE_NOT_FOUND, "the signer's certificate is not in the CMS"
+        )
+    return cert
 
 
 def _check_signature_value(

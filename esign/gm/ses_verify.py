@@ -6,7 +6,8 @@
    signing time;
 4. the signer's certificate: validity and chain (pyhanko-certvalidator with SM2, see :mod:`esign.gm.certs`);
 5. the document hash (SM3 of the protected bytes against ``dataHash``);
-6. the timestamp over the signature value, if present.
+6. the timestamp over the signature value, if present: TSA signature, chain and EKU too
+   (:mod:`esign.gm.timestamps`); a version-5 seal's own timestamp likewise.
 
 Every step runs even after a failure, because intake staff must tell the applicant every defect at
 once; each step yields one :class:`CheckResult` with a :class:`~esign.findings.FindingCode` when it
@@ -29,11 +30,11 @@ from esign.gm.checks import (
     CheckResult,
     SignedContent,
     check_chain,
-    check_timestamp_imprint,
     content_digest,
     failed,
     sm2_verify_with_cert,
 )
+from esign.gm.timestamps import check_timestamp
 
 __all__ = ["Check", "CheckResult", "SesVerification", "verify_ses_signature"]
 
@@ -88,7 +89,7 @@ async def verify_ses_signature(
     version = ses.seal_version(seal)
     signing_time = _signing_time(tbs["time_info"])
     checks = [
-        CheckResult(Check.STRUCTURE, True, detail=f"version {version}"),
+        _check_versions(tbs["version"].native, version),
         _check_signature_value(signer, algorithm, value, tbs.dump(), distinguishing_id),
         _check_signer_in_seal(signer_der, seal_info["property"]),
         _check_maker_signature(seal),
@@ -98,8 +99,14 @@ async def verify_ses_signature(
         _check_seal_validity(seal_info["property"], signing_time),
         await check_chain(Check.SIGNER_CHAIN, signer, context),
         _check_document_hash(tbs["data_hash"].native, document),
-        check_timestamp_imprint(signature["time_stamp"].native if "time_stamp" in signature else None, value),
+        await check_timestamp(_token(signature), value, context),
     ]
+    if version == 5:
+        # GM/T 0031-2025: a version-5 seal may carry its own timestamp over the maker's signature
+        maker_value = ses.seal_maker_signature(seal)[2]
+        checks.append(await check_timestamp(_token(seal), maker_value, context, Check.SEAL_TIMESTAMP))
+    else:
+        checks.append(CheckResult(Check.SEAL_TIMESTAMP, None, detail=f"a version-{version} seal has none"))
     return SesVerification(
         format=("GMT0031-v1" if version == 1 else f"GBT38540-v{version}"),
         checks=tuple(checks),
@@ -109,6 +116,22 @@ async def verify_ses_signature(
         property_info=tbs["property_info"].native,
         signer=signer,
     )
+
+
+def _check_versions(tbs_version: object, seal_version: int) -> CheckResult:
+    """TBS_Sign.version must be the seal's version: a v4 signature around a v5 seal (or the reverse) is
+    a structure no conforming producer writes, and its fields would be read with the wrong layout."""
+    if seal_version != 1 and tbs_version != seal_version:
+        detail = f"TBS_Sign version {tbs_version}, seal version {seal_version}"
+        return failed(Check.STRUCTURE, FindingCode.SES_STRUCTURE_INVALID, detail)
+    return CheckResult(Check.STRUCTURE, True, detail=f"version {seal_version}")
+
+
+def _token(structure: ses.AnySignature | ses.AnySeal) -> bytes | None:
+    """The optional ``timeStamp`` [0] of a v4/v5 signature or v5 seal (absent in version 1)."""
+    if "time_stamp" not in structure or structure["time_stamp"].native is None:
+        return None
+    return structure["time_stamp"].native
 
 
 def _check_signature_value(

@@ -97,6 +97,15 @@ def private_key_der(key: SM2PrivateKey) -> bytes:
     )
 
 
+def private_key_sec1_der(key: SM2PrivateKey) -> bytes:
+    """SEC1 ``ECPrivateKey`` DER (with the curve OID), the form PKCS#11 key templates are built from."""
+    return key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+
+
 def public_key_der(key: SM2PublicKey) -> bytes:
     """DER SubjectPublicKeyInfo (id-ecPublicKey + the SM2 curve OID), as certificates carry it."""
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)

@@ -96,6 +96,8 @@ class SignerIdentity:
     issuer: str = ""
     serial: str = ""
     sha256: str = ""
+    #: how a report names the signer: the seal holder's CN for an SM2 (GM/T 0015) certificate, else O
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,7 @@ def _identity_dict(who: SignerIdentity) -> dict[str, Any]:
         "subject": who.subject,
         "organization": who.organization,
         "uscc": who.uscc,
+        "name": who.name,
         "issuer": who.issuer,
         "serial": who.serial,
         "sha256": who.sha256,

@@ -72,7 +72,8 @@ def render_text(report: dict[str, Any], lang: str = "zh") -> str:
     ]
     for sig in report["signatures"]:
         who = (
-            (sig.get("signed_by") or {}).get("organization")
+            (sig.get("signed_by") or {}).get("name")
+            or (sig.get("signed_by") or {}).get("organization")
             or (sig.get("signed_by") or {}).get("subject")
             or "?"
         )

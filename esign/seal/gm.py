@@ -18,13 +18,15 @@ from dataclasses import replace
 from datetime import datetime
 from io import BytesIO
 
-from asn1crypto import x509
+from asn1crypto import core, x509
 from pyhanko.sign import signers
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.general import SigningError
+from pyhanko.sign.timestamps import TimeStamper
+from pyhanko_certvalidator import ValidationContext
 
 from esign.errors import ErrorCode, EsignError
-from esign.gm import ses, ses_make, sm2
+from esign.gm import certs, ses, ses_make, sm2
 from esign.gm.cms_signer import SM2Signer
 from esign.gm.property_info import byte_range_property
 from esign.pdf.open import open_for_update
@@ -35,13 +37,14 @@ from esign.seal.pades import (
     Level,
     SealImageLike,
     SealOptions,
+    SM2Format,
     aseal,
     prepare_field,
 )
 from esign.seal.signers import check_signing_certificate
 from esign.sync_bridge import run_sync
 
-__all__ = ["aseal_ses", "aseal_sm2_cms", "seal_picture", "seal_ses", "seal_sm2_cms"]
+__all__ = ["aseal_ses", "aseal_sm2_cms", "aseal_with", "seal_picture", "seal_ses", "seal_sm2_cms"]
 
 #: the SM3 name pyHanko (and pyca) know; the SignerInfo then carries 1.2.156.10197.1.401
 SM3 = "sm3"
@@ -49,28 +52,85 @@ SM3 = "sm3"
 _SES_OVERHEAD = 1024
 #: picture types this module can draw as the visible seal (GB/T 38540 names them in upper case)
 _DRAWABLE_PICTURES = frozenset({"PNG"})
+#: the levels GB/T 38540 seal signatures are made at (B-LT/B-LTA: docs/gm.md)
+_SES_LEVELS = frozenset({Level.B_B, Level.B_T})
+#: room for a timestamp token in an SES_Signature (TSA certificate chain included)
+_TOKEN_RESERVE = 12_000
 #: an invisible B-B approval seal, as for RSA seals
 _DEFAULTS = SealOptions()
 
 
-async def aseal_sm2_cms(
-    pdf: bytes, signer: SM2Signer, options: SealOptions = _DEFAULTS, *, image: SealImageLike | None = None
+async def aseal_with(
+    pdf: bytes,
+    signer: signers.Signer,
+    options: SealOptions = _DEFAULTS,
+    *,
+    image: SealImageLike | None = None,
+    timestamper: TimeStamper | None = None,
+    ses_seal: ses.SESeal | None = None,
 ) -> bytes:
-    """Style 2: a PAdES (``ETSI.CAdES.detached``) seal whose SignerInfo is SM3 + SM2.
+    """Seal with whatever key ``signer`` holds: the one entry point of every door (CLI, batch, HTTP).
 
-    Only B-B: a signature timestamp would need a TSA that hashes with SM3, and B-LT needs revocation
-    data that certvalidator can only fetch for the certificates it can check (see docs/gm.md).
+    RSA/ECDSA keys make PAdES CMS (:func:`esign.seal.pades.aseal`). An SM2 key makes what
+    ``options.sm2_format`` says: a GB/T 38540 seal signature with ``ses_seal`` (the electronic seal
+    the seal maker issued for this key; the visible seal is its picture), or SM2 CMS with ``image``.
     """
-    if options.level is not Level.B_B:
-        raise EsignError(ErrorCode.BAD_OPTION, detail="SM2 seals are made at level B-B")
-    return await aseal(pdf, signer, replace(options, md_algorithm=SM3), image=image)
+    if not isinstance(signer, SM2Signer):
+        return await aseal(pdf, signer, options, image=image, timestamper=timestamper)
+    if options.sm2_format is SM2Format.CMS:
+        return await aseal_sm2_cms(pdf, signer, options, image=image, timestamper=timestamper)
+    if ses_seal is None:
+        raise EsignError(ErrorCode.SEAL_MAKER_MISSING)
+    if signer.signing_cert.dump() not in ses_seal["e_seal_info"]["property"].certificates():
+        raise EsignError(ErrorCode.ESL_NOT_FOR_SIGNER)
+    return await aseal_ses(pdf, ses_seal, signer.key, signer.signing_cert, options, timestamper=timestamper)
+
+
+async def aseal_sm2_cms(
+    pdf: bytes,
+    signer: SM2Signer,
+    options: SealOptions = _DEFAULTS,
+    *,
+    image: SealImageLike | None = None,
+    timestamper: TimeStamper | None = None,
+    validation_context: ValidationContext | None = None,
+) -> bytes:
+    """Style 2: a PAdES (``ETSI.CAdES.detached``) seal whose SignerInfo is SM3 + SM2, at any level.
+
+    B-T adds a signature timestamp (imprint SM3 of the signature value) from ``timestamper``; B-LT and
+    B-LTA embed the chain's certificates and revocation data in the DSS (and B-LTA a document
+    timestamp over it), judged by ``validation_context`` — which must check SM2 signatures
+    (:func:`esign.gm.certs.validation_context`). Without one, a context trusting the signer's own
+    root and fetching revocation data from the URLs in the certificates is built.
+    """
+    if options.level.embeds_validation_data and validation_context is None:
+        roots = [c for c in signer.cert_registry if c.self_signed != "no"]
+        validation_context = certs.validation_context(roots, allow_fetching=True)
+    return await aseal(
+        pdf,
+        signer,
+        replace(options, md_algorithm=SM3),
+        image=image,
+        timestamper=timestamper,
+        validation_context=validation_context,
+    )
 
 
 def seal_sm2_cms(
-    pdf: bytes, signer: SM2Signer, options: SealOptions = _DEFAULTS, *, image: SealImageLike | None = None
+    pdf: bytes,
+    signer: SM2Signer,
+    options: SealOptions = _DEFAULTS,
+    *,
+    image: SealImageLike | None = None,
+    timestamper: TimeStamper | None = None,
+    validation_context: ValidationContext | None = None,
 ) -> bytes:
     """Synchronous :func:`aseal_sm2_cms`."""
-    return run_sync(aseal_sm2_cms(pdf, signer, options, image=image))
+    return run_sync(
+        aseal_sm2_cms(
+            pdf, signer, options, image=image, timestamper=timestamper, validation_context=validation_context
+        )
+    )
 
 
 async def aseal_ses(
@@ -82,13 +142,15 @@ async def aseal_ses(
     *,
     signing_time: datetime | None = None,
     distinguishing_id: bytes = sm2.DEFAULT_ID,
+    timestamper: TimeStamper | None = None,
 ) -> bytes:
     """Style 3: ``seal`` (a version-4 ``SESeal``) applied by the holder of ``signer_cert``.
 
-    ``options.placement`` places the seal's own picture; ``level`` must be B-B and ``certification``
-    none (an ``SES_Signature`` has no place for a timestamp token from a PDF TSA or for DocMDP).
+    ``options.placement`` places the seal's own picture; ``certification`` must be none (an
+    ``SES_Signature`` has no place for DocMDP). At B-T the token from ``timestamper`` (imprint: SM3
+    of the signature value, GB/T 38540 §7.3) goes into ``SES_Signature.timeStamp``.
     """
-    _check_ses_options(options)
+    _check_ses_options(options, timestamper)
     check_signing_certificate(signer_cert)
     image = None if isinstance(options.placement, Invisible) else seal_picture(seal)
     writer = open_for_update(pdf)
@@ -105,7 +167,8 @@ async def aseal_ses(
     pdf_signer = signers.PdfSigner(
         meta, SM2Signer(signer_key, signer_cert), stamp_style=style, new_field_spec=new_field
     )
-    reserved = 2 * (len(seal.dump()) + len(signer_cert.dump()) + _SES_OVERHEAD)
+    token_room = _TOKEN_RESERVE if options.level is Level.B_T else 0
+    reserved = 2 * (len(seal.dump()) + len(signer_cert.dump()) + _SES_OVERHEAD + token_room)
     try:
         session = pdf_signer.init_signing_session(writer)
         if signing_time is not None:
@@ -128,6 +191,10 @@ async def aseal_ses(
             signing_time=session.system_time,
             distinguishing_id=distinguishing_id,
         )
+        if timestamper is not None and options.level is Level.B_T:
+            value = signature["signature"].native
+            token = await timestamper.async_timestamp(sm2.sm3(value), SM3)
+            signature["time_stamp"] = core.OctetBitString(token.dump())
         prepared.fill_reserved_region(output, signature.dump())
     except SigningError as exc:
         raise EsignError(ErrorCode.SIGNING_FAILED, detail=str(exc)[:200]) from exc
@@ -143,6 +210,7 @@ def seal_ses(
     *,
     signing_time: datetime | None = None,
     distinguishing_id: bytes = sm2.DEFAULT_ID,
+    timestamper: TimeStamper | None = None,
 ) -> bytes:
     """Synchronous :func:`aseal_ses`."""
     return run_sync(
@@ -154,6 +222,7 @@ def seal_ses(
             options,
             signing_time=signing_time,
             distinguishing_id=distinguishing_id,
+            timestamper=timestamper,
         )
     )
 
@@ -169,8 +238,10 @@ def seal_picture(seal: ses.AnySeal) -> SealImage:
     return seal_from_png(picture["data"].native, picture["width"].native, picture["height"].native)
 
 
-def _check_ses_options(options: SealOptions) -> None:
-    if options.level is not Level.B_B:
-        raise EsignError(ErrorCode.BAD_OPTION, detail="a GB/T 38540 seal signature is made at level B-B")
+def _check_ses_options(options: SealOptions, timestamper: TimeStamper | None) -> None:
+    if options.level not in _SES_LEVELS:
+        raise EsignError(ErrorCode.BAD_OPTION, detail="a GB/T 38540 seal signature is made at B-B or B-T")
+    if options.level is Level.B_T and timestamper is None:
+        raise EsignError(ErrorCode.BAD_OPTION, detail="B-T needs a time-stamping service (--tsa)")
     if options.certification is not Certification.NONE:
         raise EsignError(ErrorCode.BAD_OPTION, detail="a GB/T 38540 seal signature cannot certify (DocMDP)")

@@ -51,6 +51,7 @@ __all__ = [
     "CrossPage",
     "Invisible",
     "Level",
+    "SM2Format",
     "SealImageLike",
     "SealOptions",
     "aseal",
@@ -58,6 +59,13 @@ __all__ = [
     "seal",
     "validation_context_for",
 ]
+
+
+class SM2Format(StrEnum):
+    """What an SM2 key makes (RSA and ECDSA keys always make PAdES CMS)."""
+
+    SES = "ses"  #: GB/T 38540 ``SES_Signature`` in ``/Contents`` (what unified seal systems issue)
+    CMS = "cms"  #: SM2/SM3 PKCS#7 (GM/T 0010) in ``/Contents``
 
 
 class Level(StrEnum):
@@ -119,6 +127,8 @@ class SealOptions:
     appearance_text: str | None = None
     #: a visible seal over an existing annotation: refused with a free spot (default), or moved there
     avoid_annotations: AvoidAnnotations = AvoidAnnotations.REFUSE
+    #: the format an SM2 key seals in; ignored for RSA/ECDSA keys
+    sm2_format: SM2Format = SM2Format.SES
 
 
 async def aseal(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from asn1crypto import keys, x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
@@ -21,6 +22,8 @@ from pyhanko.sign.signers import SimpleSigner
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from esign.errors import ErrorCode, EsignError
+from esign.gm import pkcs12 as sm2_pkcs12
+from esign.gm.cms_signer import SM2Signer
 
 __all__ = ["CachedKeySigner", "check_signing_certificate", "load_pkcs12", "signer_from_key"]
 
@@ -58,15 +61,22 @@ def signer_from_key(
     return CachedKeySigner(
         signing_cert=cert,
         signing_key=keys.PrivateKeyInfo.load(key_der),
-        cert_registry=SimpleCertificateStore.from_certs([cert, *chain]),
+        # issuers only: pyHanko adds the signing certificate to the CMS itself (else it is there twice)
+        cert_registry=SimpleCertificateStore.from_certs(c for c in chain if c.dump() != cert.dump()),
         pyca_key=key,
     )
 
 
-def load_pkcs12(data: bytes, passphrase: bytes | None) -> CachedKeySigner:
-    """Open an encrypted PKCS#12 file once; the passphrase is never echoed in errors."""
+def load_pkcs12(data: bytes, passphrase: bytes | None) -> CachedKeySigner | SM2Signer:
+    """Open an encrypted PKCS#12 file once; the passphrase is never echoed in errors.
+
+    An SM2 key (which ``cryptography`` refuses) gives an :class:`SM2Signer`; callers that seal pick
+    the GB/T 38540 or SM2 CMS path by that type (``esign.seal.gm.aseal_with``).
+    """
     try:
         key, cert, extra = pkcs12.load_key_and_certificates(data, passphrase)
+    except UnsupportedAlgorithm:
+        return _load_sm2_pkcs12(data, passphrase)
     except ValueError as exc:
         # cryptography says "Invalid password or PKCS12 data" for both cases; keep it that vague.
         raise EsignError(ErrorCode.WRONG_PASSPHRASE) from exc
@@ -76,6 +86,16 @@ def load_pkcs12(data: bytes, passphrase: bytes | None) -> CachedKeySigner:
         raise EsignError(ErrorCode.KEY_FILE_INVALID, detail="no private key or no certificate in the file")
     to_asn1 = [x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in (cert, *extra)]
     return signer_from_key(key, to_asn1[0], to_asn1[1:])
+
+
+def _load_sm2_pkcs12(data: bytes, passphrase: bytes | None) -> SM2Signer:
+    try:
+        opened = sm2_pkcs12.read(data, passphrase)
+    except sm2_pkcs12.WrongPassphrase as exc:
+        raise EsignError(ErrorCode.WRONG_PASSPHRASE) from exc
+    except sm2_pkcs12.Pkcs12Error as exc:
+        raise EsignError(ErrorCode.KEY_FILE_INVALID, detail=str(exc)) from exc
+    return SM2Signer(opened.key, opened.cert, opened.chain)
 
 
 def check_signing_certificate(cert: x509.Certificate, at: datetime | None = None) -> None:

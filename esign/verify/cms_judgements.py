@@ -16,6 +16,7 @@ from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko_certvalidator.errors import AlgorithmNotSupported
 
 from esign.findings import FindingCode
+from esign.gm.certs import is_sm2_certificate
 from esign.pdf.input import ParsedPdf
 from esign.policy import ValidationPolicy
 from esign.report.model import Indication, SignerIdentity, SubIndication
@@ -289,10 +290,13 @@ def signer_identity(cert: x509.Certificate) -> SignerIdentity:
         str(v) for k, v in subject.items() if k in ("organization_identifier", "serial_number", "2.5.4.97")
     ]
     uscc = next((u for u in map(find_uscc, candidates) if u), None)
+    # GM/T 0015 SM2 certificates name the seal holder in CN (O is often the CA's grouping)
+    common_name = subject.get("common_name") if is_sm2_certificate(cert) else None
     return SignerIdentity(
         subject=cert.subject.human_friendly,
         organization=str(org),
         uscc=uscc,
+        name=str(common_name or org or cert.subject.human_friendly),
         issuer=cert.issuer.human_friendly,
         serial=format(cert.serial_number, "x"),
         sha256=cert.sha256.hex(),

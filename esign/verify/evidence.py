@@ -86,7 +86,7 @@ def validation_context(
     backend = _fetcher_backend(policy.fetch_timeout_s) if fetching else None
     return lenient_context(
         trust_roots=list(policy.trust_roots),
-        other_certs=list(evidence.certs),
+        other_certs=[*evidence.certs, *policy.extra_certs],
         crls=list(evidence.crls),
         ocsps=list(evidence.ocsps),
         moment=moment if point_in_time else None,

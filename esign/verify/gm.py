@@ -22,9 +22,10 @@ from pyhanko_certvalidator import ValidationContext
 from esign.errors import EsignError
 from esign.findings import FindingCode
 from esign.gm import certs, ses, sm2
-from esign.gm.checks import Check, CheckResult, SignedContent, failed
+from esign.gm.checks import Check, CheckResult, SignedContent, content_digest, failed, find_certificate
 from esign.gm.cms_verify import is_sm2_signer_info, verify_sm2_cms
 from esign.gm.ses_verify import verify_ses_signature
+from esign.gm.timestamps import check_timestamp, gen_time
 from esign.pdf.input import open_pdf
 from esign.policy import ValidationPolicy
 from esign.report.model import Chain, Crypto, Indication, Integrity, SubIndication
@@ -32,6 +33,7 @@ from esign.verify.signatures import check_byte_range, digest_byte_range, find_si
 
 __all__ = [
     "PKCS7_SM2",
+    "RFC3161_SM2",
     "GmResult",
     "gm_format",
     "gm_validation_context",
@@ -40,6 +42,8 @@ __all__ = [
 ]
 
 PKCS7_SM2 = "PKCS7-SM2"
+#: an RFC 3161 document timestamp whose TSA signs with SM2 (pyHanko cannot check it)
+RFC3161_SM2 = "RFC3161"
 
 _FAILED, _INDETERMINATE = Indication.TOTAL_FAILED, Indication.INDETERMINATE
 #: what a failed check means in EN 319 102-1 terms; chain checks are told apart by their finding
@@ -52,6 +56,7 @@ _VERDICTS: dict[Check | FindingCode, tuple[Indication, SubIndication]] = {
     Check.SEAL_VALIDITY: (_FAILED, SubIndication.SIG_CONSTRAINTS_FAILURE),
     Check.DOCUMENT_HASH: (_FAILED, SubIndication.HASH_FAILURE),
     Check.TIMESTAMP: (_INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE),
+    Check.SEAL_TIMESTAMP: (_INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE),
     FindingCode.CHAIN_UNTRUSTED: (_INDETERMINATE, SubIndication.NO_CERTIFICATE_CHAIN_FOUND),
     FindingCode.CERTIFICATE_REVOKED: (_INDETERMINATE, SubIndication.REVOKED_NO_POE),
     FindingCode.CERTIFICATE_EXPIRED: (_INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE),
@@ -145,7 +150,7 @@ def gm_format(contents: bytes) -> str | None:
         return None
     signed_data = _sm2_signed_data(der)
     if signed_data is not None:
-        return PKCS7_SM2
+        return RFC3161_SM2 if _is_timestamp(signed_data) else PKCS7_SM2
     try:
         version = ses.seal_version(ses.parse_signature(der)["to_sign"]["eseal"])
     except (EsignError, ValueError, TypeError, KeyError):  # unparsable: simply not a seal signature
@@ -166,6 +171,8 @@ async def verify_gm_signature(
     """
     der = _der(contents) or b""
     signed_data = _sm2_signed_data(der)
+    if signed_data is not None and _is_timestamp(signed_data):
+        return await _verify_document_timestamp(der, signed_data, document, context)
     if signed_data is not None:
         cms_result = await verify_sm2_cms(signed_data, document, context, distinguishing_id)
         return GmResult(PKCS7_SM2, cms_result.checks, cms_result.signer, cms_result.signing_time)
@@ -226,13 +233,37 @@ def gm_validation_context(
     """
     return certs.validation_context(
         policy.trust_roots,
-        other_certs=other_certs,
+        other_certs=[*other_certs, *policy.extra_certs],
         crls=crls,
         ocsps=ocsps,
         moment=moment or policy.validation_time,
         allow_fetching=policy.allow_fetching,
         revocation_mode="soft-fail",
     )
+
+
+async def _verify_document_timestamp(
+    der: bytes, signed_data: cms.SignedData, document: SignedContent, context: ValidationContext
+) -> GmResult:
+    """A document timestamp: its imprint is the document digest (integrity), and the TSA must have
+    signed it with a trusted timeStamping certificate — not an SM2 CMS signature over signed attributes,
+    whose messageDigest would never match the ByteRange (that was reported as DIGEST_MISMATCH)."""
+    tst_info = signed_data["encap_content_info"]["content"].parsed
+    imprint = tst_info["message_imprint"]
+    digest = content_digest(document, imprint["hash_algorithm"]["algorithm"].native)
+    if digest != imprint["hashed_message"].native:
+        integrity = failed(Check.DOCUMENT_HASH, FindingCode.DIGEST_MISMATCH)
+        tsa = CheckResult(Check.TIMESTAMP, None, detail="not judged: the document changed")
+    else:
+        integrity = CheckResult(Check.DOCUMENT_HASH, True)
+        tsa = await check_timestamp(der, document, context)
+    signer = find_certificate(signed_data, signed_data["signer_infos"][0]["sid"])
+    checks = (CheckResult(Check.STRUCTURE, True), integrity, tsa)
+    return GmResult(RFC3161_SM2, checks, signer, gen_time(der) if tsa.passed else None)
+
+
+def _is_timestamp(signed_data: cms.SignedData) -> bool:
+    return signed_data["encap_content_info"]["content_type"].native == "tst_info"
 
 
 def _der(contents: bytes) -> bytes | None:

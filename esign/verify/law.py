@@ -29,7 +29,16 @@ def _codes(*codes: F) -> frozenset[F]:
 _RULES: dict[str, _Rule] = {
     # 电子签名制作数据用于电子签名时，属于电子签名人专有 — the key is the named signer's alone
     "exclusive_to_signer": _Rule(
-        defeats=_codes(F.SIGNATURE_VALUE_INVALID, F.WEAK_KEY, F.CERTIFICATE_REVOKED, F.KEY_USAGE_NOT_ALLOWED),
+        # GB/T 38540: a seal the maker did not sign, or whose certList does not name the signer, was
+        # never this signer's to use
+        defeats=_codes(
+            F.SIGNATURE_VALUE_INVALID,
+            F.WEAK_KEY,
+            F.CERTIFICATE_REVOKED,
+            F.KEY_USAGE_NOT_ALLOWED,
+            F.SES_SEAL_SIGNATURE_INVALID,
+            F.SES_SIGNER_NOT_IN_SEAL,
+        ),
         doubts=_codes(
             F.SIGNING_CERTIFICATE_NOT_FOUND,
             F.CHAIN_UNTRUSTED,
@@ -44,7 +53,8 @@ _RULES: dict[str, _Rule] = {
     ),
     # 签署时电子签名制作数据仅由电子签名人控制 — at signing time the key was valid and not compromised
     "sole_control": _Rule(
-        defeats=_codes(F.CERTIFICATE_REVOKED, F.CERTIFICATE_NOT_YET_VALID),
+        # a seal used outside its validity window was not the signer's to use at that time
+        defeats=_codes(F.CERTIFICATE_REVOKED, F.CERTIFICATE_NOT_YET_VALID, F.SES_SEAL_OUTSIDE_VALIDITY),
         doubts=_codes(
             F.CERTIFICATE_REVOKED_LATER,
             F.CA_CERTIFICATE_REVOKED,

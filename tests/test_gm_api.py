@@ -1,0 +1,116 @@
+"""``POST /v1/seals/{code}/apply`` with a registered SM2 seal, through the real server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asn1crypto import cms
+from click.testing import CliRunner
+
+from api.cli import main
+from fixtures import pki_sm2
+from fixtures.pki import TestPKI
+from keystore.authz import OPERATOR
+from keystore.clients import create_client, grant_seal
+from keystore.db import Database
+from keystore.keys import KeyStore
+from keystore.registry import find_seal
+from tests.api_server import Server, start_server, stop_server
+from tests.gm_openssl import assert_ses_pdf_checks_out, contents_der, needs_openssl, signed_bytes, sm3
+from tests.keystore_fixtures import small_pdf
+from tests.sm2_keys import PASS, PASS_ENV, SM2_ORG, register_sm2_seal
+
+TITLE = "esign SM2 over HTTP"
+
+
+@pytest.fixture(scope="module")
+def sm2_server(tmp_path_factory: pytest.TempPathFactory, pki: TestPKI) -> Iterator[tuple[Server, str]]:
+    """The server with a seal maker configured, an SM2 seal SM2-A and a client allowed to use it."""
+    directory = tmp_path_factory.mktemp("sm2-api")
+    sm2 = pki_sm2.load()
+    (directory / "maker.p12").write_bytes(sm2.pkcs12("sm2-maker", PASS.encode()))
+    server = start_server(
+        directory,
+        pki,
+        ESIGN_SEAL_MAKER_P12=str(directory / "maker.p12"),
+        ESIGN_SEAL_MAKER_PASSPHRASE=f"env:{PASS_ENV}",
+        **{PASS_ENV: PASS},
+    )
+    try:
+        db = Database(f"sqlite:///{directory / 'esign.db'}")
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            code = register_sm2_seal(db, KeyStore(), directory, monkeypatch)
+        with db.transaction() as session:
+            made = create_client(
+                session, OPERATOR, name="sm2-sealer", org_name=SM2_ORG, uscc=pki_sm2.USCC_A, roles="sealer"
+            )
+            session.flush()
+            grant_seal(session, OPERATOR, "sm2-sealer", find_seal(session, code))
+        db.dispose()
+        server.keys["sm2-sealer"] = made.api_key
+        yield server, code
+    finally:
+        stop_server(server)
+
+
+def _apply(server: Server, code: str, **fields: str) -> httpx.Response:
+    with server.client("sm2-sealer") as http:
+        return http.post(
+            f"/v1/seals/{code}/apply",
+            files={"file": ("doc.pdf", small_pdf(TITLE), "application/pdf")},
+            data=fields,
+        )
+
+
+def _verdict(directory: Path, sealed: bytes) -> str:
+    sm2 = pki_sm2.load()
+    (directory / "trust").mkdir(exist_ok=True)
+    (directory / "trust" / "root.pem").write_bytes(sm2.pem("sm2-root"))
+    (directory / "interm.pem").write_bytes(sm2.pem("sm2-interm"))
+    (directory / "check.pdf").write_bytes(sealed)
+    result = CliRunner().invoke(
+        main,
+        ["verify", str(directory / "check.pdf"), "--trust", str(directory / "trust"),
+         "--cert", str(directory / "interm.pem")],
+    )  # fmt: skip
+    return json.loads(result.output)["indication"]
+
+
+@needs_openssl
+def test_http_apply_with_an_sm2_seal_makes_a_gbt38540_seal_signature(
+    sm2_server: tuple[Server, str], tmp_path: Path
+) -> None:
+    server, code = sm2_server
+    response = _apply(server, code)
+    assert response.status_code == 200, response.text
+    sealed = response.content
+    sm2 = pki_sm2.load()
+    signature = assert_ses_pdf_checks_out(tmp_path, sealed, sm2.cert("sm2-agency-a"), sm2.cert("sm2-maker"))
+    assert signature["to_sign"]["eseal"]["e_seal_info"]["es_id"].native == code
+    assert _verdict(tmp_path, sealed) == "TOTAL_PASSED"
+    assert _verdict(tmp_path, sealed.replace(TITLE.encode(), TITLE.upper().encode(), 1)) == "TOTAL_FAILED"
+
+
+@needs_openssl
+def test_http_apply_with_an_sm2_seal_makes_sm2_cms_on_request(
+    sm2_server: tuple[Server, str], tmp_path: Path
+) -> None:
+    server, code = sm2_server
+    response = _apply(server, code, sm2_format="cms")
+    assert response.status_code == 200, response.text
+    sealed = response.content
+    signer_info = cms.ContentInfo.load(contents_der(sealed))["content"]["signer_infos"][0]
+    digest = next(a for a in signer_info["signed_attrs"] if a["type"].native == "message_digest")
+    assert digest["values"][0].native == sm3(tmp_path, signed_bytes(sealed))
+    assert _verdict(tmp_path, sealed) == "TOTAL_PASSED"
+
+
+def test_http_apply_refuses_an_unknown_sm2_format(sm2_server: tuple[Server, str]) -> None:
+    server, code = sm2_server
+    response = _apply(server, code, sm2_format="ofd")
+    assert response.status_code == 422
+    assert response.json()["code"] == "REQUEST_INVALID"
