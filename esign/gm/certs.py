@@ -81,7 +81,11 @@ def validation_context(
 def is_sm2_certificate(cert: x509.Certificate) -> bool:
     """Is the certificate's key on the SM2 curve (which ``cryptography`` cannot load)?"""
     public = cert.public_key
-    return public.algorithm == "ec" and public["algorithm"]["parameters"].chosen.dotted == oids.SM2_CURVE
+    if public.algorithm != "ec":
+        return False
+    curve = public["algorithm"]["parameters"]
+    # explicit domain parameters (a SpecifiedECDomain) are never the named SM2 curve
+    return curve.name == "named" and curve.chosen.dotted == oids.SM2_CURVE
 
 
 async def validate_signer_chain(cert: x509.Certificate, context: ValidationContext) -> ValidationPath:
