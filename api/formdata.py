@@ -50,10 +50,12 @@ class FilePart:
 class _Collector:
     """python-multipart's callbacks for one form: each file part ``part`` to a new spool, fields to a dict."""
 
-    def __init__(self, part: str, new_spool: Callable[[], Spool], max_files: int) -> None:
+    def __init__(self, part: str, new_spool: Callable[[], Spool], max_files: int, max_total: int) -> None:
         self.part = part
         self.new_spool = new_spool
         self.max_files = max_files
+        self.max_total = max_total
+        self._total = 0
         self.files: list[FilePart] = []
         self.fields: dict[str, str] = {}
         #: the file part being read, and the parts ended since the last flush (bytes still buffered)
@@ -114,6 +116,9 @@ class _Collector:
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self._file is not None:
+            self._total += end - start
+            if self._total > self.max_total:
+                raise EsignError(ErrorCode.PDF_TOO_LARGE, limit=self.max_total)
             self._file.spool.add(data[start:end])
             return
         assert self._field is not None  # on_headers_finished opened a file or a field, or refused
@@ -148,9 +153,11 @@ async def parse_form(
     body: AsyncIterator[bytes],
     part: str,
     new_spool: Callable[[], Spool],
-    max_files: int = 1,
+    max_files: int,
+    max_total: int,
 ) -> tuple[list[FilePart], dict[str, str]]:
-    """Parse ``body``; returns its file parts (none, one, or up to ``max_files``) and the text fields.
+    """Parse ``body``; returns its file parts (none, one, or up to ``max_files`` of at most
+    ``max_total`` bytes together; each spool holds its own limit) and the text fields.
 
     The spools come from ``new_spool``, one per file part; on any refusal every one of them is
     discarded before the error leaves, so the caller owns spools only once this returns.
@@ -158,7 +165,7 @@ async def parse_form(
     _, params = parse_options_header(content_type)
     if not params.get(b"boundary"):
         raise _malformed("the multipart boundary is missing", "缺少 multipart 分隔符（boundary）")
-    collector = _Collector(part, new_spool, max_files)
+    collector = _Collector(part, new_spool, max_files, max_total)
     try:
         try:
             parser = MultipartParser(params[b"boundary"], collector.callbacks())  # type: ignore[arg-type]

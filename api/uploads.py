@@ -44,7 +44,8 @@ __all__ = ["Form", "Intake", "IntakeDep", "Upload", "read_json"]
 
 #: room for multipart boundaries, part headers and the option fields beside the file
 _MULTIPART_OVERHEAD = 64 * 1024
-#: and for the boundary and headers (file name, content type) of every further file part
+#: and for the boundary and headers (file name, content type) of every further file part (the
+#: file bytes together are held to ``max_total`` exactly by the parser; this bounds the framing)
 _PART_OVERHEAD = 2 * 1024
 _SPOOL_BYTES = 1024 * 1024
 #: a client at its cap of uploads in progress is told to come back after this many seconds
@@ -176,7 +177,7 @@ class Intake:
             _refuse_declared(declared, cap, max_total)
             body = _limited(request, cap, max_total)
             files, fields = await parse_form(
-                content_type, body, part, lambda: Spool(self.directory, limit), max_files
+                content_type, body, part, lambda: Spool(self.directory, limit), max_files, max_total
             )
             return _Received(files, fields)
         if media_type in RAW_TYPES:

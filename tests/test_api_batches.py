@@ -189,3 +189,20 @@ def test_outcomes_csv_names_cannot_be_formulas(api_server: Server) -> None:
         rows, _ = outcomes(http.get(f"/v1/batches/{batch_id}/results").content)
     shown = {row["name"] for row in rows}
     assert shown == {f"'{name}" for name in names[:-1]} | {"plain.pdf"}
+
+
+def test_parts_are_held_to_the_document_and_batch_size_limits(tmp_path: Path, pki: TestPKI) -> None:
+    env, keys = prepare(tmp_path, pki)
+    env |= {"ESIGN_MAX_UPLOAD_BYTES": "50000", "ESIGN_BATCH_MAX_BYTES": "100000"}
+    server = start_node(tmp_path, env, keys)
+    try:
+        with server.client("a-sealer") as http:
+            one_too_big = submit_parts(http, "HZAMR-01", {"big.pdf": b"%PDF-" + b"x" * 50_000})
+            too_much = submit_parts(
+                http, "HZAMR-01", {f"{n}.pdf": b"%PDF-" + b"x" * 45_000 for n in range(4)}
+            )
+    finally:
+        stop_server(server)
+    for response, limit in ((one_too_big, "50000"), (too_much, "100000")):
+        assert response.status_code == 413 and response.json()["code"] == "PDF_TOO_LARGE"
+        assert limit in response.json()["detail"]
