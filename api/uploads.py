@@ -15,7 +15,9 @@ else's turn. Routes enter a worker pool only once the body is complete (``api.wo
 pace of a body is the business of ``api.middleware.BodyDeadline``.
 
 Two shapes are accepted, as the intake systems send them: ``multipart/form-data`` with the PDF in
-the ``file`` part (plus small option fields), or a raw ``application/pdf`` body.
+the ``file`` part (plus small option fields), or a raw ``application/pdf`` body. A batch
+(:meth:`Intake.documents`) may repeat the ``file`` part: each part gets a spool of its own, at most
+the upload limit each and ``max_total`` bytes together.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.requests import ClientDisconnect
 
-from api.formdata import parse_form
+from api.formdata import FilePart, parse_form
 from api.settings import Settings
 from api.spool import Spool, remove_spool_directory, spool_directory
 from esign.errors import ErrorCode, EsignError
@@ -42,6 +44,9 @@ __all__ = ["Form", "Intake", "IntakeDep", "Upload", "read_json"]
 
 #: room for multipart boundaries, part headers and the option fields beside the file
 _MULTIPART_OVERHEAD = 64 * 1024
+#: and for the boundary and headers (file name, content type) of every further file part (the
+#: file bytes together are held to ``max_total`` exactly by the parser; this bounds the framing)
+_PART_OVERHEAD = 2 * 1024
 _SPOOL_BYTES = 1024 * 1024
 #: a client at its cap of uploads in progress is told to come back after this many seconds
 RETRY_AFTER_S = 5
@@ -70,10 +75,12 @@ class Form:
 
 @dataclass(frozen=True)
 class _Received:
-    spool: Spool
-    sha256: str
-    filename: str | None
+    files: list[FilePart]
     fields: dict[str, str]
+
+    def discard(self) -> None:
+        for file in self.files:
+            file.spool.discard()
 
 
 class Intake:
@@ -104,44 +111,88 @@ class Intake:
     @asynccontextmanager
     async def document(self, request: Request, caller: Principal | None) -> AsyncIterator[Upload]:
         """The PDF of ``request``, complete on disk for the block; its file is deleted when the block ends."""
-        received = await self._receive(request, caller, "file", self.max_bytes)
+        async with self.documents(request, caller, 1, self.max_bytes) as [upload]:
+            yield upload
+
+    @asynccontextmanager
+    async def documents(
+        self, request: Request, caller: Principal | None, max_files: int, max_total: int
+    ) -> AsyncIterator[list[Upload]]:
+        """The 1 to ``max_files`` documents of ``request`` (repeated ``file`` parts), each at most the
+        upload limit and ``max_total`` bytes together, on disk for the block (deleted when it ends).
+        Each :class:`Upload` carries the form's fields."""
+        received = await self._receive(request, caller, "file", self.max_bytes, max_files, max_total)
         try:
-            if received.filename is None:
+            if not received.files:
                 detail = "the PDF goes in the multipart part 'file'"
                 raise EsignError(
                     ErrorCode.MALFORMED_REQUEST, detail=detail, detail_zh="PDF 文件应放在名为“file”的部分中"
                 )
-            spool = received.spool
-            yield Upload(spool.path, spool.size, received.sha256, received.filename, received.fields)
+            yield [
+                Upload(file.spool.path, file.spool.size, file.sha256, file.filename, received.fields)
+                for file in received.files
+            ]
         finally:
-            received.spool.discard()
+            received.discard()
 
     async def form(self, request: Request, caller: Principal | None, part: str, limit: int) -> Form:
         """A ``multipart/form-data`` body whose (optional) file part ``part`` holds up to ``limit`` bytes."""
         received = await self._receive(request, caller, part, limit)
         try:
-            data = None
-            if received.filename is not None:
-                data = await asyncio.to_thread(received.spool.path.read_bytes)
-            return Form(file=data, filename=received.filename, fields=received.fields)
+            data, filename = None, None
+            if received.files:
+                filename = received.files[0].filename
+                data = await asyncio.to_thread(received.files[0].spool.path.read_bytes)
+            return Form(file=data, filename=filename, fields=received.fields)
         finally:
-            received.spool.discard()
+            received.discard()
 
-    async def _receive(self, request: Request, caller: Principal | None, part: str, limit: int) -> _Received:
+    async def _receive(
+        self,
+        request: Request,
+        caller: Principal | None,
+        part: str,
+        limit: int,
+        max_files: int = 1,
+        max_total: int | None = None,
+    ) -> _Received:
+        """The body on disk; on any refusal nothing of it is left there."""
         with self._in_progress(_client_of(request, caller)):
-            spool = Spool(self.directory, limit)
             try:
-                filename, fields = await _spool_body(request, part, spool, limit)
-                return _Received(spool, await spool.finish(), filename, fields)
+                return await self._spool_body(request, part, limit, max_files, max_total or limit)
             except ClientDisconnect:
-                spool.discard()
                 detail = "the client disconnected before the body was complete"
                 raise EsignError(
                     ErrorCode.MALFORMED_REQUEST, detail=detail, detail_zh="请求内容未传完，连接已断开"
                 ) from None
+
+    async def _spool_body(
+        self, request: Request, part: str, limit: int, max_files: int, max_total: int
+    ) -> _Received:
+        content_type = request.headers.get("content-type", "")
+        media_type = content_type.split(";")[0].strip().lower()
+        declared = request.headers.get("content-length")
+        if media_type == "multipart/form-data":
+            cap = max_total + _MULTIPART_OVERHEAD + (max_files - 1) * _PART_OVERHEAD
+            _refuse_declared(declared, cap, max_total)
+            body = _limited(request, cap, max_total)
+            files, fields = await parse_form(
+                content_type, body, part, lambda: Spool(self.directory, limit), max_files, max_total
+            )
+            return _Received(files, fields)
+        if media_type in RAW_TYPES:
+            _refuse_declared(declared, limit, limit)
+            spool = Spool(self.directory, limit)
+            try:
+                async for chunk in request.stream():
+                    spool.add(chunk)
+                    await spool.drain()
+                name = request.query_params.get("filename", "document.pdf")
+                return _Received([FilePart(name, spool, await spool.finish())], {})
             except BaseException:
                 spool.discard()
                 raise
+        raise EsignError(ErrorCode.NOT_A_PDF)
 
     @contextmanager
     def _in_progress(self, client: str) -> Iterator[None]:
@@ -171,25 +222,6 @@ def _client_of(request: Request, caller: Principal | None) -> str:
     if caller is not None:
         return f"client:{caller.name}"
     return f"ip:{request.client.host if request.client else 'unknown'}"
-
-
-async def _spool_body(
-    request: Request, part: str, spool: Spool, limit: int
-) -> tuple[str | None, dict[str, str]]:
-    content_type = request.headers.get("content-type", "")
-    media_type = content_type.split(";")[0].strip().lower()
-    declared = request.headers.get("content-length")
-    if media_type == "multipart/form-data":
-        _refuse_declared(declared, limit + _MULTIPART_OVERHEAD, limit)
-        body = _limited(request, limit + _MULTIPART_OVERHEAD, limit)
-        return await parse_form(content_type, body, part, spool)
-    if media_type in RAW_TYPES:
-        _refuse_declared(declared, limit, limit)
-        async for chunk in request.stream():
-            spool.add(chunk)
-            await spool.drain()
-        return request.query_params.get("filename", "document.pdf"), {}
-    raise EsignError(ErrorCode.NOT_A_PDF)
 
 
 def _refuse_declared(declared: str | None, cap: int, limit: int) -> None:

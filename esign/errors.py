@@ -196,6 +196,11 @@ class ErrorCode(Enum):
     )
     BATCH_NOT_FOUND = (404, "批量任务“{batch}”不存在。", "Batch '{batch}' does not exist.")
     BATCH_INVALID = (422, "批量文件无效：{detail}", "Invalid batch upload: {detail}")
+    TOO_MANY_DOCUMENTS = (
+        413,
+        "批量文件数量过多（上限 {limit} 个）。",
+        "Too many documents in one batch (limit {limit}).",
+    )
     IDEMPOTENCY_KEY_REUSED = (
         422,
         "幂等键“{key}”已用于另一个盖章请求（文档、印章或选项不同），请换用新的幂等键。",

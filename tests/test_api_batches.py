@@ -141,3 +141,68 @@ def test_a_server_killed_mid_batch_resumes_it_and_seals_nothing_twice(tmp_path: 
             "SELECT request_id, COUNT(*) FROM audit_records WHERE action = 'seal.applied' GROUP BY request_id"
         ).fetchall()
     assert len(counts) == 12 and all(count == 1 for _, count in counts)
+
+
+def submit_parts(http: httpx.Client, code: str, documents: dict[str, bytes]) -> httpx.Response:
+    """Many documents as repeated multipart parts ``file``, one PDF each."""
+    files = [("file", (name, data, "application/pdf")) for name, data in documents.items()]
+    return http.post(f"/v1/seals/{code}/batches", files=files)
+
+
+def test_many_pdf_parts_in_one_request_are_one_batch(api_server: Server) -> None:
+    documents = {f"part-{n}.pdf": small_pdf(f"multipart document {n}") for n in range(3)}
+    with api_server.client("a-sealer") as http:
+        response = submit_parts(http, "HZAMR-01", documents)
+        assert response.status_code == 202, response.text
+        status = wait_done(http, response.json()["id"])
+        assert status["total"] == 3 and status["done"] == 3 and status["failed"] == 0
+        rows, archive = outcomes(http.get(f"/v1/batches/{status['id']}/results").content)
+    assert sorted(row["name"] for row in rows) == sorted(documents)
+    sealed = [name for name in archive.namelist() if name.startswith("sealed/")]
+    assert len(sealed) == 3 and all(archive.read(name).startswith(b"%PDF-") for name in sealed)
+    assert sorted(archive.namelist()) == sorted([*sealed, "outcomes.csv"])
+
+
+def test_a_part_that_is_no_pdf_fails_alone(api_server: Server) -> None:
+    documents = {"good.pdf": small_pdf("beside a bad part"), "bad.pdf": b"this is no PDF"}
+    with api_server.client("a-sealer") as http:
+        response = submit_parts(http, "HZAMR-01", documents)
+        assert response.status_code == 202, response.text
+        status = wait_done(http, response.json()["id"])
+    assert status["done"] == 1 and status["failed"] == 1
+    assert [(f["name"], f["code"]) for f in status["failures"]] == [("bad.pdf", "NOT_A_PDF")]
+
+
+def test_more_parts_than_a_batch_holds_are_refused(api_server: Server) -> None:
+    documents = {f"{n}.pdf": b"%PDF-" for n in range(1001)}  # ESIGN_BATCH_MAX_DOCUMENTS = 1000
+    with api_server.client("a-sealer") as http:
+        response = submit_parts(http, "HZAMR-01", documents)
+    assert response.status_code == 413 and response.json()["code"] == "TOO_MANY_DOCUMENTS"
+
+
+def test_outcomes_csv_names_cannot_be_formulas(api_server: Server) -> None:
+    names = ["=HYPERLINK(1).pdf", "+1.pdf", "-1.pdf", "@SUM.pdf", "\ttab.pdf", "\rcr.pdf", "plain.pdf"]
+    documents = {name: small_pdf(f"formula {n}") for n, name in enumerate(names)}
+    with api_server.client("a-sealer") as http:
+        batch_id = submit(http, "HZAMR-01", batch_zip(documents)).json()["id"]
+        wait_done(http, batch_id)
+        rows, _ = outcomes(http.get(f"/v1/batches/{batch_id}/results").content)
+    shown = {row["name"] for row in rows}
+    assert shown == {f"'{name}" for name in names[:-1]} | {"plain.pdf"}
+
+
+def test_parts_are_held_to_the_document_and_batch_size_limits(tmp_path: Path, pki: TestPKI) -> None:
+    env, keys = prepare(tmp_path, pki)
+    env |= {"ESIGN_MAX_UPLOAD_BYTES": "50000", "ESIGN_BATCH_MAX_BYTES": "100000"}
+    server = start_node(tmp_path, env, keys)
+    try:
+        with server.client("a-sealer") as http:
+            one_too_big = submit_parts(http, "HZAMR-01", {"big.pdf": b"%PDF-" + b"x" * 50_000})
+            too_much = submit_parts(
+                http, "HZAMR-01", {f"{n}.pdf": b"%PDF-" + b"x" * 45_000 for n in range(4)}
+            )
+    finally:
+        stop_server(server)
+    for response, limit in ((one_too_big, "50000"), (too_much, "100000")):
+        assert response.status_code == 413 and response.json()["code"] == "PDF_TOO_LARGE"
+        assert limit in response.json()["detail"]

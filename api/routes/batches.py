@@ -1,9 +1,10 @@
 """Batch sealing over HTTP: ``POST /v1/seals/{code}/batches``, ``GET /v1/batches/{id}`` and its results.
 
-The upload (a zip of PDFs, or one PDF, in the multipart part ``file``, with the same option fields
-as ``/apply``) is stored whole in the database before the answer, so it survives any node or
-worker; the jobs then run on the configured queue (``api.batch_jobs``). A batch is visible to the
-client that sent it, to its organisation's seal-admins and auditors, and to nobody else (404).
+The upload (a zip of PDFs, one PDF, or many PDFs as repeated multipart parts ``file``, with the
+same option fields as ``/apply``) is stored whole in the database before the answer, so it
+survives any node or worker; the jobs then run on the configured queue (``api.batch_jobs``). A
+batch is visible to the client that sent it, to its organisation's seal-admins and auditors, and
+to nobody else (404).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from api.deps import Caller, RuntimeDep
 from api.problems import problems
 from api.routes.seals import SealCode
 from api.seal_options import ApplyOptions, parse_apply_options
-from api.uploads import IntakeDep
+from api.uploads import IntakeDep, Upload
 from esign.errors import ErrorCode, EsignError
 from keystore import jobs
 from keystore.authz import Principal, Role
@@ -78,17 +79,22 @@ def _out(status: jobs.BatchStatus) -> BatchOut:
 
 def _batch_body() -> dict[str, Any]:
     options = ApplyOptions.inline_json_schema()
-    archive = {"type": "string", "format": "binary", "description": "A zip of PDFs, or one PDF."}
+    archive = {"type": "string", "format": "binary", "description": "A zip of PDFs, or a PDF."}
+    files = {
+        "description": "One part: a zip of PDFs, or one PDF. Repeated parts: one PDF each.",
+        "oneOf": [archive, {"type": "array", "items": archive}],
+    }
     return {
         "requestBody": {
             "required": True,
-            "description": "Multipart: a zip of PDFs (or one PDF) in `file`, the `/apply` options as fields.",
+            "description": "Multipart: a zip of PDFs, or one or more PDFs, in `file` (the part may be "
+            "repeated), the `/apply` options as fields.",
             "content": {
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
                         "required": ["file"],
-                        "properties": {"file": archive, **options["properties"]},
+                        "properties": {"file": files, **options["properties"]},
                     }
                 }
             },
@@ -113,18 +119,15 @@ async def submit(
     code: SealCode,
 ) -> BatchOut:
     settings = runtime.settings
-    async with intake.document(request, caller) as upload:
-        parse_apply_options(upload.fields)  # a bad option is a 422 now, not a failure per document
-        documents = await asyncio.to_thread(
-            unpack,
-            upload.path,
-            upload.filename,
-            settings.batch_max_documents,
-            settings.max_upload_bytes,
-            settings.batch_max_bytes,
-        )
+    limits = (settings.batch_max_documents, settings.max_upload_bytes, settings.batch_max_bytes)
+    async with intake.documents(
+        request, caller, settings.batch_max_documents, settings.batch_max_bytes
+    ) as uploads:
+        fields = uploads[0].fields
+        parse_apply_options(fields)  # a bad option is a 422 now, not a failure per document
+        documents = await asyncio.to_thread(unpack, uploads, *limits)
     batch_id, digests = await asyncio.to_thread(
-        jobs.create_batch, runtime.db, caller, code, upload.fields, documents
+        jobs.create_batch, runtime.db, caller, code, fields, documents
     )
     try:
         await asyncio.to_thread(batches.submit, batch_id, digests)
@@ -136,13 +139,31 @@ async def submit(
 
 
 def unpack(
-    path: FilePath, filename: str, max_documents: int, max_bytes: int, max_total: int
+    uploads: list[Upload], max_documents: int, max_bytes: int, max_total: int
 ) -> list[jobs.NewDocument]:
-    """The PDFs of an uploaded zip (or the one uploaded PDF): each at most ``max_bytes`` unpacked,
-    all together at most ``max_total`` (a zip bomb stops at the limit, it is never inflated whole)."""
-    with path.open("rb") as upload:
-        if upload.read(5) == b"%PDF-":
-            return [jobs.NewDocument(os.path.basename(filename) or "document.pdf", path.read_bytes())]
+    """The documents of a batch upload.
+
+    Several parts are one document each, taken as sent: the intake already held them to the
+    limits while they streamed, and a part that is no PDF fails as its own document (``NOT_A_PDF``,
+    like a broken ``.pdf`` member of a zip) rather than refusing the PDFs beside it. One part is a
+    PDF, or a zip whose ``.pdf`` members are read with the limits here.
+    """
+    if len(uploads) > 1:
+        return [jobs.NewDocument(_name(upload.filename), upload.path.read_bytes()) for upload in uploads]
+    [upload] = uploads
+    with upload.path.open("rb") as head:
+        if head.read(5) == b"%PDF-":
+            return [jobs.NewDocument(_name(upload.filename), upload.path.read_bytes())]
+    return _unzip(upload.path, max_documents, max_bytes, max_total)
+
+
+def _name(filename: str) -> str:
+    return os.path.basename(filename) or "document.pdf"
+
+
+def _unzip(path: FilePath, max_documents: int, max_bytes: int, max_total: int) -> list[jobs.NewDocument]:
+    """The PDFs of a zip: each at most ``max_bytes`` unpacked, all together at most ``max_total``
+    (a zip bomb stops at the limit, it is never inflated whole)."""
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
@@ -152,7 +173,7 @@ def unpack(
         if not entries:
             raise EsignError(ErrorCode.BATCH_INVALID, detail="the archive holds no .pdf file")
         if len(entries) > max_documents:
-            raise EsignError(ErrorCode.BATCH_INVALID, detail=f"more than {max_documents} documents")
+            raise EsignError(ErrorCode.TOO_MANY_DOCUMENTS, limit=max_documents)
         documents, left = [], max_total
         for info in entries:
             documents.append(_entry(archive, info, min(max_bytes, left)))
@@ -174,6 +195,26 @@ def _entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int) -> j
     if len(data) > max_bytes:
         raise EsignError(ErrorCode.PDF_TOO_LARGE, limit=max_bytes)
     return jobs.NewDocument(os.path.basename(info.filename), data)
+
+
+#: what a spreadsheet reads as the start of a formula (OWASP, "CSV injection")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    """``text`` as a spreadsheet shows it, never runs it: a file name is the sender's to choose, and
+    ``=HYPERLINK(…)`` opened by an auditor in Excel or WPS would be a formula; a leading apostrophe
+    makes it text (OWASP's advice)."""
+    return f"'{text}" if text.startswith(_FORMULA_START) else text
+
+
+def _row(outcome: jobs.Outcome, member: str) -> list[object]:
+    """One line of outcomes.csv. The name and the error detail (which may quote the document) are
+    the sender's text; the member starts with ``sealed/``, the other cells are the service's own."""
+    return [
+        outcome.position, _cell(outcome.name), outcome.sha256, outcome.state, outcome.audit_seq or "",
+        outcome.error_code or "", _cell(outcome.error or ""), member,
+    ]  # fmt: skip
 
 
 def _visible(db: Database, caller: Principal, batch_id: str) -> jobs.BatchStatus:
@@ -224,10 +265,7 @@ def results(runtime: RuntimeDep, caller: Caller, batch_id: BatchId) -> FileRespo
                 member = f"sealed/{outcome.position:05d}-{outcome.name}" if sealed else ""
                 if sealed:
                     archive.writestr(member, sealed)
-                rows.writerow(
-                    [outcome.position, outcome.name, outcome.sha256, outcome.state, outcome.audit_seq or "",
-                     outcome.error_code or "", outcome.error or "", member]
-                )  # fmt: skip
+                rows.writerow(_row(outcome, member))
             archive.writestr("outcomes.csv", table.getvalue())
     except BaseException:
         os.unlink(name)
