@@ -65,7 +65,7 @@ def _number(rng: random.Random, old: int, others: list[int]) -> int:
         return rng.choice(others)
     if choice < 0.8:
         return 0
-    return rng.randint(0, 10**rng.randint(1, 12))
+    return rng.randint(0, 10 ** rng.randint(1, 12))
 
 
 def flip(rng: random.Random, pdf: bytes) -> tuple[bytes, str]:
@@ -137,9 +137,8 @@ def xref_entry(rng: random.Random, pdf: bytes, after: int = 0) -> tuple[bytes, s
 
 def _xref_stream_entry(rng: random.Random, pdf: bytes, after: int) -> tuple[bytes, str]:
     """Decode the file's last xref stream, change one byte of its entries, encode it again."""
-    marker = None
-    for marker in _XREF_STREAM.finditer(pdf, after):
-        pass
+    markers = list(_XREF_STREAM.finditer(pdf, after))
+    marker = markers[-1] if markers else None
     if marker is None:
         return flip_structure(rng, pdf)
     start = pdf.index(b"stream", marker.end())
@@ -192,7 +191,9 @@ def make_append_document(others: list[bytes]) -> Mutator:
 # -- incremental updates ---------------------------------------------------------------------------
 
 
-def _update(rng: random.Random, pdf: bytes, edit: Callable[[IncrementalPdfFileWriter], str]) -> tuple[bytes, str]:
+def _update(
+    rng: random.Random, pdf: bytes, edit: Callable[[IncrementalPdfFileWriter], str]
+) -> tuple[bytes, str]:
     """``edit`` applied in an incremental update; half of the time the update's xref is damaged too."""
     writer = IncrementalPdfFileWriter(BytesIO(pdf))
     writer.stream_xrefs = rng.random() < 0.5
@@ -210,7 +211,9 @@ def _update(rng: random.Random, pdf: bytes, edit: Callable[[IncrementalPdfFileWr
     return mutant, detail
 
 
-def _page(writer: IncrementalPdfFileWriter, index: int = 0) -> tuple[generic.DictionaryObject, generic.Reference]:
+def _page(
+    writer: IncrementalPdfFileWriter, index: int = 0
+) -> tuple[generic.DictionaryObject, generic.Reference]:
     ref, _ = writer.find_page_for_modification(index)
     return ref.get_object(), ref
 
@@ -260,7 +263,9 @@ def update_content(rng: random.Random, pdf: bytes) -> tuple[bytes, str]:
             page[pdf_name("/Contents")] = forged
         elif how == 1:
             old = page.raw_get("/Contents")
-            page[pdf_name("/Contents")] = generic.ArrayObject([*(old if isinstance(old, list) else [old]), forged])
+            page[pdf_name("/Contents")] = generic.ArrayObject(
+                [*(old if isinstance(old, list) else [old]), forged]
+            )
         else:
             page[pdf_name("/Rotate")] = generic.NumberObject(rng.choice((90, 180, 270)))
             writer.mark_update(ref)
@@ -313,10 +318,14 @@ def update_hide_seal(rng: random.Random, pdf: bytes) -> tuple[bytes, str]:
         if how == 0:
             widget[pdf_name("/F")] = generic.NumberObject(rng.choice((2, 32, 34, 1)))
         elif how == 1:
-            layer = writer.add_object(_names(("/Type", pdf_name("/OCG")), ("/Name", generic.TextStringObject("x"))))
+            layer = writer.add_object(
+                _names(("/Type", pdf_name("/OCG")), ("/Name", generic.TextStringObject("x")))
+            )
             widget[pdf_name("/OC")] = layer
             default = _names(("/OFF", generic.ArrayObject([layer])))
-            writer.root[pdf_name("/OCProperties")] = _names(("/OCGs", generic.ArrayObject([layer])), ("/D", default))
+            writer.root[pdf_name("/OCProperties")] = _names(
+                ("/OCGs", generic.ArrayObject([layer])), ("/D", default)
+            )
             writer.update_root()
         elif how == 2:
             widget[pdf_name("/AP")] = _names(("/N", _form(writer, b"", (0, 0, 10, 10))))
@@ -346,7 +355,9 @@ def _catalog_edit(rng: random.Random, writer: IncrementalPdfFileWriter) -> str:
             if isinstance(root.raw_get("/AcroForm"), generic.IndirectObject):
                 writer.mark_update(root.raw_get("/AcroForm"))
     elif how == 3:
-        layer = writer.add_object(_names(("/Type", pdf_name("/OCG")), ("/Name", generic.TextStringObject("y"))))
+        layer = writer.add_object(
+            _names(("/Type", pdf_name("/OCG")), ("/Name", generic.TextStringObject("y")))
+        )
         default = _names(("/ON", generic.ArrayObject([layer])))
         root[pdf_name("/OCProperties")] = _names(("/OCGs", generic.ArrayObject([layer])), ("/D", default))
     elif how == 4:

@@ -78,12 +78,22 @@ def build_samples() -> list[Sample]:
     pki = TestPKI()
     agency_a = load_pkcs12(pki.pkcs12("agency-a", b"f"), b"f")
     agency_b = load_pkcs12(pki.pkcs12("agency-b", b"f"), b"f")
-    licence = seal(licence_pdf(), agency_a, SealOptions(placement=AtPosition(1, 150, 235)), image=round_seal("杭州市市场监督管理局"))
-    certified = seal(form_pdf(), agency_a, SealOptions(certification=Certification.NO_CHANGES, placement=Invisible()))
+    licence = seal(
+        licence_pdf(),
+        agency_a,
+        SealOptions(placement=AtPosition(1, 150, 235)),
+        image=round_seal("杭州市市场监督管理局"),
+    )
+    certified = seal(
+        form_pdf(), agency_a, SealOptions(certification=Certification.NO_CHANGES, placement=Invisible())
+    )
     second = SealOptions(placement=AtPosition(1, 330, 235), field_name="Seal2")
     two = seal(licence, agency_b, second, image=round_seal("杭州市人民政府"))
     docs = {"licence-bb": licence, "form-certified-p1": certified, "licence-two-seals": two}
-    return [Sample(name, data, tuple(render(data[:end]) for end in _signed_ends(data))) for name, data in docs.items()]
+    return [
+        Sample(name, data, tuple(render(data[:end]) for end in _signed_ends(data)))
+        for name, data in docs.items()
+    ]
 
 
 def _signed_ends(pdf: bytes) -> list[int]:
@@ -124,7 +134,7 @@ def _pdfium(pdf: bytes) -> Pages:
             bitmap = document[index].render(scale=DPI / 72, grayscale=True, may_draw_forms=True)
             digests.append(b"%d %d " % (bitmap.width, bitmap.height) + bytes(bitmap.buffer))
         return tuple(digests) if digests else None
-    except Exception:  # noqa: BLE001 - any failure to open or draw is "this engine cannot show it"
+    except Exception:
         return None
 
 
@@ -137,13 +147,17 @@ def mutators(samples: list[Sample]) -> tuple[list[str], list[Mutator], list[int]
     return names, [table[n][0] for n in names], [table[n][1] for n in names]
 
 
-def case_plan(seed: int, index: int, samples: list[Sample], names: list[str], weights: list[int]) -> tuple[int, str]:
+def case_plan(
+    seed: int, index: int, samples: list[Sample], names: list[str], weights: list[int]
+) -> tuple[int, str]:
     """Which sample and mutator case ``index`` uses: a function of the seed and the index only."""
     rng = random.Random(f"{seed}:{index}:plan")
     return rng.randrange(len(samples)), rng.choices(names, weights)[0]
 
 
-def run_case(seed: int, index: int, sample: Sample, name: str, mutator: Mutator, policy: Any, conn: Connection) -> None:
+def run_case(
+    seed: int, index: int, sample: Sample, name: str, mutator: Mutator, policy: Any, conn: Connection
+) -> None:
     """In the child: build the mutant, verify it, and referee it if it passed."""
     from esign.errors import EsignError
     from esign.verify.pipeline import verify
@@ -153,7 +167,7 @@ def run_case(seed: int, index: int, sample: Sample, name: str, mutator: Mutator,
     row: dict[str, Any] = {"case": index, "sample": sample.name, "mutator": name}
     try:
         mutant, row["detail"] = mutator(random.Random(f"{seed}:{index}"), sample.data)
-    except Exception as exc:  # noqa: BLE001 - a mutation that does not apply to this sample
+    except Exception as exc:
         row.update(outcome="not_applicable", detail=f"{type(exc).__name__}: {exc}"[:200])
         conn.send((row, None))
         return
@@ -165,7 +179,7 @@ def run_case(seed: int, index: int, sample: Sample, name: str, mutator: Mutator,
         row["reliable"] = [str(s.reliable_esignature.verdict) for s in report.signatures]
     except EsignError as exc:
         row.update(outcome="refused", code=exc.code.name)
-    except BaseException as exc:  # noqa: BLE001 - exactly what the fuzzer is looking for
+    except BaseException as exc:
         row.update(outcome="crash", error=f"{type(exc).__name__}: {exc}"[:300])
         row["traceback"] = traceback.format_exc()[-3000:]
     row["seconds"] = round(time.perf_counter() - started, 3)
@@ -197,7 +211,11 @@ def _looks_same(a: Pages, b: Pages) -> bool:
     if a is None or b is None or len(a) != len(b):
         return a == b
     for x, y in zip(a, b, strict=True):
-        if x != y and (len(x) != len(y) or sum(abs(p - q) > _GREY_STEP for p, q in zip(x, y)) > _CHANGED_PIXELS):
+        if x == y:
+            continue
+        if len(x) != len(y):
+            return False
+        if sum(abs(p - q) > _GREY_STEP for p, q in zip(x, y, strict=True)) > _CHANGED_PIXELS:
             return False
     return True
 
@@ -211,6 +229,7 @@ class Campaign:
     """Runs cases in forked children, ``jobs`` at a time, and keeps the tallies."""
 
     def __init__(self, seed: int, samples: list[Sample], timeout: float, save: Path | None) -> None:
+        import esign.verify.pipeline  # noqa: F401 - imported before the children fork, not by each of them
         from esign.policy import ValidationPolicy
         from fixtures.pki import TestPKI
 
@@ -233,7 +252,11 @@ class Campaign:
                 process = context.Process(target=run_case, args=args, daemon=True)
                 process.start()
                 sender.close()
-                running[receiver] = (process, {"case": index, "sample": self.samples[sample_at].name, "mutator": name}, time.monotonic())
+                running[receiver] = (
+                    process,
+                    {"case": index, "sample": self.samples[sample_at].name, "mutator": name},
+                    time.monotonic(),
+                )
             ready = wait(list(running), timeout=1.0)
             for conn in ready:
                 self._receive(conn, running)
@@ -248,7 +271,9 @@ class Campaign:
             if on_progress is not None and ready:
                 on_progress(self)
 
-    def _receive(self, conn: Connection, running: dict[Connection, tuple[Any, dict[str, Any], float]]) -> None:
+    def _receive(
+        self, conn: Connection, running: dict[Connection, tuple[Any, dict[str, Any], float]]
+    ) -> None:
         process, row, _ = running[conn]
         try:
             update, mutant = conn.recv()
@@ -286,7 +311,9 @@ class Campaign:
             "command": command,
             "seed": self.seed,
             "cases": len(rows),
-            "mutants_verified": sum(1 for r in rows if r.get("outcome") in ("report", "refused", "crash", "timeout")),
+            "mutants_verified": sum(
+                1 for r in rows if r.get("outcome") in ("report", "refused", "crash", "timeout")
+            ),
             "false_passes": sum(1 for r in rows if r["false_pass"]),
             "crashes": outcomes.get("crash", 0),
             "timeouts": outcomes.get("timeout", 0),
@@ -296,7 +323,9 @@ class Campaign:
             "by_mutator": dict(Counter(r["mutator"] for r in rows)),
             "passed_and_referee_agreed": sum(1 for r in rows if r.get("differs") == []),
             "peak_rss_mb": max((r.get("peak_rss_mb", 0) for r in rows), default=0),
-            "slowest_case": None if slowest is None else {k: slowest.get(k) for k in ("case", "sample", "mutator", "detail", "seconds", "outcome")},
+            "slowest_case": None
+            if slowest is None
+            else {k: slowest.get(k) for k in ("case", "sample", "mutator", "detail", "seconds", "outcome")},
             "mean_seconds": round(sum(r["seconds"] for r in timed) / len(timed), 3) if timed else None,
             "false_pass_cases": [r for r in rows if r["false_pass"]],
             "crash_cases": [r for r in rows if r.get("outcome") in ("crash", "timeout")],
@@ -317,7 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per case before it is killed")
     parser.add_argument("--out", type=Path, default=Path("fuzz-report.json"))
     parser.add_argument("--save", type=Path, help="write false passes and crashes here as PDFs")
-    parser.add_argument("--full", action="store_true", help="list every case in the report, not only failures")
+    parser.add_argument(
+        "--full", action="store_true", help="list every case in the report, not only failures"
+    )
     args = parser.parse_args(argv)
     command = "python bench/fuzz_verify.py " + " ".join(sys.argv[1:] if argv is None else argv)
     started = time.monotonic()

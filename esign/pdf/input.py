@@ -9,6 +9,7 @@ can read are refused. The reader may then parse repaired bytes; ``ParsedPdf.data
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from io import BytesIO
@@ -28,6 +29,13 @@ from esign.policy import Limits
 _HEADER_WINDOW = 1024
 #: how many earlier revisions an unreadable file is tried at (each try parses a prefix of the file)
 _EARLIER_REVISIONS_TRIED = 4
+#: what separates object syntax from what it holds: object headers, stream data, section keywords
+_SYNTAX_MARK = re.compile(
+    rb"(?<![0-9])\d+[\x00\t\n\x0c\r ]+\d+[\x00\t\n\x0c\r ]+obj\b|\bstream(?:\r\n|\n|\r)|\bendobj\b"
+    rb"|\bxref\b|\btrailer\b|\bstartxref\b"
+)
+#: a hex string, wherever it is: no stream data (compressed, ASCIIHex or content) holds one this long
+_HEX_RUN = "<[0-9A-Fa-f\x00\t\n\x0c\r ]{%d}"
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,9 @@ def open_pdf(data: bytes, limits: Limits) -> ParsedPdf:
         raise EsignError(ErrorCode.PDF_TOO_LARGE, limit=limits.max_file_size)
     if not looks_like_pdf(data):
         raise EsignError(ErrorCode.NOT_A_PDF)
+    oversized = oversized_syntax(data, limits.max_object_syntax)
+    if oversized is not None:
+        raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=oversized)
     decode_limits = DecodeLimits(per_stream=StreamDecodeLimits(max_output_size=limits.max_decoded_stream))
     try:
         reader, tolerant, relinked = _read_strictly(data, decode_limits), False, False
@@ -79,6 +90,35 @@ def open_pdf(data: bytes, limits: Limits) -> ParsedPdf:
     if reader.encrypted and not _opens_without_password(reader):
         raise EsignError(ErrorCode.PDF_ENCRYPTED)
     return ParsedPdf(data=data, reader=reader, tolerant=tolerant, relinked=relinked)
+
+
+def oversized_syntax(data: bytes, limit: int) -> str | None:
+    """Where ``data`` holds more than ``limit`` bytes of object syntax in one piece, or ``None``.
+
+    pyHanko's tokenizer reads strings, names and arrays a character at a time and keeps a Python object
+    per character or element: one 10 MB hex string cost 1 GB of memory and 20 s, a 2 MB array of
+    numbers 30 s. Whatever one object says outside its stream data (its dictionary, a string, a name,
+    an array, any nesting) lies between two structural marks — an object header, ``stream``,
+    ``endobj``, ``xref``, ``trailer`` — so bounding the distance between marks bounds every token
+    before the parser sees it, in one linear regex pass. Stream data is skipped up to ``endstream``
+    (it is decoded under its own limit); because a forged ``stream`` keyword inside a string could
+    skip a bomb that way, hex strings are also looked for across the whole file.
+    """
+    pos, too_long = 0, f"more than {limit} bytes of object syntax at offset %d"
+    while pos < len(data):
+        mark = _SYNTAX_MARK.search(data, pos, pos + limit + 64)  # never scan further than a bomb needs
+        if mark is None:
+            return too_long % pos if len(data) - pos > limit else None
+        if mark.start() - pos > limit:
+            return too_long % pos
+        pos = mark.end()
+        if mark.group().startswith(b"stream"):
+            end = data.find(b"endstream", pos)
+            pos = len(data) if end < 0 else end + 9
+    hex_run = re.search(_HEX_RUN.encode() % limit, data)
+    if hex_run is not None:
+        return f"a hex string of more than {limit} bytes at offset {hex_run.start()}"
+    return None
 
 
 def _read_strictly(data: bytes, decode_limits: DecodeLimits) -> PdfFileReader:
