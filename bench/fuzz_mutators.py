@@ -197,6 +197,7 @@ def _update(
     """``edit`` applied in an incremental update; half of the time the update's xref is damaged too."""
     writer = IncrementalPdfFileWriter(BytesIO(pdf))
     writer.stream_xrefs = rng.random() < 0.5
+    writer._document_id[1] = generic.ByteStringObject(rng.randbytes(16))  # pyHanko's is random: seed it
     detail = edit(writer)
     out = BytesIO()
     writer.write(out)

@@ -80,13 +80,12 @@ def open_pdf(data: bytes, limits: Limits) -> ParsedPdf:
     oversized = oversized_syntax(data, limits.max_object_syntax)
     if oversized is not None:
         raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=oversized)
-    decode_limits = DecodeLimits(per_stream=StreamDecodeLimits(max_output_size=limits.max_decoded_stream))
     try:
-        reader, tolerant, relinked = _read_strictly(data, decode_limits), False, False
+        reader, tolerant, relinked = _read_strictly(data, limits), False, False
     except PdfDecodeLimitError as exc:
         raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=str(exc)) from exc
     except PARSER_CRASHES:
-        (reader, relinked), tolerant = _read_tolerantly(data, decode_limits), True
+        (reader, relinked), tolerant = _read_tolerantly(data, limits), True
     if reader.encrypted and not _opens_without_password(reader):
         raise EsignError(ErrorCode.PDF_ENCRYPTED)
     return ParsedPdf(data=data, reader=reader, tolerant=tolerant, relinked=relinked)
@@ -104,12 +103,14 @@ def oversized_syntax(data: bytes, limit: int) -> str | None:
     (it is decoded under its own limit); because a forged ``stream`` keyword inside a string could
     skip a bomb that way, hex strings are also looked for across the whole file.
     """
+    if len(data) <= limit:
+        return None
     pos, too_long = 0, f"more than {limit} bytes of object syntax at offset %d"
     while pos < len(data):
         mark = _SYNTAX_MARK.search(data, pos, pos + limit + 64)  # never scan further than a bomb needs
-        if mark is None:
-            return too_long % pos if len(data) - pos > limit else None
-        if mark.start() - pos > limit:
+        if mark is None and len(data) - pos <= limit:
+            break
+        if mark is None or mark.start() - pos > limit:
             return too_long % pos
         pos = mark.end()
         if mark.group().startswith(b"stream"):
@@ -121,7 +122,7 @@ def oversized_syntax(data: bytes, limit: int) -> str | None:
     return None
 
 
-def _read_strictly(data: bytes, decode_limits: DecodeLimits) -> PdfFileReader:
+def _read_strictly(data: bytes, limits: Limits) -> PdfFileReader:
     """The strict parser; bytes after the last ``startxref … %%EOF`` are cut off for it.
 
     pyHanko looks for the last ``%%EOF`` near the end of the file and expects ``startxref`` before it,
@@ -130,30 +131,30 @@ def _read_strictly(data: bytes, decode_limits: DecodeLimits) -> PdfFileReader:
     (:mod:`esign.pdf.updates`); the offsets stay the upload's.
     """
     try:
-        return _read(data, strict=True, decode_limits=decode_limits)
+        return _read(data, strict=True, limits=limits)
     except PARSER_CRASHES:
         end = last_closer_end(data)
         if end is None or end == len(data):
             raise
-    return _read(data[:end], strict=True, decode_limits=decode_limits)
+    return _read(data[:end], strict=True, limits=limits)
 
 
-def _read_tolerantly(data: bytes, decode_limits: DecodeLimits) -> tuple[PdfFileReader, bool]:
+def _read_tolerantly(data: bytes, limits: Limits) -> tuple[PdfFileReader, bool]:
     """The tolerant parser, on the bytes as they are, then with a broken /Prev chain re-linked (True)."""
     try:
-        return _read(data, strict=False, decode_limits=decode_limits), False
+        return _read(data, strict=False, limits=limits), False
     except PdfDecodeLimitError as exc:
         raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=str(exc)) from exc
     except PARSER_CRASHES as exc:
         relinked = relink_xref_tables(data)
         if relinked is not None:
             try:
-                return _read(relinked, strict=False, decode_limits=decode_limits), True
+                return _read(relinked, strict=False, limits=limits), True
             except PdfDecodeLimitError as limit:
                 raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=str(limit)) from limit
             except PARSER_CRASHES:
                 pass  # try an earlier revision, then report the original failure below
-        earlier = _read_earlier_revision(data, decode_limits)
+        earlier = _read_earlier_revision(data, limits)
         if earlier is not None:
             return earlier, False
         if data.find(b"%%EOF", max(0, len(data) - _HEADER_WINDOW)) < 0:
@@ -161,7 +162,7 @@ def _read_tolerantly(data: bytes, decode_limits: DecodeLimits) -> tuple[PdfFileR
         raise EsignError(ErrorCode.PDF_CORRUPT, detail=_short(exc)) from exc
 
 
-def _read_earlier_revision(data: bytes, decode_limits: DecodeLimits) -> PdfFileReader | None:
+def _read_earlier_revision(data: bytes, limits: Limits) -> PdfFileReader | None:
     """The file as it was at an earlier ``%%EOF``, when the last updates cannot be read at all.
 
     A signed document with an unreadable update appended (a broken xref stream, a second document
@@ -175,7 +176,7 @@ def _read_earlier_revision(data: bytes, decode_limits: DecodeLimits) -> PdfFileR
             return None
         if end < len(data.rstrip(b"\x00\t\n\x0c\r ")):
             try:
-                return _read(data[:end], strict=False, decode_limits=decode_limits)
+                return _read(data[:end], strict=False, limits=limits)
             except PARSER_CRASHES:
                 pass
         end -= 5  # before this %%EOF
@@ -207,8 +208,11 @@ def revision_end(pdf: bytes, reader: PdfFileReader, revision: int) -> int:
     return len(pdf) if eof < 0 else eof + 5
 
 
-def _read(data: bytes, *, strict: bool, decode_limits: DecodeLimits) -> PdfFileReader:
-    reader = IndexedReader(BytesIO(data), strict=strict, decode_limits=decode_limits)
+def _read(data: bytes, *, strict: bool, limits: Limits) -> PdfFileReader:
+    decode_limits = DecodeLimits(per_stream=StreamDecodeLimits(max_output_size=limits.max_decoded_stream))
+    reader = IndexedReader(
+        BytesIO(data), strict=strict, decode_limits=decode_limits, max_object_syntax=limits.max_object_syntax
+    )
     _ = reader.root  # the catalog must resolve, or nothing else will
     return reader
 
