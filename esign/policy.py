@@ -32,6 +32,9 @@ class Limits:
     max_file_size: int = 200 * 1024 * 1024
     #: largest decoded size of any one stream (decompression-bomb guard; pyHanko also bounds ratios)
     max_decoded_stream: int = 256 * 1024 * 1024
+    #: longest run of object syntax outside stream data (one dictionary, string, name or array):
+    #: pyHanko keeps a Python object per character or element, about 80 bytes and 5 µs each
+    max_object_syntax: int = 1024 * 1024
     max_signatures: int = 500
     time_budget_s: float = 120.0
 

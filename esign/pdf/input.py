@@ -9,6 +9,7 @@ can read are refused. The reader may then parse repaired bytes; ``ParsedPdf.data
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from io import BytesIO
@@ -28,6 +29,13 @@ from esign.policy import Limits
 _HEADER_WINDOW = 1024
 #: how many earlier revisions an unreadable file is tried at (each try parses a prefix of the file)
 _EARLIER_REVISIONS_TRIED = 4
+#: what separates object syntax from what it holds: object headers, stream data, section keywords
+_SYNTAX_MARK = re.compile(
+    rb"(?<![0-9])\d+[\x00\t\n\x0c\r ]+\d+[\x00\t\n\x0c\r ]+obj\b|\bstream(?:\r\n|\n|\r)|\bendobj\b"
+    rb"|\bxref\b|\btrailer\b|\bstartxref\b"
+)
+#: a hex string, wherever it is: no stream data (compressed, ASCIIHex or content) holds one this long
+_HEX_RUN = "<[0-9A-Fa-f\x00\t\n\x0c\r ]{%d}"
 
 
 @dataclass(frozen=True)
@@ -69,19 +77,52 @@ def open_pdf(data: bytes, limits: Limits) -> ParsedPdf:
         raise EsignError(ErrorCode.PDF_TOO_LARGE, limit=limits.max_file_size)
     if not looks_like_pdf(data):
         raise EsignError(ErrorCode.NOT_A_PDF)
-    decode_limits = DecodeLimits(per_stream=StreamDecodeLimits(max_output_size=limits.max_decoded_stream))
+    oversized = oversized_syntax(data, limits.max_object_syntax)
+    if oversized is not None:
+        raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=oversized)
     try:
-        reader, tolerant, relinked = _read_strictly(data, decode_limits), False, False
+        reader, tolerant, relinked = _read_strictly(data, limits), False, False
     except PdfDecodeLimitError as exc:
         raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=str(exc)) from exc
     except PARSER_CRASHES:
-        (reader, relinked), tolerant = _read_tolerantly(data, decode_limits), True
+        (reader, relinked), tolerant = _read_tolerantly(data, limits), True
     if reader.encrypted and not _opens_without_password(reader):
         raise EsignError(ErrorCode.PDF_ENCRYPTED)
     return ParsedPdf(data=data, reader=reader, tolerant=tolerant, relinked=relinked)
 
 
-def _read_strictly(data: bytes, decode_limits: DecodeLimits) -> PdfFileReader:
+def oversized_syntax(data: bytes, limit: int) -> str | None:
+    """Where ``data`` holds more than ``limit`` bytes of object syntax in one piece, or ``None``.
+
+    pyHanko's tokenizer reads strings, names and arrays a character at a time and keeps a Python object
+    per character or element: one 10 MB hex string cost 1 GB of memory and 20 s, a 2 MB array of
+    numbers 30 s. Whatever one object says outside its stream data (its dictionary, a string, a name,
+    an array, any nesting) lies between two structural marks — an object header, ``stream``,
+    ``endobj``, ``xref``, ``trailer`` — so bounding the distance between marks bounds every token
+    before the parser sees it, in one linear regex pass. Stream data is skipped up to ``endstream``
+    (it is decoded under its own limit); because a forged ``stream`` keyword inside a string could
+    skip a bomb that way, hex strings are also looked for across the whole file.
+    """
+    if len(data) <= limit:
+        return None
+    pos, too_long = 0, f"more than {limit} bytes of object syntax at offset %d"
+    while pos < len(data):
+        mark = _SYNTAX_MARK.search(data, pos, pos + limit + 64)  # never scan further than a bomb needs
+        if mark is None and len(data) - pos <= limit:
+            break
+        if mark is None or mark.start() - pos > limit:
+            return too_long % pos
+        pos = mark.end()
+        if mark.group().startswith(b"stream"):
+            end = data.find(b"endstream", pos)
+            pos = len(data) if end < 0 else end + 9
+    hex_run = re.search(_HEX_RUN.encode() % limit, data)
+    if hex_run is not None:
+        return f"a hex string of more than {limit} bytes at offset {hex_run.start()}"
+    return None
+
+
+def _read_strictly(data: bytes, limits: Limits) -> PdfFileReader:
     """The strict parser; bytes after the last ``startxref … %%EOF`` are cut off for it.
 
     pyHanko looks for the last ``%%EOF`` near the end of the file and expects ``startxref`` before it,
@@ -90,30 +131,30 @@ def _read_strictly(data: bytes, decode_limits: DecodeLimits) -> PdfFileReader:
     (:mod:`esign.pdf.updates`); the offsets stay the upload's.
     """
     try:
-        return _read(data, strict=True, decode_limits=decode_limits)
+        return _read(data, strict=True, limits=limits)
     except PARSER_CRASHES:
         end = last_closer_end(data)
         if end is None or end == len(data):
             raise
-    return _read(data[:end], strict=True, decode_limits=decode_limits)
+    return _read(data[:end], strict=True, limits=limits)
 
 
-def _read_tolerantly(data: bytes, decode_limits: DecodeLimits) -> tuple[PdfFileReader, bool]:
+def _read_tolerantly(data: bytes, limits: Limits) -> tuple[PdfFileReader, bool]:
     """The tolerant parser, on the bytes as they are, then with a broken /Prev chain re-linked (True)."""
     try:
-        return _read(data, strict=False, decode_limits=decode_limits), False
+        return _read(data, strict=False, limits=limits), False
     except PdfDecodeLimitError as exc:
         raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=str(exc)) from exc
     except PARSER_CRASHES as exc:
         relinked = relink_xref_tables(data)
         if relinked is not None:
             try:
-                return _read(relinked, strict=False, decode_limits=decode_limits), True
+                return _read(relinked, strict=False, limits=limits), True
             except PdfDecodeLimitError as limit:
                 raise EsignError(ErrorCode.PDF_TOO_COMPLEX, detail=str(limit)) from limit
             except PARSER_CRASHES:
                 pass  # try an earlier revision, then report the original failure below
-        earlier = _read_earlier_revision(data, decode_limits)
+        earlier = _read_earlier_revision(data, limits)
         if earlier is not None:
             return earlier, False
         if data.find(b"%%EOF", max(0, len(data) - _HEADER_WINDOW)) < 0:
@@ -121,7 +162,7 @@ def _read_tolerantly(data: bytes, decode_limits: DecodeLimits) -> tuple[PdfFileR
         raise EsignError(ErrorCode.PDF_CORRUPT, detail=_short(exc)) from exc
 
 
-def _read_earlier_revision(data: bytes, decode_limits: DecodeLimits) -> PdfFileReader | None:
+def _read_earlier_revision(data: bytes, limits: Limits) -> PdfFileReader | None:
     """The file as it was at an earlier ``%%EOF``, when the last updates cannot be read at all.
 
     A signed document with an unreadable update appended (a broken xref stream, a second document
@@ -135,7 +176,7 @@ def _read_earlier_revision(data: bytes, decode_limits: DecodeLimits) -> PdfFileR
             return None
         if end < len(data.rstrip(b"\x00\t\n\x0c\r ")):
             try:
-                return _read(data[:end], strict=False, decode_limits=decode_limits)
+                return _read(data[:end], strict=False, limits=limits)
             except PARSER_CRASHES:
                 pass
         end -= 5  # before this %%EOF
@@ -146,7 +187,7 @@ def _opens_without_password(reader: PdfFileReader) -> bool:
     """Encrypted with an empty user password (permissions only): anyone may read it, and so do we."""
     try:
         return reader.decrypt(b"").status is not AuthStatus.FAILED
-    except (*PARSER_CRASHES, NotImplementedError):
+    except PARSER_CRASHES:
         return False
 
 
@@ -167,8 +208,11 @@ def revision_end(pdf: bytes, reader: PdfFileReader, revision: int) -> int:
     return len(pdf) if eof < 0 else eof + 5
 
 
-def _read(data: bytes, *, strict: bool, decode_limits: DecodeLimits) -> PdfFileReader:
-    reader = IndexedReader(BytesIO(data), strict=strict, decode_limits=decode_limits)
+def _read(data: bytes, *, strict: bool, limits: Limits) -> PdfFileReader:
+    decode_limits = DecodeLimits(per_stream=StreamDecodeLimits(max_output_size=limits.max_decoded_stream))
+    reader = IndexedReader(
+        BytesIO(data), strict=strict, decode_limits=decode_limits, max_object_syntax=limits.max_object_syntax
+    )
     _ = reader.root  # the catalog must resolve, or nothing else will
     return reader
 

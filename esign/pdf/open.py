@@ -29,6 +29,7 @@ PARSER_CRASHES: tuple[type[BaseException], ...] = (
     OverflowError,
     zlib.error,
     AssertionError,  # pyHanko asserts on some malformed structures (an xref stream's /Type, subsections)
+    NotImplementedError,  # an unknown filter name (one damaged byte of an xref stream's /Filter)
 )
 
 #: where the header may sit: ISO 32000 allows leading garbage, readers accept it within 1 KiB
