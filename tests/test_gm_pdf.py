@@ -21,6 +21,7 @@ from esign.report.model import Indication, SubIndication
 from esign.seal.gm import seal_picture, seal_ses, seal_sm2_cms
 from esign.seal.pades import AtKeyword, Level, SealOptions
 from esign.verify.gm import GmResult, gm_format, gm_validation_context, verify_gm_pdf, verify_gm_signature
+from esign.verify.sigformat import der_value
 from fixtures.documents import SEAL_MARK_TEXT, licence_pdf
 from fixtures.pki_sm2 import SM2TestPKI, load
 
@@ -70,7 +71,7 @@ def _verify(pki: SM2TestPKI, sealed: bytes) -> GmResult:
 def _contents(sealed: bytes) -> bytes:
     """The DER in the last /Contents hex string (without its zero padding)."""
     hex_value = re.findall(rb"/Contents\s*<([0-9A-Fa-f]+)>", sealed)[-1]
-    return bytes.fromhex(hex_value.decode()).rstrip(b"\x00")
+    return der_value(bytes.fromhex(hex_value.decode()))
 
 
 def _byte_range(sealed: bytes) -> tuple[int, ...]:

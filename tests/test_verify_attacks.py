@@ -51,6 +51,7 @@ from esign.seal.pades import AtPosition, Certification, Invisible, SealOptions, 
 from esign.seal.signers import load_pkcs12
 from esign.sync_bridge import run_sync
 from esign.verify.pipeline import verify
+from esign.verify.sigformat import der_value
 from fixtures.documents import form_pdf, licence_pdf
 from fixtures.pki import TestPKI
 
@@ -515,7 +516,7 @@ def test_usf_certificates_swapped_inside_the_cms(licence, policy, pki) -> None:
     """Agency A's CMS with its certificate set replaced by agency B's chain and the SignerInfo pointing
     at agency B: the signed ESS signing-certificate attribute still names agency A's certificate."""
     s = Signed.of(licence)
-    der = bytes.fromhex(licence[s.b + 1 : s.c - 1].decode()).rstrip(b"\0")
+    der = der_value(bytes.fromhex(licence[s.b + 1 : s.c - 1].decode()))
     info = cms.ContentInfo.load(der)
     signed_data = info["content"]
     other = pki.cert("agency-b")

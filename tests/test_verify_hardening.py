@@ -29,7 +29,7 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore
 from esign.findings import FindingCode
 from esign.report.model import Indication, SubIndication
 from esign.verify.pipeline import verify
-from esign.verify.sigformat import malformed_integer
+from esign.verify.sigformat import der_value, malformed_integer
 from tests.verify_signing import blank_pdf, doc_timestamp, sign, signer_for, trusted
 
 
@@ -271,3 +271,12 @@ def test_cms_with_a_malformed_integer_is_format_failure_not_judged(pki, signed) 
     assert (sig.indication, sig.subindication) == (Indication.INDETERMINATE, SubIndication.FORMAT_FAILURE)
     assert "CMS_STRUCTURE_INVALID" in _codes(sig)
     assert sig.checks.crypto == "unknown"
+
+
+def test_a_cms_value_ending_in_a_zero_byte_is_not_cut_with_the_padding() -> None:
+    """/Contents is the DER value and then zero padding; a value that itself ends in 00 (one signature
+    in 256) must still be read whole — stripping zeros made it unreadable and skipped this check."""
+    der = b"\x30\x08" + b"\x02\x02\x00\x05" + b"\x04\x02\x01\x00"  # INTEGER 00 05 (redundant), then … 00
+    padded = der + b"\x00" * 64
+    assert der_value(padded) == der
+    assert malformed_integer(padded) is not None

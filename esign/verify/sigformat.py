@@ -68,6 +68,20 @@ def _unreadable_part(signed_data: cms.SignedData) -> str | None:
     return None
 
 
+def der_value(contents: bytes) -> bytes:
+    """The DER value at the start of a /Contents string, without the zero padding that follows it.
+
+    The padding cannot simply be stripped: a DER value may itself end in 00 (a signature value, one
+    time in 256), and stripping it would make a well-formed signature unreadable. The value's own
+    length says where it ends; a value whose header cannot be read is returned as it is.
+    """
+    try:
+        _, _, _, header, content, trailer = parser.parse(contents)
+    except ValueError:
+        return contents
+    return contents[: len(header) + len(content) + len(trailer)]
+
+
 def malformed_integer(der: bytes) -> str | None:
     """Where the first INTEGER with redundant leading octets is, or None.
 
@@ -75,7 +89,7 @@ def malformed_integer(der: bytes) -> str | None:
     a well-formed PKCS#7 object, as ISO 32000 requires of /Contents; asn1crypto reads it anyway, strict
     parsers (BouncyCastle, Go) refuse it. Only constructed values are descended into.
     """
-    stack = [(der.rstrip(b"\x00"), 0)]
+    stack = [(der_value(der), 0)]
     nodes = 0
     while stack:
         buffer, base = stack.pop()
@@ -103,7 +117,7 @@ def _redundant(first: int, second: int) -> bool:
 def _is_ses_signature(contents: bytes) -> bool:
     """SES_Signature (v1–v5): SEQUENCE { TBS_Sign SEQUENCE { version INTEGER, … }, …, SM2 OID, signature }."""
     try:
-        outer = core.Sequence.load(contents.rstrip(b"\x00"))
+        outer = core.Sequence.load(der_value(contents))
         children = [outer[i] for i in range(len(outer))]
         if len(children) < 3 or children[0].tag != 16:
             return False
