@@ -20,15 +20,14 @@ from pyhanko.sign import signers
 from pyhanko.sign.fields import SigFieldSpec
 
 from esign.errors import ErrorCode, EsignError
-from esign.policy import ValidationPolicy
 from esign.report.model import Indication
 from esign.seal.appearance import MM, AtPosition
 from esign.seal.image import round_seal
 from esign.seal.pades import AvoidAnnotations, SealOptions, seal
-from esign.seal.signers import load_pkcs12
 from esign.verify.pipeline import verify
 from fixtures.documents import A4_HEIGHT, A4_WIDTH, licence_pdf
 from fixtures.pki import TestPKI
+from tests import test_verify_attacks as attacks
 from tests.api_server import *  # noqa: F403 - the api_server fixture
 from tests.verify_signing import signer_for
 
@@ -37,19 +36,8 @@ SPOT = AtPosition(1, 150, 235)
 LINK = (150 * MM - 60, A4_HEIGHT - 235 * MM - 15, 150 * MM + 60, A4_HEIGHT - 235 * MM + 15)
 
 
-@pytest.fixture(scope="module")
-def pki() -> TestPKI:
-    return TestPKI()
-
-
-@pytest.fixture(scope="module")
-def policy(pki) -> ValidationPolicy:
-    return ValidationPolicy.preset("default", trust_roots=[pki.root])
-
-
-@pytest.fixture(scope="module")
-def signer(pki):
-    return load_pkcs12(pki.pkcs12("agency-a", b"f"), b"f")
+# the attack battery's module-scoped test PKI, policy and agency-a signer
+pki, policy, signer = attacks.pki, attacks.policy, attacks.signer
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ from esign.policy import ValidationPolicy
 from esign.report.model import Indication, SignatureResult
 from esign.seal.image import round_seal
 from esign.seal.pades import AtPosition, Certification, Invisible, SealOptions, seal
-from esign.seal.signers import load_pkcs12
 from esign.verify.modifications.analysis import analyse_changes
 from esign.verify.modifications.visual import (
     ENGINES,
@@ -36,24 +35,13 @@ from esign.verify.modifications.visual import (
 )
 from esign.verify.pipeline import verify
 from fixtures.documents import form_pdf, licence_pdf
-from fixtures.pki import TestPKI
+from tests import test_verify_attacks as attacks
 
 N = generic.NumberObject
 
 
-@pytest.fixture(scope="module")
-def pki() -> TestPKI:
-    return TestPKI()
-
-
-@pytest.fixture(scope="module")
-def policy(pki) -> ValidationPolicy:
-    return ValidationPolicy.preset("default", trust_roots=[pki.root])
-
-
-@pytest.fixture(scope="module")
-def signer(pki):
-    return load_pkcs12(pki.pkcs12("agency-a", b"f"), b"f")
+# the attack battery's module-scoped test PKI, policy and agency-a signer
+pki, policy, signer = attacks.pki, attacks.policy, attacks.signer
 
 
 @pytest.fixture(scope="module")
