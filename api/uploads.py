@@ -224,25 +224,31 @@ def _client_of(request: Request, caller: Principal | None) -> str:
     return f"ip:{request.client.host if request.client else 'unknown'}"
 
 
-def _refuse_declared(declared: str | None, cap: int, limit: int) -> None:
+def _refuse_declared(
+    declared: str | None, cap: int, limit: int, code: ErrorCode = ErrorCode.PDF_TOO_LARGE
+) -> None:
     if declared is not None and declared.isdigit() and int(declared) > cap:
-        raise EsignError(ErrorCode.PDF_TOO_LARGE, limit=limit)
+        raise EsignError(code, limit=limit)
 
 
-async def _limited(request: Request, cap: int, limit: int) -> AsyncIterator[bytes]:
+async def _limited(
+    request: Request, cap: int, limit: int, code: ErrorCode = ErrorCode.PDF_TOO_LARGE
+) -> AsyncIterator[bytes]:
     seen = 0
     async for chunk in request.stream():
         seen += len(chunk)
         if seen > cap:
-            raise EsignError(ErrorCode.PDF_TOO_LARGE, limit=limit)
+            raise EsignError(code, limit=limit)
         yield chunk
 
 
 async def read_json(request: Request, limit: int) -> bytes:
-    """A small JSON body, read whole only after its size is known to be under ``limit``."""
-    _refuse_declared(request.headers.get("content-length"), limit, limit)
+    """A small JSON body, read whole only after its size is known to be under ``limit``: a larger one is
+    413 ``REQUEST_TOO_LARGE`` (no document was sent, so "the file is too large" would mislead)."""
+    too_large = ErrorCode.REQUEST_TOO_LARGE
+    _refuse_declared(request.headers.get("content-length"), limit, limit, too_large)
     with SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
-        async for chunk in _limited(request, limit, limit):
+        async for chunk in _limited(request, limit, limit, too_large):
             spool.write(chunk)
         spool.seek(0)
         return spool.read()

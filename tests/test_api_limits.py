@@ -115,6 +115,18 @@ def test_authenticated_json_over_the_limit_is_413_declared_or_chunked(api_server
     _problem_of(*_exchange(api_server, head.encode() + chunks, closes=True), (413, "REQUEST_TOO_LARGE"))
 
 
+def test_seal_registration_as_json_over_the_limit_is_413_request_too_large(api_server: Server) -> None:
+    """``POST /v1/seals`` as JSON reads its body itself: over 64 KiB it names the request, not a PDF."""
+    body = json.dumps({"code": "HZBIG-01", "org_name": "x" * (70 * 1024)}).encode()
+    with api_server.client(ADMIN) as http:
+        problem = _problem(
+            http.post("/v1/seals", content=body, headers={"Content-Type": "application/json"}),
+            413,
+            "REQUEST_TOO_LARGE",
+        )
+    assert problem["detail_zh"].startswith("请求内容过大")
+
+
 def test_long_lists_and_strings_in_request_models_are_422(api_server: Server) -> None:
     with api_server.client(ADMIN) as http:
         _problem(
