@@ -56,12 +56,15 @@ def build_runtime(settings: Settings) -> Runtime:
     service = seal_service(settings)
     db = service.db
     trust_ders = tuple(cert.dump() for cert in settings.trust_roots)
+    extra_ders = tuple(cert.dump() for cert in settings.offered_certs)
     return Runtime(
         settings=settings,
         db=db,
         keys=service.keys,
         service=service,
-        verify_pool=process_pool("verify", settings.verify_processes, settings.queue_limit, trust_ders),
+        verify_pool=process_pool(
+            "verify", settings.verify_processes, settings.queue_limit, trust_ders, extra_ders
+        ),
         seal_pool=thread_pool("seal", settings.seal_workers, settings.queue_limit),
         limiter=rate_limiter(settings.rate_store, settings.rate_per_minute, settings.rate_burst),
         authenticator=Authenticator(db),

@@ -9,7 +9,9 @@ holds at most one part's buffer in memory); the small text fields beside them (s
 in memory, bounded in number and size. A form carries one file unless the route allows more
 (a batch: ``max_files``, beyond it 413 ``TOO_MANY_DOCUMENTS``). Anything else — a second file
 where one is allowed, a file in another part, an unnamed part — is a ``MALFORMED_REQUEST``, as it
-was with Starlette's parser.
+was with Starlette's parser. A route may also take a few small files beside the document (the
+``cert`` parts of ``POST /v1/verify``): those are kept in memory, at most :data:`MAX_SIDE_FILES`
+of :data:`MAX_SIDE_BYTES` each.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from python_multipart.multipart import parse_options_header
 from api.spool import Spool
 from esign.errors import ErrorCode, EsignError
 
-__all__ = ["MAX_FIELDS", "MAX_FIELD_BYTES", "FilePart", "parse_form"]
+__all__ = ["MAX_FIELDS", "MAX_FIELD_BYTES", "MAX_SIDE_BYTES", "MAX_SIDE_FILES", "FilePart", "parse_form"]
 
 MAX_FIELDS = 32
 MAX_FIELD_BYTES = 4096
+#: small files beside the document (certificates): a CA certificate is 1–2 KiB, a PEM bundle a few
+MAX_SIDE_FILES = 8
+MAX_SIDE_BYTES = 64 * 1024
 
 
 def _malformed(detail: str, detail_zh: str) -> EsignError:
@@ -50,8 +55,14 @@ class FilePart:
 class _Collector:
     """python-multipart's callbacks for one form: each file part ``part`` to a new spool, fields to a dict."""
 
-    def __init__(self, part: str, new_spool: Callable[[], Spool], max_files: int, max_total: int) -> None:
+    def __init__(
+        self, part: str, new_spool: Callable[[], Spool], max_files: int, max_total: int, side_part: str | None
+    ) -> None:
         self.part = part
+        self.side_part = side_part
+        #: the ``side_part`` parts (file or text), in memory
+        self.side_files: list[bytes] = []
+        self._side: bytearray | None = None
         self.new_spool = new_spool
         self.max_files = max_files
         self.max_total = max_total
@@ -73,7 +84,7 @@ class _Collector:
         return {f"on_{name}": getattr(self, f"on_{name}") for name in (*names, "headers_finished")}
 
     def on_part_begin(self) -> None:
-        self._headers, self._field, self._file = {}, None, None
+        self._headers, self._field, self._file, self._side = {}, None, None, None
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._header_name += data[start:end]
@@ -92,6 +103,13 @@ class _Collector:
                 'every part needs a Content-Disposition "name"', "每个部分都需要 Content-Disposition 的 name"
             )
         name = _text(options[b"name"])
+        if name == self.side_part:
+            if len(self.side_files) >= MAX_SIDE_FILES:
+                raise _malformed(
+                    f"at most {MAX_SIDE_FILES} parts '{name}'", f"“{name}”部分最多 {MAX_SIDE_FILES} 个"
+                )
+            self._side = bytearray()
+            return
         if b"filename" in options:
             if name != self.part:
                 raise _malformed(
@@ -115,6 +133,11 @@ class _Collector:
         self.files.append(self._file)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._side is not None:
+            self._side += data[start:end]
+            if len(self._side) > MAX_SIDE_BYTES:
+                raise EsignError(ErrorCode.REQUEST_TOO_LARGE, limit=MAX_SIDE_BYTES)
+            return
         if self._file is not None:
             self._total += end - start
             if self._total > self.max_total:
@@ -130,7 +153,9 @@ class _Collector:
             )
 
     def on_part_end(self) -> None:
-        if self._file is not None:
+        if self._side is not None:
+            self.side_files.append(bytes(self._side))
+        elif self._file is not None:
             self._ended.append(self._file)
             self._file = None
         elif self._field is not None:
@@ -155,9 +180,11 @@ async def parse_form(
     new_spool: Callable[[], Spool],
     max_files: int,
     max_total: int,
-) -> tuple[list[FilePart], dict[str, str]]:
+    side_part: str | None = None,
+) -> tuple[list[FilePart], dict[str, str], list[bytes]]:
     """Parse ``body``; returns its file parts (none, one, or up to ``max_files`` of at most
-    ``max_total`` bytes together; each spool holds its own limit) and the text fields.
+    ``max_total`` bytes together; each spool holds its own limit), the text fields and the
+    contents of the ``side_part`` parts.
 
     The spools come from ``new_spool``, one per file part; on any refusal every one of them is
     discarded before the error leaves, so the caller owns spools only once this returns.
@@ -165,7 +192,7 @@ async def parse_form(
     _, params = parse_options_header(content_type)
     if not params.get(b"boundary"):
         raise _malformed("the multipart boundary is missing", "缺少 multipart 分隔符（boundary）")
-    collector = _Collector(part, new_spool, max_files, max_total)
+    collector = _Collector(part, new_spool, max_files, max_total, side_part)
     try:
         try:
             parser = MultipartParser(params[b"boundary"], collector.callbacks())  # type: ignore[arg-type]
@@ -180,4 +207,4 @@ async def parse_form(
         for file in collector.files:
             file.spool.discard()
         raise
-    return collector.files, collector.fields
+    return collector.files, collector.fields, collector.side_files

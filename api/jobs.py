@@ -23,6 +23,8 @@ from esign.errors import ErrorCode, EsignError
 __all__ = ["Outcome", "init_verifier", "verify_document"]
 
 _trust_roots: tuple[x509.Certificate, ...] = ()
+#: ``ESIGN_EXTRA_CERTS``: untrusted intermediates offered to every verification of this worker
+_extra_certs: tuple[x509.Certificate, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -41,28 +43,35 @@ class Outcome:
             raise EsignError(ErrorCode[self.error], **self.params)
 
 
-def init_verifier(trust_ders: tuple[bytes, ...]) -> None:
-    """Process initialiser: parse the trust anchors once per worker, not per document."""
-    global _trust_roots
+def init_verifier(trust_ders: tuple[bytes, ...], extra_ders: tuple[bytes, ...] = ()) -> None:
+    """Process initialiser: parse the trust anchors and offered intermediates once per worker."""
+    global _trust_roots, _extra_certs
     from api.logging import configure_library_logging
 
     configure_library_logging()
     _trust_roots = tuple(x509.Certificate.load(der) for der in trust_ders)
+    _extra_certs = tuple(x509.Certificate.load(der) for der in extra_ders)
     # the heavy modules (pyHanko, certvalidator, the report renderers), ahead of the first job
     import esign.report.etsi
     import esign.report.text
     import esign.verify.pipeline  # noqa: F401
 
 
-def verify_document(path: str, policy_name: str, name: str, fmt: str, lang: str) -> Outcome:
-    """Verify the spooled upload at ``path``: the document is read here, it never crosses the pipe."""
+def verify_document(
+    path: str, policy_name: str, name: str, fmt: str, lang: str, offered: tuple[bytes, ...] = ()
+) -> Outcome:
+    """Verify the spooled upload at ``path``: the document is read here, it never crosses the pipe.
+
+    ``offered``: DER intermediates sent with this request, beside the worker's ``ESIGN_EXTRA_CERTS``.
+    """
     from esign.policy import ValidationPolicy
     from esign.verify.pipeline import verify
 
     started = time.perf_counter()
     try:
         pdf = Path(path).read_bytes()
-        policy = ValidationPolicy.preset(policy_name, trust_roots=_trust_roots)
+        extra = (*_extra_certs, *(x509.Certificate.load(der) for der in offered))
+        policy = ValidationPolicy.preset(policy_name, trust_roots=_trust_roots, extra_certs=extra)
         report = verify(pdf, policy, name=name).to_dict()
         body = render(report, fmt, lang)
         elapsed = (time.perf_counter() - started) * 1000

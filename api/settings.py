@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     keystore_dir: str = "keystore.d"
     #: PEM/DER trust anchors (file or directory) for verification
     trust_dir: str | None = None
+    #: untrusted intermediates (files/directories separated by the OS path separator) offered to every
+    #: verification, as ``esign verify --cert`` (a GB/T 38540 seal signature omits its issuing CA)
+    extra_certs: str | None = None
     #: RFC 3161 TSA for seals at B-T and above
     tsa_url: str | None = None
     #: loopback port of the demo PKI's TSA/OCSP/CRL server (``esign serve`` with its demo defaults);
@@ -97,6 +100,10 @@ class Settings(BaseSettings):
     @cached_property
     def trust_roots(self) -> tuple[x509.Certificate, ...]:
         return load_trust_anchors([self.trust_dir]) if self.trust_dir else ()
+
+    @cached_property
+    def offered_certs(self) -> tuple[x509.Certificate, ...]:
+        return load_trust_anchors([p for p in (self.extra_certs or "").split(os.pathsep) if p])
 
     @cached_property
     def audit_certificate(self) -> x509.Certificate | None:

@@ -34,7 +34,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.requests import ClientDisconnect
 
-from api.formdata import FilePart, parse_form
+from api.formdata import MAX_SIDE_BYTES, MAX_SIDE_FILES, FilePart, parse_form
 from api.settings import Settings
 from api.spool import Spool, remove_spool_directory, spool_directory
 from esign.errors import ErrorCode, EsignError
@@ -62,6 +62,8 @@ class Upload:
     sha256: str
     filename: str
     fields: dict[str, str] = field(default_factory=dict)
+    #: the small files sent beside the document in the route's side part (``cert`` for verification)
+    side_files: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class Form:
 class _Received:
     files: list[FilePart]
     fields: dict[str, str]
+    side_files: tuple[bytes, ...] = ()
 
     def discard(self) -> None:
         for file in self.files:
@@ -109,19 +112,31 @@ class Intake:
         remove_spool_directory(self.directory)
 
     @asynccontextmanager
-    async def document(self, request: Request, caller: Principal | None) -> AsyncIterator[Upload]:
-        """The PDF of ``request``, complete on disk for the block; its file is deleted when the block ends."""
-        async with self.documents(request, caller, 1, self.max_bytes) as [upload]:
+    async def document(
+        self, request: Request, caller: Principal | None, side_part: str | None = None
+    ) -> AsyncIterator[Upload]:
+        """The PDF of ``request``, complete on disk for the block; its file is deleted when the block ends.
+
+        ``side_part`` names the multipart parts of a few small files beside it (``api.formdata``).
+        """
+        async with self.documents(request, caller, 1, self.max_bytes, side_part) as [upload]:
             yield upload
 
     @asynccontextmanager
     async def documents(
-        self, request: Request, caller: Principal | None, max_files: int, max_total: int
+        self,
+        request: Request,
+        caller: Principal | None,
+        max_files: int,
+        max_total: int,
+        side_part: str | None = None,
     ) -> AsyncIterator[list[Upload]]:
         """The 1 to ``max_files`` documents of ``request`` (repeated ``file`` parts), each at most the
         upload limit and ``max_total`` bytes together, on disk for the block (deleted when it ends).
-        Each :class:`Upload` carries the form's fields."""
-        received = await self._receive(request, caller, "file", self.max_bytes, max_files, max_total)
+        Each :class:`Upload` carries the form's fields and side files."""
+        received = await self._receive(
+            request, caller, "file", self.max_bytes, max_files, max_total, side_part
+        )
         try:
             if not received.files:
                 detail = "the PDF goes in the multipart part 'file'"
@@ -129,7 +144,14 @@ class Intake:
                     ErrorCode.MALFORMED_REQUEST, detail=detail, detail_zh="PDF 文件应放在名为“file”的部分中"
                 )
             yield [
-                Upload(file.spool.path, file.spool.size, file.sha256, file.filename, received.fields)
+                Upload(
+                    file.spool.path,
+                    file.spool.size,
+                    file.sha256,
+                    file.filename,
+                    received.fields,
+                    received.side_files,
+                )
                 for file in received.files
             ]
         finally:
@@ -155,11 +177,12 @@ class Intake:
         limit: int,
         max_files: int = 1,
         max_total: int | None = None,
+        side_part: str | None = None,
     ) -> _Received:
         """The body on disk; on any refusal nothing of it is left there."""
         with self._in_progress(_client_of(request, caller)):
             try:
-                return await self._spool_body(request, part, limit, max_files, max_total or limit)
+                return await self._spool_body(request, part, limit, max_files, max_total or limit, side_part)
             except ClientDisconnect:
                 detail = "the client disconnected before the body was complete"
                 raise EsignError(
@@ -167,19 +190,27 @@ class Intake:
                 ) from None
 
     async def _spool_body(
-        self, request: Request, part: str, limit: int, max_files: int, max_total: int
+        self, request: Request, part: str, limit: int, max_files: int, max_total: int, side_part: str | None
     ) -> _Received:
         content_type = request.headers.get("content-type", "")
         media_type = content_type.split(";")[0].strip().lower()
         declared = request.headers.get("content-length")
         if media_type == "multipart/form-data":
             cap = max_total + _MULTIPART_OVERHEAD + (max_files - 1) * _PART_OVERHEAD
+            if side_part is not None:
+                cap += MAX_SIDE_FILES * (MAX_SIDE_BYTES + _PART_OVERHEAD)
             _refuse_declared(declared, cap, max_total)
             body = _limited(request, cap, max_total)
-            files, fields = await parse_form(
-                content_type, body, part, lambda: Spool(self.directory, limit), max_files, max_total
+            files, fields, side_files = await parse_form(
+                content_type,
+                body,
+                part,
+                lambda: Spool(self.directory, limit),
+                max_files,
+                max_total,
+                side_part,
             )
-            return _Received(files, fields)
+            return _Received(files, fields, tuple(side_files))
         if media_type in RAW_TYPES:
             _refuse_declared(declared, limit, limit)
             spool = Spool(self.directory, limit)

@@ -93,8 +93,16 @@ class _Threads:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-def process_pool(name: str, workers: int, queue_limit: int, trust_ders: tuple[bytes, ...]) -> WorkerPool:
-    return WorkerPool(name, WarmProcesses(workers, jobs.init_verifier, (trust_ders,)), workers, queue_limit)
+def process_pool(
+    name: str,
+    workers: int,
+    queue_limit: int,
+    trust_ders: tuple[bytes, ...],
+    extra_ders: tuple[bytes, ...] = (),
+) -> WorkerPool:
+    """``extra_ders``: the intermediates of ``ESIGN_EXTRA_CERTS``, offered to every verification."""
+    initargs = (trust_ders, extra_ders)
+    return WorkerPool(name, WarmProcesses(workers, jobs.init_verifier, initargs), workers, queue_limit)
 
 
 def thread_pool(name: str, workers: int, queue_limit: int) -> WorkerPool:

@@ -234,6 +234,11 @@ class ErrorCode(Enum):
         "密钥令牌“{token}”不支持国密（SM2）签名机制，无法使用其中的国密密钥。",
         "The PKCS#11 token '{token}' offers no SM2 signing mechanism, so its SM2 key cannot be used.",
     )
+    CERTIFICATE_UNREADABLE = (
+        400,
+        "证书“{name}”无法读取（应为 PEM 或 DER 格式的 X.509 证书）。",
+        "The certificate '{name}' cannot be read (expected a PEM or DER X.509 certificate): {detail}",
+    )
     ESL_NOT_FOR_SIGNER = (
         422,
         "所给电子印章的证书列表不包含签章证书。",

@@ -103,12 +103,22 @@ def load_trust_anchors(paths: Iterable[str | os.PathLike[str]]) -> tuple[x509.Ce
 
 
 def _read_certificates(file: Path) -> list[x509.Certificate]:
-    data = file.read_bytes()
+    return parse_certificates(file.read_bytes(), str(file))
+
+
+def parse_certificates(data: bytes, name: str) -> list[x509.Certificate]:
+    """The certificates of one PEM (one or more blocks) or DER blob, parsed in full now.
+
+    asn1crypto parses lazily; a broken certificate must be refused here (``CERTIFICATE_UNREADABLE``,
+    naming ``name``), not fail in the middle of a validation.
+    """
     try:
         ders = [der for _, _, der in pem.unarmor(data, multiple=True)] if pem.detect(data) else [data]
-        certs = [x509.Certificate.load(der) for der in ders]
+        certs = [x509.Certificate.load(der, strict=True) for der in ders]
         for cert in certs:
-            _ = cert.native  # asn1crypto parses lazily; fail here, not in the middle of a validation
-        return certs
+            _ = cert.native
     except (ValueError, TypeError, KeyError) as exc:
-        raise EsignError(ErrorCode.BAD_OPTION, detail=f"not a certificate: {file} ({exc})") from exc
+        raise EsignError(ErrorCode.CERTIFICATE_UNREADABLE, name=name, detail=str(exc)[:200]) from None
+    if not certs:
+        raise EsignError(ErrorCode.CERTIFICATE_UNREADABLE, name=name, detail="no certificate in it")
+    return certs

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import MaybeCaller, RuntimeDep
+from api.formdata import MAX_SIDE_BYTES, MAX_SIDE_FILES
 from api.jobs import verify_document
 from api.metrics import VERIFICATIONS
 from api.problems import problems
 from api.uploads import IntakeDep
+from esign.policy import parse_certificates
 from keystore.authz import Principal, require_verifier
 
 router = APIRouter(prefix="/v1", tags=["verify"])
@@ -23,13 +25,24 @@ _MAX_NAME = 200
 PDF_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "The PDF as the multipart part `file`, or as the raw body (`application/pdf`).",
+        "description": "The PDF as the multipart part `file` (with optional `cert` parts), or as the raw "
+        "body (`application/pdf`).",
         "content": {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "cert": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "maxItems": MAX_SIDE_FILES,
+                            "description": "Untrusted intermediate certificates (PEM or DER, "
+                            f"≤ {MAX_SIDE_BYTES // 1024} KiB each) offered for path building, "
+                            "like `esign verify --cert`; they must still chain to a trust anchor.",
+                        },
+                    },
                 }
             },
             "application/pdf": {"schema": {"type": "string", "format": "binary"}},
@@ -92,8 +105,9 @@ async def verify_pdf(
         require_verifier(caller)
     chosen = _chosen_format(fmt, accept)
     # the body first, then a worker: a slow upload holds its client's upload place, not a worker's
-    async with intake.document(request, caller) as upload:
+    async with intake.document(request, caller, side_part="cert") as upload:
         request.state.document_sha256, request.state.document_bytes = upload.sha256, upload.size
+        offered = _offered_certs(upload.side_files)
         async with runtime.verify_pool.admitted() as run_job:
             outcome = await run_job(
                 verify_document,
@@ -102,6 +116,7 @@ async def verify_pdf(
                 upload.filename[:_MAX_NAME],
                 chosen,
                 lang,
+                offered,
             )
     outcome.raise_error()
     indication = outcome.indication
@@ -109,6 +124,16 @@ async def verify_pdf(
     await _record(runtime, caller, upload.sha256, indication, request.state.request_id)
     headers = {"X-Esign-Indication": indication, "Server-Timing": f"verify;dur={outcome.worker_ms:.1f}"}
     return Response(outcome.body, media_type=_MEDIA[chosen], headers=headers)
+
+
+def _offered_certs(parts: tuple[bytes, ...]) -> tuple[bytes, ...]:
+    """The ``cert`` parts as DER certificates, each parsed in full here: an unreadable one is a 400
+    ``CERTIFICATE_UNREADABLE`` naming it, before any worker is involved."""
+    return tuple(
+        cert.dump()
+        for number, part in enumerate(parts, 1)
+        for cert in parse_certificates(part, f"cert #{number}")
+    )
 
 
 async def _record(
