@@ -503,6 +503,21 @@ class FindingCode(Enum):
         _ASK_ISSUER_ZH,
         _ASK_ISSUER_EN,
     )
+    SES_SEAL_OUTSIDE_VALIDITY_NOW = _f(
+        Severity.ERROR,
+        "在验证时间，电子印章不在其有效期内，不能再用于签章。",
+        "At the validation time the seal is outside its validity period; it cannot be used to seal.",
+        "请联系制章机构确认印章状态，或使用有效期内的印章。",
+        "Ask the seal maker about the seal's status, or use a seal within its validity period.",
+    )
+    SES_DOCUMENT_NOT_GIVEN = _f(
+        Severity.WARNING,
+        "未提供被签章的文件，无法核对签章数据中的文件摘要（dataHash）。",
+        "The signed document was not given, so the document hash (dataHash) of the seal signature "
+        "was not checked.",
+        "请同时提交被签章的原始文件（--document）。",
+        "Give the signed document as well (--document).",
+    )
     SES_PROPERTY_INFO_MISMATCH = _f(
         Severity.WARNING,
         "签章数据记录的签名范围（propertyInfo）与文件的 ByteRange 不一致："

@@ -48,6 +48,15 @@ _SEVERITY = [0, 3, 2, 1, 4]  # exit codes ordered from best to worst
     help="Validation time, ISO 8601 with time zone; a date alone (2020-11-01, 2020-11-01+08:00) is 00:00 "
     "in its zone, UTC if none.",
 )
+@click.option(
+    "--document",
+    "document",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    metavar="FILE",
+    help="The document a standalone GB/T 38540 seal signature (SES_Signature file) signed: its SM3 "
+    "hash is checked against the signature's dataHash.",
+)
 @click.option("--policy", "policy_name", type=click.Choice(PRESETS), default="default", show_default=True)
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "xml", "text"]), default="json", show_default=True
@@ -58,14 +67,18 @@ def verify(
     trust: tuple[str, ...],
     extra: tuple[str, ...],
     at: str | None,
+    document: Path | None,
     policy_name: str,
     fmt: str,
     lang: str,
 ) -> None:
     """Verify every signature and document timestamp in FILES (EN 319 102-1 and art. 13).
 
-    --trust names the trust anchors; --cert only offers certificates (e.g. the intermediate CA a
-    GB/T 38540 seal signature does not carry), which must still chain up to a trust anchor.
+    FILES are PDFs, or standalone GB/T 38540 files — a seal (.esl) or a seal signature
+    (SignedValue.dat), told apart by their content; --document gives the document a seal
+    signature signed. --trust names the trust anchors; --cert only offers certificates (e.g. the
+    intermediate CA a GB/T 38540 seal signature does not carry), which must still chain up to a
+    trust anchor.
     """
     try:
         policy = _policy(trust, extra, at, policy_name)
@@ -74,7 +87,7 @@ def verify(
         raise SystemExit(EXIT_UNPROCESSABLE) from None
     worst = 0
     for path in files:
-        code = _verify_one(path, policy, fmt, lang)
+        code = _verify_one(path, policy, fmt, lang, document)
         worst = max(worst, code, key=_SEVERITY.index)
     raise SystemExit(worst)
 
@@ -136,11 +149,22 @@ def render_error(error: EsignError, name: str | None, fmt: str, lang: str) -> st
     return f"{prefix}错误: {error.message_zh}"
 
 
-def _verify_one(path: Path, policy: ValidationPolicy, fmt: str, lang: str) -> int:
-    from esign.verify.pipeline import verify as run_verify
+def _verify_one(path: Path, policy: ValidationPolicy, fmt: str, lang: str, document: Path | None) -> int:
+    from esign.verify.seal_file import seal_file_kind
 
     try:
-        report = run_verify(path.read_bytes(), policy, name=path.name).to_dict()
+        data = path.read_bytes()
+        if seal_file_kind(data) is not None:
+            return _verify_seal_file(data, path.name, policy, fmt, lang, document)
+        if document is not None:
+            raise EsignError(
+                ErrorCode.BAD_OPTION,
+                detail=f"--document goes with a GB/T 38540 seal signature file; {path.name} is not one",
+                detail_zh=f"--document 仅用于国密电子签章数据文件，{path.name} 不是",
+            )
+        from esign.verify.pipeline import verify as run_verify
+
+        report = run_verify(data, policy, name=path.name).to_dict()
     except (EsignError, OSError) as exc:
         error = (
             exc
@@ -166,4 +190,37 @@ def _verify_one(path: Path, policy: ValidationPolicy, fmt: str, lang: str) -> in
             click.echo(render_xml(report).decode("utf-8"))
         except EsignError as exc:  # e.g. nothing to report: TS 119 102-2 needs one signature at least
             click.echo(render_error(exc, report["document"]["name"], fmt, lang))
+    return EXIT_CODES[report["indication"]]
+
+
+def _verify_seal_file(
+    data: bytes, name: str, policy: ValidationPolicy, fmt: str, lang: str, document: Path | None
+) -> int:
+    """A standalone seal or seal signature: JSON or text (TS 119 102-2 XML is a report on a document)."""
+    from esign.verify.seal_file import verify_seal_file
+
+    signed = None if document is None else document.read_bytes()
+    doc_name = "" if document is None else document.name
+    report = verify_seal_file(data, policy, name=name, document=signed, document_name=doc_name)
+    if report["kind"] == "seal" and document is not None:
+        raise EsignError(
+            ErrorCode.BAD_OPTION,
+            detail=f"{name} is a seal (SESeal), which signs no document: --document does not apply",
+            detail_zh=f"{name} 是电子印章（SESeal），不对文件签章，--document 不适用",
+        )
+    if fmt == "json":
+        click.echo(json.dumps(report, ensure_ascii=False))
+    elif fmt == "text":
+        from esign.report.seal_text import render_seal_text
+
+        click.echo(render_seal_text(report, lang), nl=False)
+    else:
+        detail = "a standalone GB/T 38540 seal or seal signature has JSON and text reports only"
+        unavailable = EsignError(
+            ErrorCode.XML_REPORT_UNAVAILABLE,
+            detail=detail,
+            detail_zh="独立的国密电子印章或签章数据文件只有 JSON 和文本报告",
+        )
+        click.echo(render_error(unavailable, name, fmt, lang))
+        return EXIT_UNPROCESSABLE
     return EXIT_CODES[report["indication"]]

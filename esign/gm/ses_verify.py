@@ -36,7 +36,7 @@ from esign.gm.checks import (
 )
 from esign.gm.timestamps import check_timestamp
 
-__all__ = ["Check", "CheckResult", "SesVerification", "verify_ses_signature"]
+__all__ = ["Check", "CheckResult", "SesVerification", "verify_ses_seal", "verify_ses_signature"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,39 @@ async def verify_ses_signature(
         seal_id=seal_info["es_id"].native,
         property_info=tbs["property_info"].native,
         signer=signer,
+    )
+
+
+async def verify_ses_seal(der: bytes, context: ValidationContext, moment: datetime) -> SesVerification:
+    """Verify ``der`` (an ``SESeal`` on its own, an ``.esl`` file): the maker's signature, the maker's
+    chain and the validity window at ``moment`` (a seal outside it cannot be used now); a version-5
+    seal's own timestamp too. The ``certList`` is not judged: the seal names who may use it."""
+    try:
+        seal = ses.parse_seal(der)
+        maker = x509.Certificate.load(ses.seal_maker_signature(seal)[0])
+        _ = maker.native
+    except (EsignError, ValueError, TypeError) as exc:
+        broken = failed(Check.STRUCTURE, FindingCode.SES_STRUCTURE_INVALID, str(exc))
+        return SesVerification(format="GBT38540", checks=(broken,))
+    version = ses.seal_version(seal)
+    info = seal["e_seal_info"]
+    window = _check_seal_validity(info["property"], moment)
+    if window.passed is False:
+        window = failed(Check.SEAL_VALIDITY, FindingCode.SES_SEAL_OUTSIDE_VALIDITY_NOW, window.detail)
+    checks = [
+        CheckResult(Check.STRUCTURE, True, detail=f"version {version}"),
+        _check_maker_signature(seal),
+        await check_chain(Check.SEAL_MAKER_CHAIN, maker, context),
+        window,
+    ]
+    if version == 5:
+        maker_value = ses.seal_maker_signature(seal)[2]
+        checks.append(await check_timestamp(_token(seal), maker_value, context, Check.SEAL_TIMESTAMP))
+    return SesVerification(
+        format=("GMT0031-v1" if version == 1 else f"GBT38540-v{version}"),
+        checks=tuple(checks),
+        seal_name=info["property"]["name"].native,
+        seal_id=info["es_id"].native,
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from esign.report.labels import finding_detail, label, signing_times
 
-__all__ = ["render_text", "visible"]
+__all__ = ["coded", "render_text", "visible"]
 
 #: C0/C1 controls and line breaks, zero-width characters, bidi embeddings/overrides/isolates, BOM
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
@@ -68,7 +68,7 @@ def render_text(report: dict[str, Any], lang: str = "zh") -> str:
     lines = [
         f"{t['document']}: {visible(doc['name'])}  ({doc['size']} {t['bytes']}, "
         f"sha256 {doc['sha256'][:16]}…)",
-        f"{t['indication']}: {_coded('indication', report['indication'], key)}",
+        f"{t['indication']}: {coded('indication', report['indication'], key)}",
     ]
     for sig in report["signatures"]:
         who = (
@@ -77,9 +77,9 @@ def render_text(report: dict[str, Any], lang: str = "zh") -> str:
             or (sig.get("signed_by") or {}).get("subject")
             or "?"
         )
-        verdict = _coded("indication", sig["indication"], key)
+        verdict = coded("indication", sig["indication"], key)
         if sig["subindication"]:
-            verdict += " / " + _coded("subindication", sig["subindication"], key)
+            verdict += " / " + coded("subindication", sig["subindication"], key)
         checks = t["sep"].join(
             f"{label('check', name, key)}{t['colon']}{label('value', value, key)}"
             for name, value in sig["checks"].items()
@@ -92,7 +92,7 @@ def render_text(report: dict[str, Any], lang: str = "zh") -> str:
             *(f"    {name}: {value}" for name, value in times),
             f"    {t['level']}: {sig['format']}",
             f"    {t['checks']}: {checks}",
-            f"    {t['reliable']}: {_coded('reliability', sig['reliable_esignature']['verdict'], key)}",
+            f"    {t['reliable']}: {coded('reliability', sig['reliable_esignature']['verdict'], key)}",
         ]
     lines += ["", f"{t['findings']}:" if report["findings"] else f"{t['findings']}: {t['none']}"]
     for finding in report["findings"]:
@@ -106,7 +106,7 @@ def render_text(report: dict[str, Any], lang: str = "zh") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _coded(table: str, code: str, lang: str) -> str:
+def coded(table: str, code: str, lang: str) -> str:
     """A code's label; English adds the code itself, which support staff and documentation use."""
     text = label(table, code, lang)
     return f"{text} ({code})" if lang == "en" and text != code else text
