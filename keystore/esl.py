@@ -28,7 +28,7 @@ from keystore.models import Seal
 from keystore.registry import SEAL_TYPES, seal_appearance, seal_chain
 from keystore.secrets import read_secret
 
-__all__ = ["SealMaker", "export_esl", "require_sm2_signer"]
+__all__ = ["SealMaker", "export_esl", "require_sm2_signer", "stored_seal"]
 
 #: GB/T 38540 §7.2 seal types: 1 单位印章 (organisation), 2 个人印章 (personal)
 _ORGANISATION, _PERSONAL = 1, 2
@@ -84,6 +84,10 @@ class SealMaker:
             (seal.valid_from, seal.valid_to), created=created or seal.updated_at,
         )  # fmt: skip
 
+    def issue(self, seal: Seal, created: datetime) -> bytes:
+        """The DER SESeal the registry stores with ``seal`` (``keystore.registry.SesSealIssuer``)."""
+        return self.seal_for(seal, created).dump()
+
     def make(
         self,
         code: str,
@@ -110,8 +114,21 @@ class SealMaker:
         return make_seal(info, [signer], self.key, self.cert, created)
 
 
-def export_esl(
-    seal: Seal, maker_key: sm2.SM2PrivateKey, maker_cert: x509.Certificate, created: datetime | None = None
-) -> bytes:
-    """The seal as DER-encoded version-4 ``SESeal``; refused unless the seal's certificate is SM2."""
-    return SealMaker(maker_key, maker_cert).seal_for(seal, created).dump()
+def stored_seal(seal: Seal) -> ses.SESeal | None:
+    """The SESeal stored with a registered SM2 seal (``seals.ses_seal``), if it has one."""
+    if seal.ses_seal is None:
+        return None
+    parsed = ses.parse_seal(seal.ses_seal)
+    return parsed if isinstance(parsed, ses.SESeal) else None
+
+
+def export_esl(seal: Seal, maker: SealMaker | None) -> bytes:
+    """The seal as a DER version-4 ``SESeal``: the stored one, else one ``maker`` makes now — then
+    stored with the row by the caller, so every later export is the same. Refused unless the seal's
+    certificate is SM2 (``SEAL_SIGNER_NOT_SM2``); without either ``SEAL_MAKER_MISSING``."""
+    require_sm2_signer(seal_chain(seal)[0])
+    if seal.ses_seal is not None:
+        return seal.ses_seal
+    if maker is None:
+        raise EsignError(ErrorCode.SEAL_MAKER_MISSING)
+    return maker.issue(seal, seal.created_at)

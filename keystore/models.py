@@ -97,6 +97,8 @@ class Seal(Base):
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
     valid_to: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16))
+    #: an SM2 seal's GB/T 38540 SESeal (DER), signed by the seal maker once, at registration or rotation
+    ses_seal: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     created_by: Mapped[str] = mapped_column(String(128))

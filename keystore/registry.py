@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from esign.errors import ErrorCode, EsignError
+from esign.gm.certs import is_sm2_certificate
 from esign.seal.image import SealImage, oval_seal, round_seal, seal_from_png
 from esign.uscc import is_valid_uscc
 from keystore import audit
@@ -139,6 +140,20 @@ async def _prove_key(keys: KeyStore, ref: KeyRef, chain: list[x509.Certificate])
         raise EsignError(ErrorCode.CERT_KEY_MISMATCH)
 
 
+class SesSealIssuer(Protocol):
+    """The seal maker (``keystore.esl.SealMaker``): a registered SM2 seal's GB/T 38540 SESeal, as DER."""
+
+    def issue(self, seal: Seal, created: datetime) -> bytes: ...
+
+
+def _issue_ses_seal(seal: Seal, maker: SesSealIssuer | None, now: datetime) -> bytes | None:
+    """An SM2 seal's SESeal when a seal maker is configured; None for other seals (or without a maker:
+    ``esign seals export-esl`` with a maker makes and stores it later)."""
+    if maker is None or not is_sm2_certificate(seal_chain(seal)[0]):
+        return None
+    return maker.issue(seal, now)
+
+
 async def register_seal(
     db: Database,
     keys: KeyStore,
@@ -146,8 +161,12 @@ async def register_seal(
     spec: SealSpec,
     appearance: SealImage,
     now: datetime | None = None,
+    seal_maker: SesSealIssuer | None = None,
 ) -> Seal:
-    """Check everything, prove the key, then create the seal (active) with its first history event."""
+    """Check everything, prove the key, then create the seal (active) with its first history event.
+
+    An SM2 seal gets its GB/T 38540 SESeal from ``seal_maker`` now, once: stored with the row.
+    """
     now = now or utcnow()
     _check_spec(spec)
     require_seal_admin(actor, spec.uscc)
@@ -177,6 +196,7 @@ async def register_seal(
         created_by=actor.name,
         updated_by=actor.name,
     )
+    seal.ses_seal = _issue_ses_seal(seal, seal_maker, now)
     try:
         with db.transaction() as session:
             session.add(seal)
@@ -310,8 +330,12 @@ async def rotate_seal(
     key_name: str,
     valid_to: datetime | None = None,
     now: datetime | None = None,
+    seal_maker: SesSealIssuer | None = None,
 ) -> Seal:
-    """Put a new key and certificate behind ``code``; the seal's code, status and history stay."""
+    """Put a new key and certificate behind ``code``; the seal's code, status and history stay.
+
+    The stored SESeal named the old certificate: it is made anew by ``seal_maker`` (or dropped).
+    """
     now = now or utcnow()
     with db.transaction() as session:
         seal = find_seal(session, code)
@@ -333,6 +357,7 @@ async def rotate_seal(
         previous = seal.key_name
         seal.key_name, seal.cert_chain = key_name, chain_to_pem(chain)
         seal.valid_from, seal.valid_to = valid_from, valid_to
+        seal.ses_seal = _issue_ses_seal(seal, seal_maker, now)
         seal.updated_by = actor.name
         _event(session, seal, actor, "rotated", previous_key=previous, key=key_name, **_window_detail(seal))
     return seal

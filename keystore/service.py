@@ -39,7 +39,7 @@ from keystore import audit, idempotency
 from keystore.audit_anchor import Anchor, anchor_for
 from keystore.authz import Principal, require_sealer
 from keystore.db import Database
-from keystore.esl import SealMaker
+from keystore.esl import SealMaker, stored_seal
 from keystore.keyring import audit_key, find_key, key_chain, key_ref
 from keystore.keys import KeyStore
 from keystore.ownership import require_key_backs
@@ -290,9 +290,11 @@ class SealService:
                 ref, chain = key_ref(entry), seal_chain(seal)
                 image = seal_appearance(seal)
                 signer = self.keys.signer(ref, chain)
-                # an SM2 key seals with the GB/T 38540 seal the maker issues for this version of the seal
-                maker = self.seal_maker if isinstance(signer, SM2Signer) else None
-                ses_seal = maker.seal_for(seal) if maker is not None else None
+                # an SM2 key seals with the GB/T 38540 seal stored at registration; a seal registered
+                # without a seal maker gets one from the maker for this version of the seal
+                ses_seal = stored_seal(seal) if isinstance(signer, SM2Signer) else None
+                if isinstance(signer, SM2Signer) and ses_seal is None and self.seal_maker is not None:
+                    ses_seal = self.seal_maker.seal_for(seal)
             prepared = _Prepared(signer=signer, image=image, version=version, ses_seal=ses_seal)
             _bounded_put(self._prepared, version, prepared)
         _bounded_put(self._allowed, (who, seal_code), (prepared, time.monotonic() + RECHECK_SECONDS))

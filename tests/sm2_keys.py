@@ -13,6 +13,7 @@ from fixtures import pki_sm2
 from keystore import keyring
 from keystore.authz import OPERATOR
 from keystore.db import Database
+from keystore.esl import SealMaker
 from keystore.keys import KeyStore
 from keystore.registry import SealSpec, appearance_for, register_seal
 
@@ -49,5 +50,7 @@ def register_sm2_seal(
         keyring.add_pkcs12_key(session, "operator", "sm2-a", tmp_path / "sm2-a.p12", f"env:{PASS_ENV}",
                                tmp_path / "keystore.d", owner=pki_sm2.USCC_A)  # fmt: skip
     spec = SealSpec(code=code, seal_type="04", org_name=SM2_ORG, uscc=pki_sm2.USCC_A, key_name="sm2-a")
-    asyncio.run(register_seal(db, keys, OPERATOR, spec, appearance_for(spec)))
+    # as `esign seals register` does: the configured seal maker (if any) makes the seal's SESeal now
+    maker = SealMaker.from_env()
+    asyncio.run(register_seal(db, keys, OPERATOR, spec, appearance_for(spec), seal_maker=maker))
     return code

@@ -146,13 +146,13 @@ def test_fixtures_export_writes_the_sm2_test_pki(tmp_path: Path, monkeypatch: py
 def test_esl_of_an_sm2_seal_lists_its_certificate_and_verifies_with_openssl(
     db, keys, tmp_path: Path, secrets_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    from keystore.esl import export_esl
+    from keystore.esl import SealMaker, export_esl
     from keystore.registry import find_seal
 
     code = register_sm2_seal(db, keys, tmp_path, monkeypatch)
     pki = pki_sm2.load()
     with db.transaction() as session:
-        der = export_esl(find_seal(session, code), pki.key("sm2-maker"), pki.cert("sm2-maker"))
+        der = export_esl(find_seal(session, code), SealMaker(pki.key("sm2-maker"), pki.cert("sm2-maker")))
     seal = ses.parse_seal(der)
     assert seal["e_seal_info"]["property"].certificates() == [pki.cert("sm2-agency-a").dump()]
     assert seal["e_seal_info"]["es_id"].native == code

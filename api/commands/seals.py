@@ -6,11 +6,15 @@ import asyncio
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from api.commands.keystore import database_option, reports_errors
 from keystore.authz import OPERATOR
+
+if TYPE_CHECKING:
+    from keystore.esl import SealMaker
 
 
 def _when(value: datetime | None) -> datetime | None:
@@ -57,15 +61,20 @@ def register(
     image: Path | None,
     database_url: str | None,
 ) -> None:
-    """Register seal CODE backed by key KEY (checks organisation, key usage, validity, key possession)."""
+    """Register seal CODE backed by key KEY (checks organisation, key usage, validity, key possession).
+
+    An SM2 seal gets its GB/T 38540 seal (SESeal) from the configured seal maker (ESIGN_SEAL_MAKER_P12).
+    """
     from keystore.db import Database
+    from keystore.esl import SealMaker
     from keystore.keys import KeyStore
     from keystore.registry import SealSpec, appearance_for, register_seal
 
     spec = SealSpec(code, seal_type, org_name, uscc, key_name, _when(valid_from), _when(valid_to))
     appearance = appearance_for(spec, image.read_bytes() if image else None)
     db = Database.open(database_url)
-    seal = asyncio.run(register_seal(db, KeyStore(), OPERATOR, spec, appearance))
+    maker = SealMaker.from_env()
+    seal = asyncio.run(register_seal(db, KeyStore(), OPERATOR, spec, appearance, seal_maker=maker))
     click.echo(
         f"registered {seal.code}: {seal.org_name} valid {seal.valid_from:%Y-%m-%d} … {seal.valid_to:%Y-%m-%d}"
     )
@@ -156,13 +165,18 @@ for _action in ("suspend", "resume", "revoke"):
 @database_option
 @reports_errors
 def rotate(code: str, key_name: str, valid_to: datetime | None, database_url: str | None) -> None:
-    """Put a new key and certificate behind seal CODE; the code and the history stay."""
+    """Put a new key and certificate behind seal CODE; the code and the history stay (an SM2 seal's
+    SESeal is made anew by the configured seal maker)."""
     from keystore.db import Database
+    from keystore.esl import SealMaker
     from keystore.keys import KeyStore
     from keystore.registry import rotate_seal
 
     db = Database.open(database_url)
-    seal = asyncio.run(rotate_seal(db, KeyStore(), OPERATOR, code, key_name, _when(valid_to)))
+    maker = SealMaker.from_env()
+    seal = asyncio.run(
+        rotate_seal(db, KeyStore(), OPERATOR, code, key_name, _when(valid_to), seal_maker=maker)
+    )
     click.echo(f"rotated {seal.code} to key {seal.key_name}, valid to {seal.valid_to:%Y-%m-%d}")
 
 
@@ -223,15 +237,14 @@ def batch(code: str, source: Path, target: Path, batch_id: str, database_url: st
 )
 @click.option(
     "--maker-key",
-    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The seal maker's SM2 private key (PEM or DER PKCS#8, encrypted or not).",
+    help="For a seal registered without a seal maker: the maker's SM2 private key (PEM or DER PKCS#8, "
+    "encrypted or not); default: the configured ESIGN_SEAL_MAKER_P12.",
 )
 @click.option(
     "--maker-cert",
-    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The seal maker's SM2 certificate (PEM or DER).",
+    help="The seal maker's SM2 certificate (PEM or DER), with --maker-key.",
 )
 @click.option("--maker-passphrase-env", metavar="VAR", help="Environment variable with the key's passphrase.")
 @click.option(
@@ -244,34 +257,57 @@ def batch(code: str, source: Path, target: Path, batch_id: str, database_url: st
 def export_esl(
     code: str,
     output: Path,
-    maker_key: Path,
-    maker_cert: Path,
+    maker_key: Path | None,
+    maker_cert: Path | None,
     maker_passphrase_env: str | None,
     maker_passphrase_file: Path | None,
     database_url: str | None,
 ) -> None:
-    """Write seal CODE as a GB/T 38540 version-4 electronic seal (.esl), signed by the seal maker."""
+    """Write seal CODE's GB/T 38540 version-4 electronic seal (.esl): the one stored at registration.
+
+    A seal registered before a seal maker was configured gets one now, made by the maker and stored,
+    so every later export (and every document sealed with it) carries the same seal.
+    """
+    from esign.seal.batch import write_atomically
+    from keystore.db import Database
+    from keystore.esl import SealMaker
+    from keystore.esl import export_esl as export
+    from keystore.registry import find_seal
+
+    maker = _given_maker(maker_key, maker_cert, maker_passphrase_env, maker_passphrase_file)
+    with Database.open(database_url).transaction() as session:
+        seal = find_seal(session, code)
+        stored = seal.ses_seal is not None
+        esl = export(seal, None if stored else maker or SealMaker.from_env())
+        if not stored:
+            seal.ses_seal = esl
+    write_atomically(output, esl)
+    click.echo(f"wrote {output} ({len(esl)} bytes, GB/T 38540 v4)")
+
+
+def _given_maker(
+    key_path: Path | None, cert_path: Path | None, passphrase_env: str | None, passphrase_file: Path | None
+) -> SealMaker | None:
+    """The seal maker named by ``--maker-key`` and ``--maker-cert`` (both or neither)."""
     from asn1crypto import pem, x509
 
     from esign.errors import ErrorCode, EsignError
     from esign.gm import sm2
-    from esign.seal.batch import write_atomically
-    from keystore.db import Database
-    from keystore.esl import export_esl as export
-    from keystore.registry import find_seal
+    from keystore.esl import SealMaker
     from keystore.secrets import read_secret
 
+    if (key_path is None) != (cert_path is None):
+        raise click.UsageError("--maker-key and --maker-cert go together")
+    if key_path is None or cert_path is None:
+        return None
     passphrase = None
-    if maker_passphrase_env or maker_passphrase_file:
-        ref = f"env:{maker_passphrase_env}" if maker_passphrase_env else f"file:{maker_passphrase_file}"
+    if passphrase_env or passphrase_file:
+        ref = f"env:{passphrase_env}" if passphrase_env else f"file:{passphrase_file}"
         passphrase = read_secret(ref).reveal()
     try:
-        key = sm2.load_private_key(maker_key.read_bytes(), passphrase)
+        key = sm2.load_private_key(key_path.read_bytes(), passphrase)
     except sm2.SM2Error as exc:
         raise EsignError(ErrorCode.KEY_FILE_INVALID, detail="not a readable SM2 private key") from exc
-    cert_bytes = maker_cert.read_bytes()
+    cert_bytes = cert_path.read_bytes()
     cert = x509.Certificate.load(pem.unarmor(cert_bytes)[2] if pem.detect(cert_bytes) else cert_bytes)
-    with Database.open(database_url).reading() as session:
-        esl = export(find_seal(session, code), key, cert)
-    write_atomically(output, esl)
-    click.echo(f"wrote {output} ({len(esl)} bytes, GB/T 38540 v4)")
+    return SealMaker(key, cert)

@@ -175,7 +175,9 @@ def _validated(parse: Callable[[], SealIn]) -> SealIn:
 
 def _register_blocking(runtime: Runtime, caller: Principal, spec: SealSpec, picture: bytes | None) -> Seal:
     """Drawing or decoding the picture and proving the key are CPU and key work: a pool thread, own loop."""
-    return asyncio.run(register_seal(runtime.db, runtime.keys, caller, spec, appearance_for(spec, picture)))
+    appearance = appearance_for(spec, picture)
+    maker = runtime.service.seal_maker  # an SM2 seal gets its GB/T 38540 SESeal now, once
+    return asyncio.run(register_seal(runtime.db, runtime.keys, caller, spec, appearance, seal_maker=maker))
 
 
 @router.get("/{code}", summary="Show one seal", responses=problems(401, 403, 404))
