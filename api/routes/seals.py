@@ -26,6 +26,7 @@ from api.problems import problems
 from api.seal_options import ApplyOptions, parse_apply_options
 from api.uploads import Intake, IntakeDep, read_json
 from esign.errors import ErrorCode, EsignError
+from esign.gm.certs import is_sm2_certificate
 from esign.seal.image.upload import MAX_PNG_BYTES, MAX_PNG_SIDE
 from esign.seal.pades import SealOptions
 from keystore.authz import Principal
@@ -42,6 +43,7 @@ from keystore.registry import (
     resume_seal,
     revoke_seal,
     seal_appearance,
+    seal_chain,
     suspend_seal,
 )
 from keystore.service import SealResult
@@ -61,6 +63,11 @@ class SealOut(BaseModel):
     org_name: str = Field(examples=["杭州市市场监督管理局"])
     uscc: str = Field(examples=["11330100MB1234567E"])
     key_name: str
+    key_algorithm: Literal["SM2", "RSA", "EC"] = Field(
+        description="The seal certificate's key: an SM2 seal makes a GB/T 38540 seal signature by default "
+        "(`sm2_format`)",
+        examples=["SM2"],
+    )
     status: str = Field(description="active · suspended · revoked · expired · pending", examples=["active"])
     valid_from: datetime
     valid_to: datetime
@@ -98,12 +105,20 @@ def seal_out(seal: Seal) -> SealOut:
         org_name=seal.org_name,
         uscc=seal.uscc,
         key_name=seal.key_name,
+        key_algorithm=_key_algorithm(seal),
         status=effective_status(seal),
         valid_from=seal.valid_from,
         valid_to=seal.valid_to,
         created_by=seal.created_by,
         updated_by=seal.updated_by,
     )
+
+
+def _key_algorithm(seal: Seal) -> Literal["SM2", "RSA", "EC"]:
+    cert = seal_chain(seal)[0]
+    if is_sm2_certificate(cert):
+        return "SM2"
+    return "RSA" if cert.public_key.algorithm == "rsa" else "EC"
 
 
 def _require_same_org(caller: Principal, seal: Seal) -> None:

@@ -80,6 +80,18 @@ const TEXT = {
     failedCol: "失败",
     noBatches: "暂无批量任务。",
     batchStates: { queued: "排队中", running: "盖章中", done: "已完成" },
+    sealTitle: "加盖电子印章",
+    sealPick: "印章",
+    sm2Format: "国密印章格式",
+    formatSes: "GB/T 38540 电子签章（默认）",
+    formatCms: "SM2 PKCS#7 签名",
+    sealFile: "待盖章的 PDF",
+    sealGo: "盖章",
+    sealDownload: "下载已盖章的 PDF",
+    noSeals: "该 API 密钥没有可用的印章。",
+    sealing: "正在盖章…",
+    sealed: (seq) => `已盖章（审计记录 ${seq}）。`,
+    chooseFile: "请先选择 PDF 文件。",
   },
   en: {
     title: "Electronic signature and seal verification",
@@ -133,6 +145,18 @@ const TEXT = {
     failedCol: "Failed",
     noBatches: "No batches yet.",
     batchStates: { queued: "queued", running: "sealing", done: "done" },
+    sealTitle: "Seal a PDF",
+    sealPick: "Seal",
+    sm2Format: "SM2 seal format",
+    formatSes: "GB/T 38540 seal signature (default)",
+    formatCms: "SM2 PKCS#7 signature",
+    sealFile: "PDF to seal",
+    sealGo: "Seal",
+    sealDownload: "Download the sealed PDF",
+    noSeals: "This API key has no seal it may use.",
+    sealing: "Sealing…",
+    sealed: (seq) => `Sealed (audit record ${seq}).`,
+    chooseFile: "Choose a PDF first.",
   },
 };
 
@@ -140,6 +164,8 @@ let lang = localStorage.getItem("esign-lang") || "zh";
 let lastReport = null;
 let lastBatches = null;
 let batchTimer = null;
+let sealedUrl = null;
+let sealsKey = null;
 const $ = (id) => document.getElementById(id);
 
 // Names from the upload (file name, field names, certificate names) may carry controls, line breaks,
@@ -344,6 +370,81 @@ function renderBatches(batches) {
   );
 }
 
+// Sealing: the caller's organisation's active seals (GET /v1/seals); an SM2 seal offers its two
+// formats, GB/T 38540 (the default) or SM2 PKCS#7, sent as the form field sm2_format.
+async function loadSeals() {
+  const key = $("api-key").value.trim();
+  if (key === sealsKey) return; // a change event also fires on blur: the same key lists the same seals
+  sealsKey = key;
+  $("seal-form").hidden = true;
+  if (!key) return;
+  try {
+    const response = await fetch("/v1/seals", { headers: { Authorization: `Bearer ${key}` } });
+    const body = await response.json();
+    if (!response.ok) {
+      $("seals-status").textContent = `${lang === "zh" ? body.detail_zh : body.detail} (${body.code})`;
+      return;
+    }
+    const usable = body.filter((seal) => seal.status === "active");
+    $("seals-status").textContent = usable.length ? "" : TEXT[lang].noSeals;
+    $("seal-code").replaceChildren(
+      ...usable.map((seal) =>
+        el("option", { value: seal.code, "data-algorithm": seal.key_algorithm },
+          visible(`${seal.code} · ${seal.org_name}${seal.seal_type_name} · ${seal.key_algorithm}`)),
+      ),
+    );
+    $("seal-form").hidden = !usable.length;
+    showFormat();
+  } catch (error) {
+    $("seals-status").textContent = String(error);
+  }
+}
+
+function showFormat() {
+  const chosen = $("seal-code").selectedOptions[0];
+  $("sm2-format-row").hidden = !chosen || chosen.dataset.algorithm !== "SM2";
+}
+
+async function sealDocument() {
+  const t = TEXT[lang];
+  const file = $("seal-file").files[0];
+  const status = $("seal-status");
+  $("seal-download").hidden = true;
+  if (!file) {
+    status.textContent = t.chooseFile;
+    return;
+  }
+  const form = new FormData();
+  form.append("file", file, file.name);
+  if (!$("sm2-format-row").hidden) form.append("sm2_format", $("sm2-format").value);
+  status.textContent = t.sealing;
+  status.className = "";
+  try {
+    const code = encodeURIComponent($("seal-code").value);
+    const response = await fetch(`/v1/seals/${code}/apply`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${$("api-key").value.trim()}` },
+      body: form,
+    });
+    if (!response.ok) {
+      const body = await response.json();
+      status.textContent = `${lang === "zh" ? body.detail_zh : body.detail} (${body.code})`;
+      status.className = "error";
+      return;
+    }
+    if (sealedUrl) URL.revokeObjectURL(sealedUrl);
+    sealedUrl = URL.createObjectURL(await response.blob());
+    const link = $("seal-download");
+    link.href = sealedUrl;
+    link.download = file.name.replace(/\.pdf$/i, "") + "-sealed.pdf";
+    link.hidden = false;
+    status.textContent = t.sealed(response.headers.get("X-Audit-Record"));
+  } catch (error) {
+    status.textContent = String(error);
+    status.className = "error";
+  }
+}
+
 function init() {
   $("api-key").value = sessionStorage.getItem("esign-key") || "";
   $("lang-toggle").addEventListener("click", () => {
@@ -353,6 +454,9 @@ function init() {
   });
   $("batches-refresh").addEventListener("click", loadBatches);
   $("api-key").addEventListener("change", loadBatches);
+  $("api-key").addEventListener("change", loadSeals);
+  $("seal-code").addEventListener("change", showFormat);
+  $("seal-go").addEventListener("click", sealDocument);
   $("file").addEventListener("change", (event) => {
     if (event.target.files.length) verify(event.target.files[0]);
   });
@@ -369,6 +473,7 @@ function init() {
   });
   applyLanguage();
   loadBatches();
+  loadSeals();
 }
 
 init();
