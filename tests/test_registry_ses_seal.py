@@ -156,3 +156,27 @@ def test_a_seal_from_before_migration_0005_gets_its_seal_stored_on_first_export(
     with db.reading() as session:
         assert find_seal(session, "SM2-A").ses_seal == (tmp_path / "first.esl").read_bytes()
     db.dispose()
+
+
+def test_rotation_makes_the_seal_anew_for_the_new_window_or_drops_the_stale_one(
+    db: Database, keys: KeyStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, maker_env: None
+) -> None:
+    register_sm2_seal(db, keys, tmp_path, monkeypatch)
+    with db.reading() as session:
+        before = find_seal(session, "SM2-A").ses_seal
+    rotated = CliRunner().invoke(
+        main, ["seals", "rotate", "SM2-A", "--key", "sm2-a", "--valid-to", "2027-06-30"]
+    )
+    assert rotated.exit_code == 0, rotated.output
+    with db.reading() as session:
+        after = find_seal(session, "SM2-A").ses_seal
+    assert after is not None and after != before
+    valid_end = ses.parse_seal(after)["e_seal_info"]["property"]["valid_end"].native
+    assert valid_end.date().isoformat() == "2027-06-30"
+    _forget_maker(monkeypatch)  # without a maker the old seal (the old window) must not stay behind
+    rotated = CliRunner().invoke(
+        main, ["seals", "rotate", "SM2-A", "--key", "sm2-a", "--valid-to", "2027-05-31"]
+    )
+    assert rotated.exit_code == 0, rotated.output
+    with db.reading() as session:
+        assert find_seal(session, "SM2-A").ses_seal is None

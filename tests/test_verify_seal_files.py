@@ -162,3 +162,11 @@ def test_other_input_keeps_its_typed_errors(files: Path) -> None:
     assert result.exit_code == 4 and json.loads(result.output)["error"]["code"] == "BAD_OPTION"
     result = esign("verify", str(files / "a.esl"), "--format", "xml")
     assert result.exit_code == 4 and 'code="XML_REPORT_UNAVAILABLE"' in result.output
+
+
+def test_a_seal_outside_its_validity_at_the_validation_time_fails(files: Path) -> None:
+    valid_end = ses.parse_seal((files / "a.esl").read_bytes())["e_seal_info"]["property"]["valid_end"].native
+    later = valid_end.replace(year=valid_end.year + 1).isoformat()
+    code, report = verify(files, "a.esl", "--at", later)
+    assert code != 0 and report["indication"] != "TOTAL_PASSED"
+    assert "SES_SEAL_OUTSIDE_VALIDITY_NOW" in [f["code"] for f in report["findings"]]

@@ -154,7 +154,14 @@ def _verify_one(path: Path, policy: ValidationPolicy, fmt: str, lang: str, docum
 
     try:
         data = path.read_bytes()
-        if seal_file_kind(data) is not None:
+        kind = seal_file_kind(data)
+        if kind == "seal" and document is not None:
+            raise EsignError(
+                ErrorCode.BAD_OPTION,
+                detail=f"{path.name} is a seal (SESeal), which signs no document: --document does not apply",
+                detail_zh=f"{path.name} 是电子印章（SESeal），不对文件签章，--document 不适用",
+            )
+        if kind is not None:
             return _verify_seal_file(data, path.name, policy, fmt, lang, document)
         if document is not None:
             raise EsignError(
@@ -202,12 +209,6 @@ def _verify_seal_file(
     signed = None if document is None else document.read_bytes()
     doc_name = "" if document is None else document.name
     report = verify_seal_file(data, policy, name=name, document=signed, document_name=doc_name)
-    if report["kind"] == "seal" and document is not None:
-        raise EsignError(
-            ErrorCode.BAD_OPTION,
-            detail=f"{name} is a seal (SESeal), which signs no document: --document does not apply",
-            detail_zh=f"{name} 是电子印章（SESeal），不对文件签章，--document 不适用",
-        )
     if fmt == "json":
         click.echo(json.dumps(report, ensure_ascii=False))
     elif fmt == "text":
