@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -42,13 +43,38 @@ def child_peak_rss(script: str, args: Sequence[str]) -> float:
 
 
 def parse_args(doc: str, child_args: tuple[str, str, str]) -> argparse.Namespace:
-    """The options every benchmark takes (and the hidden one its peak-RSS child process gets)."""
+    """The options every benchmark takes (and the hidden ones its child processes get)."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per side and case")
+    parser.add_argument("--rounds", type=int, default=3, help="fresh processes per side (median taken)")
     parser.add_argument("--skip-large", action="store_true", help="skip the 50 MB document")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--rss-child", nargs=3, metavar=child_args, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--rate-child", nargs=4, metavar=("SIDE", "ROOT", "DIR", "SECONDS"), help=argparse.SUPPRESS
+    )
     return parser.parse_args()
+
+
+def child_rates(script: str, sides: Sequence[str], args: Sequence[str], rounds: int) -> dict[str, list[dict]]:
+    """Run ``script --rate-child SIDE ARGS…`` ``rounds`` times per side, alternating which side goes first.
+
+    Each side measures in its own fresh interpreter: esign installs faster readers into pyHanko's
+    parser, and stock pyHanko measured in the same process would silently get them too. The child
+    prints a JSON object of rates per case as its last line.
+    """
+    runs: dict[str, list[dict]] = {side: [] for side in sides}
+    for number in range(rounds):
+        for side in sides if number % 2 == 0 else list(reversed(sides)):
+            command = [sys.executable, script, "--rate-child", side, *args]
+            result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=1800)
+            runs[side].append(json.loads(result.stdout.strip().splitlines()[-1]))
+    return runs
+
+
+def median_rates(runs: list[dict]) -> dict[str, float]:
+    """Per case, the median of the rates the rounds measured."""
+    return {case: statistics.median(run[case] for run in runs) for case in runs[0]}
 
 
 def compare(name: str, ours: float, stock: float) -> dict[str, object]:

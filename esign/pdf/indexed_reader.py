@@ -23,7 +23,11 @@ from pyhanko.pdf_utils.decode_limits import DecodePurpose
 from pyhanko.pdf_utils.misc import PdfDecodeLimitError, PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
+from esign.pdf import fast_tokens
+
 __all__ = ["IndexedReader"]
+
+fast_tokens.install()
 
 
 class _StreamIndex:

@@ -20,6 +20,7 @@ from pyhanko.pdf_utils.misc import PdfDecodeLimitError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from esign.errors import ErrorCode, EsignError
+from esign.pdf.digests import FileDigests
 from esign.pdf.indexed_reader import IndexedReader
 from esign.pdf.open import PARSER_CRASHES, looks_like_pdf
 from esign.pdf.updates import last_closer_end
@@ -34,8 +35,14 @@ _SYNTAX_MARK = re.compile(
     rb"(?<![0-9])\d+[\x00\t\n\x0c\r ]+\d+[\x00\t\n\x0c\r ]+obj\b|\bstream(?:\r\n|\n|\r)|\bendobj\b"
     rb"|\bxref\b|\btrailer\b|\bstartxref\b"
 )
-#: a hex string, wherever it is: no stream data (compressed, ASCIIHex or content) holds one this long
-_HEX_RUN = "<[0-9A-Fa-f\x00\t\n\x0c\r ]{%d}"
+#: a stream's length given as a number, not as a reference (``/Length 12 0 R``)
+_DIRECT_LENGTH = re.compile(
+    rb"/Length[\x00\t\n\x0c\r ]+(\d{1,12})(?![\x00\t\n\x0c\r ]+\d+[\x00\t\n\x0c\r ]+R)\b"
+)
+_ENDSTREAM_AT = re.compile(rb"(?:\r\n|\n|\r)?endstream")
+#: what a hex string is made of (ISO 32000-1 §7.3.4.3: hex digits and white space)
+_HEX_BYTES = b"0123456789ABCDEFabcdef\x00\t\n\x0c\r "
+_HEX_RUN_FROM = re.compile(rb"[0-9A-Fa-f\x00\t\n\x0c\r ]*")
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,11 @@ class ParsedPdf:
         for r in range(self.revisions):
             ends.append(max(revision_end(self.data, self.reader, r), ends[-1] if ends else 0))
         return tuple(ends)
+
+    @cached_property
+    def digests(self) -> FileDigests:
+        """Every digest of this file's bytes that the checks ask for, each computed once."""
+        return FileDigests(self.data)
 
     def page_count(self) -> int | None:
         """The declared page count; ``None`` when the page tree is unreadable (reported elsewhere)."""
@@ -112,14 +124,67 @@ def oversized_syntax(data: bytes, limit: int) -> str | None:
             break
         if mark is None or mark.start() - pos > limit:
             return too_long % pos
-        pos = mark.end()
         if mark.group().startswith(b"stream"):
-            end = data.find(b"endstream", pos)
-            pos = len(data) if end < 0 else end + 9
-    hex_run = re.search(_HEX_RUN.encode() % limit, data)
-    if hex_run is not None:
-        return f"a hex string of more than {limit} bytes at offset {hex_run.start()}"
+            pos = _past_stream_data(data, mark.end(), data[pos : mark.start()])
+        else:
+            pos = mark.end()
+    hex_start = _long_hex_string(data, limit)
+    if hex_start is not None:
+        return f"a hex string of more than {limit} bytes at offset {hex_start}"
     return None
+
+
+def _past_stream_data(data: bytes, start: int, dictionary: bytes) -> int:
+    """Just past the ``endstream`` of stream data starting at ``start``.
+
+    Where the dictionary says ``/Length N`` (once, directly) and ``endstream`` stands N bytes on,
+    that is the answer without reading the data (searching 50 MB of images for ``endstream`` cost
+    as much as hashing them); otherwise the first ``endstream`` after ``start``. Either way the
+    skipped bytes are data a forger chose, which is why hex strings are also looked for everywhere.
+    """
+    lengths = _DIRECT_LENGTH.findall(dictionary)
+    if len(lengths) == 1:
+        declared = _ENDSTREAM_AT.match(data, start + int(lengths[0]))
+        if declared is not None:
+            return declared.end()
+    end = data.find(b"endstream", start)
+    return len(data) if end < 0 else end + 9
+
+
+def _long_hex_string(data: bytes, limit: int) -> int | None:
+    """Where the first ``<`` followed by at least ``limit`` hex-string bytes is, or ``None``.
+
+    A run of ``limit`` such bytes covers a multiple of ``limit // 2``, so only those offsets are
+    probed (a regex over the whole file cost as much as hashing it): a probe that lands in a run not
+    yet seen finds its start within the last step and its end by a match, and the run counts when it
+    is long enough and a ``<`` opens it. Every byte is looked at at most twice.
+    """
+    step = max(1, limit // 2)
+    probe = 0
+    while probe < len(data):
+        if data[probe] not in _HEX_BYTES:
+            probe += step
+            continue
+        start = _run_start(data, probe, step)
+        end = _HEX_RUN_FROM.match(data, probe).end()
+        if end - start >= limit and start > 0 and data[start - 1] == ord("<"):
+            return start - 1
+        probe += step * ((end - probe) // step + 1)
+    return None
+
+
+def _run_start(data: bytes, probe: int, most: int) -> int:
+    """Where the run of hex-string bytes through ``probe`` starts, looking back at most ``most`` bytes.
+
+    In binary data a run is a few bytes long: look at 64 first rather than copy a long window.
+    """
+    back = min(64, most)
+    while True:
+        low = max(0, probe + 1 - back)
+        kept = len(data[low : probe + 1].rstrip(_HEX_BYTES))
+        if kept or low == 0 or back >= most:
+            return low + kept
+        back = most
 
 
 def _read_strictly(data: bytes, limits: Limits) -> PdfFileReader:

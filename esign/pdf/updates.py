@@ -17,9 +17,12 @@ and a tolerant reading of it is reported elsewhere (``PARSED_TOLERANTLY``).
 from __future__ import annotations
 
 import re
+import weakref
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from io import BytesIO
+from typing import Any, TypeVar
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.rw_common import PdfHandler
@@ -43,6 +46,13 @@ _ENDOBJ = re.compile(rb"[\x00\t\n\x0c\r ]*endobj")
 _MAX_UPDATES = 10_000
 #: an xref stream entry needs one byte for its type (0, 1, 2), up to 8 for an offset, up to 4 for the third
 _W_LIMITS = (1, 8, 4)
+
+
+_T = TypeVar("_T")
+#: per reader (and the bytes it reads), the outcome of every section parse and region check so far
+_STEPS: weakref.WeakKeyDictionary[PdfHandler, tuple[bytes, dict[tuple[object, ...], object]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class _NotStrict(Exception):
@@ -115,7 +125,9 @@ def _account(pdf: bytes, signed_end: int, handler: PdfHandler) -> str | None:
         return None
     closers = [(m.end(), int(m.group(1))) for m in _CLOSER.finditer(pdf, max(0, signed_end - 64), final)]
     closer_ends = [end for end, _ in closers]
-    section = _section(pdf, _closer_ending_at(pdf, final), final, handler)
+    step = _steps(pdf, handler)
+    start = _closer_ending_at(pdf, final)
+    section = step(("section", start, final), _section, pdf, start, final, handler)
     for _ in range(_MAX_UPDATES):
         if section.prev is None:
             raise _NotStrict(
@@ -124,13 +136,40 @@ def _account(pdf: bytes, signed_end: int, handler: PdfHandler) -> str | None:
         previous_end = _previous_closer(closers, closer_ends, section.prev, section.offset)
         if previous_end is None:
             raise _NotStrict(f"the /Prev chain ({section.prev}) does not lead back to the signed revision")
-        _check_region(pdf, previous_end, section)
+        step(("region", previous_end, section.offset), _check_region, pdf, previous_end, section)
         if _same_boundary(pdf, signed_end, previous_end):
             return None
         if previous_end < signed_end:
             raise _NotStrict("the signed range does not end where a revision ends")
-        section = _section(pdf, section.prev, previous_end, handler)
+        key = ("section", section.prev, previous_end)
+        section = step(key, _section, pdf, section.prev, previous_end, handler)
     raise _NotStrict("too many incremental updates")
+
+
+def _steps(pdf: bytes, handler: PdfHandler) -> Callable[..., Any]:
+    """A memo of section parses and region checks for this file, shared by all its signatures.
+
+    Each signature walks the updates from the end of the file back to its own range; ten signatures
+    walked the last update ten times. Each step depends only on the file and its arguments, so its
+    outcome — a section, or the error it raised — is kept for the reader's lifetime.
+    """
+    entry = _STEPS.get(handler)
+    if entry is None or entry[0] is not pdf:
+        entry = _STEPS[handler] = (pdf, {})
+    outcomes = entry[1]
+
+    def step(key: tuple[object, ...], compute: Callable[..., _T], *args: Any) -> _T:
+        if key not in outcomes:
+            try:
+                outcomes[key] = compute(*args)
+            except (_NotStrict, *PARSER_CRASHES, AssertionError) as exc:
+                outcomes[key] = exc
+        outcome = outcomes[key]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome  # type: ignore[return-value]
+
+    return step
 
 
 def _same_boundary(pdf: bytes, a: int, b: int) -> bool:

@@ -17,6 +17,7 @@ from pyhanko_certvalidator.errors import AlgorithmNotSupported
 
 from esign.findings import FindingCode
 from esign.gm.certs import is_sm2_certificate
+from esign.pdf.digests import UnsupportedDigestError
 from esign.pdf.input import ParsedPdf
 from esign.policy import ValidationPolicy
 from esign.report.model import Indication, SignerIdentity, SubIndication
@@ -29,7 +30,6 @@ from esign.verify.public_keys import (
     needs_lenient_reading,
     unsupported,
 )
-from esign.verify.signatures import UnsupportedDigestError, digest_byte_range
 
 
 def judge_integrity_and_crypto(
@@ -109,7 +109,7 @@ def judge_sha1_subfilter(
     """adbe.pkcs7.sha1 signs SHA-1(ByteRange) as encapsulated content; the file must still hash to it."""
     content = signed_data["encap_content_info"]["content"]
     embedded = bytes(content.native) if content is not None and content.native is not None else b""
-    if embedded != digest_byte_range(pdf.data, byte_range, "sha1"):
+    if embedded != pdf.digests.of_ranges(byte_range, "sha1"):
         if out.integrity != "broken":
             out.fail(FindingCode.DIGEST_MISMATCH, Indication.TOTAL_FAILED, SubIndication.HASH_FAILURE)
         out.integrity = "broken"

@@ -29,7 +29,7 @@ from esign.gm.timestamps import check_timestamp, gen_time
 from esign.pdf.input import open_pdf
 from esign.policy import ValidationPolicy
 from esign.report.model import Chain, Crypto, Indication, Integrity, SubIndication
-from esign.verify.signatures import check_byte_range, digest_byte_range, find_signatures
+from esign.verify.signatures import check_byte_range, find_signatures
 
 __all__ = [
     "PKCS7_SM2",
@@ -212,7 +212,7 @@ async def verify_gm_pdf(
             broken = failed(Check.STRUCTURE, FindingCode.BYTERANGE_INVALID)
             out.append((slot.field_name, GmResult(gm_format(slot.contents) or "", (broken,))))
             continue
-        document = partial(digest_byte_range, pdf, slot.byte_range)
+        document = partial(parsed.digests.of_ranges, slot.byte_range)
         out.append((slot.field_name, await verify_gm_signature(slot.contents, document, context)))
     return out
 

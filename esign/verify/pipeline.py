@@ -12,7 +12,6 @@ dictionary was last written: a later update may rewrite that dictionary (spoofin
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from datetime import UTC, datetime
 
@@ -105,7 +104,7 @@ async def averify(
     return Report(
         document=DocumentInfo(
             name=name,
-            sha256=hashlib.sha256(pdf).hexdigest(),
+            sha256=parsed.digests.sha256_hex(),
             size=len(pdf),
             pages=parsed.page_count(),
             revisions=parsed.revisions,

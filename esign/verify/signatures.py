@@ -11,15 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from cryptography.hazmat.primitives import hashes
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfError
-from pyhanko.sign.general import get_pyca_cryptography_hash
 
 from esign.pdf.input import ParsedPdf
 
 _MAX_FIELD_DEPTH = 32
-_HASH_CHUNK = 1024 * 1024
 
 Coverage = Literal["entire_file", "entire_revision", "partial", "unknown"]
 
@@ -102,28 +99,6 @@ def check_byte_range(pdf: ParsedPdf, slot: SignatureSlot) -> ByteRangeCheck:
     if _ends_a_revision(pdf.data, end):
         return ByteRangeCheck((), "entire_revision", end)
     return ByteRangeCheck(("the signed range does not end at the end of a revision",), "partial", end)
-
-
-class UnsupportedDigestError(ValueError):
-    """A digest algorithm that cannot be computed: an unknown OID, or a signature OID in its place."""
-
-
-def hash_for(algorithm: str) -> hashes.HashAlgorithm:
-    """The hash for a CMS digest algorithm name; :class:`UnsupportedDigestError` when there is none."""
-    try:
-        return get_pyca_cryptography_hash(algorithm)
-    except (AttributeError, TypeError, ValueError) as exc:  # pyHanko looks the name up on the module
-        raise UnsupportedDigestError(f"digest algorithm {algorithm} is not supported") from exc
-
-
-def digest_byte_range(data: bytes, byte_range: tuple[int, ...], algorithm: str) -> bytes:
-    """Hash the signed ranges straight from the buffer, chunk by chunk, without copying the file."""
-    h = hashes.Hash(hash_for(algorithm))
-    view = memoryview(data)
-    for offset, length in zip(byte_range[::2], byte_range[1::2], strict=True):
-        for pos in range(offset, offset + length, _HASH_CHUNK):
-            h.update(view[pos : min(pos + _HASH_CHUNK, offset + length)])
-    return h.finalize()
 
 
 def _ends_a_revision(data: bytes, end: int) -> bool:

@@ -25,9 +25,11 @@ from pyhanko_certvalidator.policy_decl import AcceptAllAlgorithms
 
 from esign.findings import FindingCode
 from esign.gm.property_info import recorded_byte_range
+from esign.pdf.digests import hash_for
 from esign.pdf.input import ParsedPdf
 from esign.policy import ValidationPolicy
 from esign.report.model import Indication, SubIndication
+from esign.verify import name_cache
 from esign.verify.assessment import Assessment, DocumentTimes
 from esign.verify.cms_judgements import (
     judge_algorithms,
@@ -47,9 +49,10 @@ from esign.verify.sigformat import (
     signed_attributes_in_der_order,
     with_der_signed_attributes,
 )
-from esign.verify.signatures import SignatureSlot, check_byte_range, digest_byte_range, hash_for
+from esign.verify.signatures import SignatureSlot, check_byte_range
 
 _log = logging.getLogger(__name__)
+name_cache.install()
 _CMS_ALGORITHMS = CMSAlgorithmUsagePolicy.lift_policy(AcceptAllAlgorithms())
 _SIGNING_USAGE = KeyUsageConstraints(
     key_usage={"digital_signature", "non_repudiation"}, match_all_key_usages=False
@@ -155,7 +158,7 @@ async def _assess_gm(
         policy, other_certs=dss.certs, crls=dss.crls, ocsps=dss.ocsps, moment=best
     )
     usable = out.signed_end is not None and slot.byte_range is not None
-    document = partial(digest_byte_range, pdf.data, slot.byte_range) if usable else b""
+    document = partial(pdf.digests.of_ranges, slot.byte_range) if usable else b""
     result = await verify_gm_signature(slot.contents or b"", document, context)
     out.format = result.format
     out.integrity = "broken" if out.integrity == "broken" else result.integrity
@@ -194,7 +197,7 @@ async def _check_other_signer(
 ) -> None:
     """Digest and signature value of an additional SignerInfo; its chain is not what the report is about."""
     md = signed_data["signer_infos"][0]["digest_algorithm"]["algorithm"].native
-    raw_digest = digest_byte_range(pdf.data, byte_range, md) if byte_range else b""
+    raw_digest = pdf.digests.of_ranges(byte_range, md) if byte_range else b""
     status = await generic_cms.cms_basic_validation(
         signed_data,
         raw_digest=raw_digest,
@@ -234,7 +237,7 @@ async def _assess_timestamp(
         out.note(FindingCode.UNSUPPORTED_SUBFILTER, f"timestamp token under SubFilter {out.slot.subfilter}")
 
     def imprint(algorithm: str) -> bytes:
-        return digest_byte_range(pdf.data, byte_range, algorithm) if byte_range else b""
+        return pdf.digests.of_ranges(byte_range, algorithm) if byte_range else b""
 
     context = validation_context(policy, dss, times.validation_time, times.validation_time)
     status = await generic_cms.validate_tst_signed_data(signed_data, context, imprint, _CMS_ALGORITHMS)
@@ -273,7 +276,7 @@ async def _assess_signature(
         out.note(FindingCode.CMS_STRUCTURE_INVALID, f"signature dictionary typed {slot.declared_type}")
 
     def digest(algorithm: str) -> bytes:
-        return digest_byte_range(pdf.data, byte_range, algorithm) if byte_range else b""
+        return pdf.digests.of_ranges(byte_range, algorithm) if byte_range else b""
 
     revinfo = dss.plus(cms_revocation_data(signer_info))
     out.revocation_data = revinfo.has_revocation_data

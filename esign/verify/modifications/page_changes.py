@@ -14,8 +14,9 @@ tell a plain edit from a shadow attack:
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -100,17 +101,38 @@ class PageComparison:
     optional_content_changed: bool
 
 
+@dataclass
+class _FinalView:
+    """The final file's pages, their owners and object digests: the same for every signature judged."""
+
+    pages: list[LeafPage]
+    owners: dict[ObjKey, tuple[str, str | None]]
+    digests: ObjectDigester = field(default_factory=ObjectDigester)
+
+
+_FINAL_VIEWS: weakref.WeakKeyDictionary[PdfFileReader, _FinalView] = weakref.WeakKeyDictionary()
+
+
+def _final_view(reader: PdfFileReader) -> _FinalView:
+    """One :class:`_FinalView` per reader: ten signatures compare against one final file, read once."""
+    view = _FINAL_VIEWS.get(reader)
+    if view is None:
+        view = _FINAL_VIEWS[reader] = _FinalView(list_pages(reader.root), widget_owners(reader.root))
+    return view
+
+
 def compare_pages(reader: PdfFileReader, signed_revision: int) -> PageComparison:
     """Pair the pages of the signed revision with those of the final file and find what changed."""
     old = reader.get_historical_resolver(signed_revision)
-    old_pages, new_pages = list_pages(old.root), list_pages(reader.root)
-    old_digests, new_digests = ObjectDigester(), ObjectDigester()
+    final = _final_view(reader)
+    old_pages, new_pages = list_pages(old.root), final.pages
+    old_digests, new_digests = ObjectDigester(), final.digests
     rewritten = _rewritten_after(reader, signed_revision)
     ocg_changed = _optional_content_digest(old.root, old_digests) != _optional_content_digest(
         reader.root, new_digests
     )
     pairs, added, removed = _pair_pages(old_pages, new_pages)
-    old_owners, new_owners = widget_owners(old.root), widget_owners(reader.root)
+    old_owners, new_owners = widget_owners(old.root), final.owners
     changed: list[PagePair] = []
     for old_ix, new_ix in pairs:
         op, np_ = old_pages[old_ix], new_pages[new_ix]
