@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.rw_common import PdfHandler
 
 from esign.pdf.annotations import resolved
 from esign.verify.modifications.mdp_rules import MAX_TREE_DEPTH, widget_owners
@@ -108,6 +109,8 @@ class _FinalView:
     pages: list[LeafPage]
     owners: dict[ObjKey, tuple[str, str | None]]
     digests: ObjectDigester = field(default_factory=ObjectDigester)
+    #: objects reachable from the page tree (computed on first use)
+    page_objects: set[ObjKey] | None = None
 
 
 _FINAL_VIEWS: weakref.WeakKeyDictionary[PdfFileReader, _FinalView] = weakref.WeakKeyDictionary()
@@ -131,6 +134,8 @@ def compare_pages(reader: PdfFileReader, signed_revision: int) -> PageComparison
     ocg_changed = _optional_content_digest(old.root, old_digests) != _optional_content_digest(
         reader.root, new_digests
     )
+    if not ocg_changed and _page_tree_untouched(reader, old, final, rewritten):
+        return PageComparison(added_pages=(), removed_pages=(), changed=(), optional_content_changed=False)
     pairs, added, removed = _pair_pages(old_pages, new_pages)
     old_owners, new_owners = widget_owners(old.root), final.owners
     changed: list[PagePair] = []
@@ -275,6 +280,26 @@ def _geometry(page: LeafPage) -> PageGeometry:
 def _optional_content_digest(root: generic.DictionaryObject, digester: ObjectDigester) -> bytes | None:
     value = root.raw_get("/OCProperties") if "/OCProperties" in root else None
     return None if value is None else digester.digest(value)
+
+
+def _page_tree_untouched(
+    reader: PdfFileReader, old: PdfHandler, final: _FinalView, rewritten: set[ObjKey]
+) -> bool:
+    """No object the page tree reaches was defined after the signed revision: every page is as signed.
+
+    Both revisions then resolve the same tree to the same definitions, so every digest the pair-wise
+    comparison would compute is equal on both sides — and a DSS or timestamp update (the usual later
+    revision) does not have to hash the whole page tree twice to show it. The final tree was already
+    listed without error (:func:`_final_view`), so the structural refusals stay the same.
+    """
+    before, after = old.root.raw_get("/Pages"), reader.root.raw_get("/Pages")
+    if not isinstance(before, generic.IndirectObject) or not isinstance(after, generic.IndirectObject):
+        return False
+    if before.reference != after.reference:
+        return False
+    if final.page_objects is None:
+        final.page_objects = closure(after)
+    return final.page_objects.isdisjoint(rewritten)
 
 
 def _rewritten_after(reader: PdfFileReader, signed_revision: int) -> set[ObjKey]:
