@@ -14,6 +14,7 @@ appearance and incremental saving behave identically:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from io import BytesIO
@@ -95,6 +96,7 @@ async def aseal_with(
         options,
         timestamper=timestamper,
         validation_context=context,
+        chain=list(signer.cert_registry),
     )
 
 
@@ -155,12 +157,15 @@ async def aseal_ses(
     distinguishing_id: bytes = sm2.DEFAULT_ID,
     timestamper: TimeStamper | None = None,
     validation_context: ValidationContext | None = None,
+    chain: Sequence[x509.Certificate] = (),
 ) -> bytes:
     """Style 3: ``seal`` (a version-4 ``SESeal``) applied by the holder of ``signer_cert``.
 
     ``options.placement`` places the seal's own picture; ``certification`` must be none (an
     ``SES_Signature`` has no place for DocMDP). From B-T the token from ``timestamper`` (imprint: SM3
-    of the signature value, GB/T 38540 §7.3) goes into ``SES_Signature.timeStamp``. B-LT appends a
+    of the signature value, GB/T 38540 §7.3) goes into ``SES_Signature.timeStamp``; an
+    ``SES_Signature`` carries only end-entity certificates, so at B-T the signer's issuers
+    (``chain``) and the TSA's certificates go into a DSS, for verifiers to build the paths. B-LT appends a
     DSS with the chains of the signer, the seal maker and the TSA and their revocation data, as
     ``validation_context`` (SM2-capable, :func:`esign.gm.certs.validation_context`) finds them;
     B-LTA then a document timestamp from ``timestamper`` over all of it.
@@ -213,12 +218,15 @@ async def aseal_ses(
         prepared.fill_reserved_region(output, signature.dump())
     except SigningError as exc:
         raise EsignError(ErrorCode.SIGNING_FAILED, detail=str(exc)[:200]) from exc
-    sealed = output.getvalue()
+    contents = output.getvalue()[prepared.reserved_region_start + 1 : prepared.reserved_region_end - 1]
+    if options.level is Level.B_T:
+        return _with_dss(output.getvalue(), contents, certs=[*chain, *_token_certificates(signature)])
     if validation_context is None or not options.level.embeds_validation_data:
-        return sealed
-    contents = sealed[prepared.reserved_region_start + 1 : prepared.reserved_region_end - 1]
+        return output.getvalue()
     try:
-        sealed = await _with_validation_data(sealed, contents, signature, signer_cert, validation_context)
+        sealed = await _with_validation_data(
+            output.getvalue(), contents, signature, signer_cert, validation_context
+        )
         if options.level is Level.B_LTA and timestamper is not None:
             sealed = await _with_document_timestamp(sealed, timestamper, validation_context)
     except RevokedError as exc:
@@ -230,6 +238,21 @@ async def aseal_ses(
     finally:
         await validation_context.aclose()
     return sealed
+
+
+def _token_certificates(signature: ses.SESSignature) -> list[x509.Certificate]:
+    token = cms.ContentInfo.load(signature["time_stamp"].native)["content"]
+    return [c.chosen for c in token["certificates"] or () if c.name == "certificate"]
+
+
+def _with_dss(sealed: bytes, contents_hex: bytes, **material: object) -> bytes:
+    """``sealed`` plus an incremental update adding ``material`` (certs, CRLs, paths, …) to the DSS,
+    with a VRI entry for the signature whose /Contents is ``contents_hex``."""
+    writer = IncrementalPdfFileWriter(BytesIO(sealed))
+    DocumentSecurityStore.supply_dss_in_writer(writer, contents_hex, **material)  # type: ignore[arg-type]
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 async def _with_validation_data(
@@ -244,17 +267,13 @@ async def _with_validation_data(
     data found while validating them now (which fails with a typed error when the signer is revoked)."""
     maker = x509.Certificate.load(ses.seal_maker_signature(signature["to_sign"]["eseal"])[0])
     token = cms.ContentInfo.load(signature["time_stamp"].native)["content"]
-    token_certs = [c.chosen for c in token["certificates"] or () if c.name == "certificate"]
+    token_certs = _token_certificates(signature)
     tsa = find_certificate(token, token["signer_infos"][0]["sid"])
     paths: list[ValidationPath] = []
     for cert in (signer_cert, maker, *([tsa] if tsa is not None else [])):
         validator = CertificateValidator(cert, intermediate_certs=token_certs, validation_context=context)
         paths.append(await validator.async_validate_usage(set()))
-    writer = IncrementalPdfFileWriter(BytesIO(sealed))
-    DocumentSecurityStore.supply_dss_in_writer(writer, contents_hex, paths=paths, validation_context=context)
-    out = BytesIO()
-    writer.write(out)
-    return out.getvalue()
+    return _with_dss(sealed, contents_hex, paths=paths, validation_context=context)
 
 
 async def _with_document_timestamp(
@@ -280,6 +299,7 @@ def seal_ses(
     distinguishing_id: bytes = sm2.DEFAULT_ID,
     timestamper: TimeStamper | None = None,
     validation_context: ValidationContext | None = None,
+    chain: Sequence[x509.Certificate] = (),
 ) -> bytes:
     """Synchronous :func:`aseal_ses`."""
     return run_sync(
@@ -293,6 +313,7 @@ def seal_ses(
             distinguishing_id=distinguishing_id,
             timestamper=timestamper,
             validation_context=validation_context,
+            chain=chain,
         )
     )
 
