@@ -271,6 +271,8 @@ async def proven_signature_time(contents: bytes, context: ValidationContext) -> 
                 return None
             info = signed_data["signer_infos"][0]
             token, value = cms_timestamp_token(info), info["signature"].native
+            embedded = [c.chosen for c in signed_data["certificates"] or () if c.name == "certificate"]
+            context.certificate_registry.register_multiple(embedded)  # the TSA's CA may be among them
         else:
             signature = ses.parse_signature(der)
             token, value = ses_timestamp_token(signature), signature["signature"].native
