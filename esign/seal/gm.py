@@ -27,7 +27,7 @@ from pyhanko.sign.general import SigningError
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
-from pyhanko_certvalidator.errors import PathError, RevokedError
+from pyhanko_certvalidator.errors import PathError, RevokedError, ValidationError
 from pyhanko_certvalidator.path import ValidationPath
 
 from esign.errors import ErrorCode, EsignError
@@ -231,7 +231,7 @@ async def aseal_ses(
             sealed = await _with_document_timestamp(sealed, timestamper, validation_context)
     except RevokedError as exc:
         raise EsignError(ErrorCode.CERT_REVOKED) from exc
-    except PathError as exc:  # no chain to the trust anchors, or no revocation data to be had
+    except (PathError, ValidationError) as exc:  # no chain to the anchors, no revocation data
         raise EsignError(
             ErrorCode.REVOCATION_UNAVAILABLE, detail=f"{type(exc).__name__}: {exc}"[:200]
         ) from exc

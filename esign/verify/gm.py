@@ -18,7 +18,7 @@ from typing import Literal
 
 from asn1crypto import cms, crl, ocsp, parser, x509
 from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.errors import PathError
+from pyhanko_certvalidator.errors import PathError, ValidationError
 
 from esign.errors import EsignError
 from esign.findings import FindingCode
@@ -314,7 +314,7 @@ async def embedded_revocation_problem(
     )
     try:
         await certs.validate_signer_chain(signer, context)
-    except (PathError, ValueError, TypeError) as exc:
+    except (PathError, ValidationError, ValueError, TypeError) as exc:
         return f"the embedded revocation data does not cover the chain: {str(exc)[:200]}"
     return None
 
