@@ -209,22 +209,33 @@ def _swap_token(
     return _replace_contents(sealed, changed)
 
 
+@pytest.fixture(scope="module")
+def timestamped(sm2: SM2TestPKI) -> dict[str, bytes]:
+    """An SES and an SM2 CMS seal at B-T whose genuine tokens were issued at :data:`AFTER`."""
+    signer = SM2Signer(sm2.key("sm2-agency-a"), sm2.cert("sm2-agency-a"), sm2.chain("sm2-agency-a")[1:])
+    cms_seal = seal_sm2_cms(
+        small_pdf(), signer, SealOptions(level=Level.B_T), timestamper=_StamperAt(sm2, AFTER)
+    )
+    return {"ses": _ses(sm2, "sm2-agency-a", AFTER), "cms": cms_seal}
+
+
+@pytest.mark.parametrize("sm2_format", ["ses", "cms"])
+def test_a_genuine_sm2_signature_timestamp_is_the_best_signature_time(
+    sm2: SM2TestPKI, timestamped: dict[str, bytes], sm2_format: str
+) -> None:
+    genuine = _report(timestamped[sm2_format], sm2)
+    assert genuine["indication"] == "TOTAL_PASSED", genuine["findings"]
+    assert datetime.fromisoformat(genuine["best_signature_time"]) == AFTER
+    assert "NO_TIMESTAMP" not in genuine["findings"]
+
+
 @pytest.mark.parametrize("forgery", list(_FORGERIES))
 @pytest.mark.parametrize("sm2_format", ["ses", "cms"])
 def test_a_forged_sm2_signature_timestamp_proves_no_time_and_is_reported(
-    sm2: SM2TestPKI, sm2_format: str, forgery: str
+    sm2: SM2TestPKI, timestamped: dict[str, bytes], sm2_format: str, forgery: str
 ) -> None:
-    if sm2_format == "ses":
-        sealed = _ses(sm2, "sm2-agency-a", AFTER)
-    else:
-        signer = SM2Signer(sm2.key("sm2-agency-a"), sm2.cert("sm2-agency-a"), sm2.chain("sm2-agency-a")[1:])
-        sealed = seal_sm2_cms(
-            small_pdf(), signer, SealOptions(level=Level.B_T), timestamper=_StamperAt(sm2, AFTER)
-        )
-    genuine = _report(sealed, sm2)
-    assert genuine["indication"] == "TOTAL_PASSED", genuine["findings"]
-    assert datetime.fromisoformat(genuine["best_signature_time"]) == AFTER
-    report = _report(_swap_token(sealed, sm2_format, _FORGERIES[forgery], sm2), sm2)
+    forged = _swap_token(timestamped[sm2_format], sm2_format, _FORGERIES[forgery], sm2)
+    report = _report(forged, sm2)
     assert report["indication"] == "INDETERMINATE", report["findings"]
     assert "TIMESTAMP_INVALID" in report["findings"]
     assert datetime.fromisoformat(report["best_signature_time"]) != AFTER
