@@ -87,7 +87,7 @@ def document_rates(seconds: float) -> list[tuple[str, float, float]]:
     policy = ValidationPolicy.preset(trust_roots=[sm2_pki.root])
 
     def verify_sm2(pdf: bytes) -> object:
-        return asyncio.run(verify_gm_pdf(pdf, policy, other_certs=chain, crls=[sm2_pki.crl]))
+        return asyncio.run(verify_gm_pdf(pdf, policy, other_certs=chain, crls=sm2_pki.crls))
 
     styles: list[tuple[str, Callable[[bytes], bytes], Callable[[bytes], object]]] = [
         ("1 RSA PAdES", lambda pdf: seal(pdf, rsa_signer), verify_rsa),

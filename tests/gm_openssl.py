@@ -21,14 +21,14 @@ needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="need
 DISTID = f"distid:{sm2.DEFAULT_ID.decode()}"
 
 
-def contents_der(sealed: bytes) -> bytes:
-    """The DER value in the last /Contents hex string, cut at its own length (the padding follows)."""
-    raw = bytes.fromhex(re.findall(rb"/Contents\s*<([0-9A-Fa-f]+)>", sealed)[-1].decode())
+def contents_der(sealed: bytes, index: int = -1) -> bytes:
+    """The DER value in the last (or ``index``-th) /Contents hex string, cut at its own length."""
+    raw = bytes.fromhex(re.findall(rb"/Contents\s*<([0-9A-Fa-f]+)>", sealed)[index].decode())
     return core.load(raw, strict=False).dump()
 
 
-def signed_bytes(sealed: bytes) -> bytes:
-    a, b, c, d = (int(n) for n in re.findall(rb"/ByteRange\s*\[([\d ]+)\]", sealed)[-1].split())
+def signed_bytes(sealed: bytes, index: int = -1) -> bytes:
+    a, b, c, d = (int(n) for n in re.findall(rb"/ByteRange\s*\[([\d ]+)\]", sealed)[index].split())
     return sealed[a : a + b] + sealed[c : c + d]
 
 
@@ -53,13 +53,13 @@ def sm3(directory: Path, data: bytes) -> bytes:
 
 
 def assert_ses_pdf_checks_out(
-    directory: Path, sealed: bytes, signer: x509.Certificate, maker: x509.Certificate
+    directory: Path, sealed: bytes, signer: x509.Certificate, maker: x509.Certificate, index: int = -1
 ) -> ses.SESSignature:
     """The SES_Signature in ``sealed``: OpenSSL confirms dataHash, the signer's and the maker's signatures."""
-    signature = ses.parse_signature(contents_der(sealed))
+    signature = ses.parse_signature(contents_der(sealed, index))
     assert isinstance(signature, ses.SESSignature)
     tbs = signature["to_sign"]
-    assert sm3(directory, signed_bytes(sealed)) == tbs["data_hash"].native
+    assert sm3(directory, signed_bytes(sealed, index)) == tbs["data_hash"].native
     assert signature["cert"].native == signer.dump()
     assert sm2_verifies(directory, signer, tbs.dump(), signature["signature"].native)
     seal = tbs["eseal"]

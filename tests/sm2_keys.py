@@ -40,10 +40,16 @@ def openssl_p12(directory: Path, label: str = "sm2-agency-a", *extra: str) -> Pa
 
 
 def register_sm2_seal(
-    db: Database, keys: KeyStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str = "SM2-A"
+    db: Database,
+    keys: KeyStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    code: str = "SM2-A",
+    pki: pki_sm2.SM2TestPKI | None = None,
 ) -> str:
-    """Import sm2-agency-a's PKCS#12 (as esign writes it) for its organisation and register seal ``code``."""
-    pki = pki_sm2.load()
+    """Import sm2-agency-a's PKCS#12 (as esign writes it) for its organisation and register seal ``code``
+    (from ``pki``: the build whose certificates name the running server's CRLs, for B-LT)."""
+    pki = pki or pki_sm2.load()
     monkeypatch.setenv(PASS_ENV, PASS)
     (tmp_path / "sm2-a.p12").write_bytes(pki.pkcs12("sm2-agency-a", PASS.encode()))
     with db.transaction() as session:

@@ -41,9 +41,13 @@ def test_fixtures_serve_answers_crl_requests_until_stopped() -> None:
                 time.sleep(0.2)
         issued_by = crl.CertificateList.load(body).issuer
         assert issued_by == TestPKI().cert("interm").subject
+        sm2 = TestPKI(url_prefix=f"http://127.0.0.1:{port}").sm2
+        sm2_crl = urllib.request.urlopen(sm2.crl_url("sm2-interm"), timeout=5).read()
+        assert crl.CertificateList.load(sm2_crl).issuer == sm2.cert("sm2-interm").subject
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        out, _ = server.communicate(timeout=30)
+    assert f"SM2 CRLs: http://127.0.0.1:{port}/sm2/crl/" in out
 
 
 def test_fixtures_export_writes_the_root_and_encrypted_keys(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def _seal(
 
 def _verify(pki: SM2TestPKI, sealed: bytes) -> GmResult:
     policy = ValidationPolicy.preset(trust_roots=[pki.root])
-    results = asyncio.run(verify_gm_pdf(sealed, policy, other_certs=[pki.cert("sm2-interm")], crls=[pki.crl]))
+    results = asyncio.run(verify_gm_pdf(sealed, policy, other_certs=[pki.cert("sm2-interm")], crls=pki.crls))
     assert len(results) == 1
     return results[0][1]
 

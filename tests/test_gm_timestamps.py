@@ -43,7 +43,7 @@ def pki() -> SM2TestPKI:
 
 
 def _context(pki: SM2TestPKI):  # type: ignore[no-untyped-def]
-    return certs.validation_context([pki.root], other_certs=[pki.cert("sm2-interm")], crls=[pki.crl])
+    return certs.validation_context([pki.root], other_certs=[pki.cert("sm2-interm")], crls=pki.crls)
 
 
 def _forged(token: bytes) -> bytes:
@@ -228,7 +228,7 @@ def test_sm2_cms_seal_at_b_lt_and_b_lta_embeds_sm2_validation_data(pki: SM2TestP
     from esign.seal.pades import Level, SealOptions
 
     signer = SM2Signer(pki.key("sm2-agency-a"), pki.cert("sm2-agency-a"), pki.chain("sm2-agency-a")[1:])
-    context = certs.validation_context([pki.root], other_certs=[pki.cert("sm2-tsa")], crls=[pki.crl])
+    context = certs.validation_context([pki.root], other_certs=[pki.cert("sm2-tsa")], crls=pki.crls)
     options = SealOptions(level=Level(level))
     sealed = seal_sm2_cms(
         small_pdf(), signer, options, timestamper=SM2TimeStamper(pki), validation_context=context

@@ -50,7 +50,7 @@ def _sign(pki: SM2TestPKI, seal: ses.SESeal, signer: str = "sm2-agency-a", **kwa
 
 def _verify(pki: SM2TestPKI, der: bytes, document: bytes | None = DOCUMENT) -> SesVerification:
     context = certs.validation_context(
-        [pki.root], other_certs=[pki.cert("sm2-interm")], crls=[pki.crl], moment=SIGNED_AT
+        [pki.root], other_certs=[pki.cert("sm2-interm")], crls=pki.crls, moment=SIGNED_AT
     )
     return asyncio.run(verify_ses_signature(der, context, document))
 

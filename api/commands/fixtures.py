@@ -24,6 +24,7 @@ def serve(port: int) -> None:
     services = start_services(port)
     click.echo(f"TSA:  {services.pki.tsa_url}")
     click.echo(f"SM2 TSA: {services.pki.sm2_tsa_url}")
+    click.echo(f"SM2 CRLs: {services.pki.url_prefix}/sm2/crl/{{sm2-root,sm2-interm}}.crl")
     click.echo(f"OCSP: {services.pki.url_prefix}/esign/ocsp/interm")
     click.echo(f"CRLs: {services.pki.url_prefix}/esign/crls/{{root,interm}}/latest.crl")
     try:
@@ -66,7 +67,7 @@ def export(directory: Path, passphrase_env: str, port: int) -> None:
     for label in AGENCIES + NEGATIVE:
         (directory / f"{label}.p12").write_bytes(pki.pkcs12(label, passphrase.encode()))
     click.echo(f"wrote {directory}/trust/esign-test-root.pem and {len(AGENCIES + NEGATIVE)} PKCS#12 files")
-    sm2 = pki_sm2.load()
+    sm2 = pki.sm2
     sm2_dir = directory / "sm2"
     (sm2_dir / "trust").mkdir(parents=True, exist_ok=True)
     (sm2_dir / "trust" / "esign-sm2-root.pem").write_bytes(sm2.pem("sm2-root"))

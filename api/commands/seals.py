@@ -202,21 +202,52 @@ def grant(code: str, client: str, database_url: str | None) -> None:
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("target", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--batch-id", required=True, help="Names the batch in the audit log; re-run with the same id.")
+@click.option(
+    "--level",
+    type=click.Choice(["B-B", "B-T", "B-LT", "B-LTA"]),
+    default="B-B",
+    show_default=True,
+    help="Baseline level; B-T and above need --tsa.",
+)
+@click.option("--tsa", "tsa_url", metavar="URL", help="RFC 3161 time-stamping service URL.")
+@click.option("--tsa-timeout", default=10.0, show_default=True, help="Seconds to wait for the TSA.")
 @database_option
 @reports_errors
-def batch(code: str, source: Path, target: Path, batch_id: str, database_url: str | None) -> None:
+def batch(
+    code: str,
+    source: Path,
+    target: Path,
+    batch_id: str,
+    level: str,
+    tsa_url: str | None,
+    tsa_timeout: float,
+    database_url: str | None,
+) -> None:
     """Seal every PDF in SOURCE into TARGET with seal CODE; each document gets its audit record.
 
     Crash-safe: after a kill, re-running the same command completes the batch; no sealed file
     ever lacks its audit record. Prints "done" when every document is sealed and recorded.
     """
-    from keystore.batch import run_batch
+    from esign.seal.pades import Level, SealOptions
+    from keystore.batch import BatchReport, run_batch
     from keystore.db import Database
     from keystore.service import SealService
 
-    service = SealService.from_env(Database.open(database_url))
+    options = SealOptions(level=Level(level))
+    if options.level.needs_tsa and not tsa_url:
+        raise click.UsageError(f"--level {level} needs --tsa URL (a time-stamping service)")
     sources = sorted(path for path in source.iterdir() if path.suffix.lower() == ".pdf")
-    report = asyncio.run(run_batch(service, OPERATOR, code, sources, target, batch_id))
+
+    async def run() -> BatchReport:
+        import aiohttp
+        from pyhanko.sign.timestamps import HTTPTimeStamper
+
+        async with aiohttp.ClientSession() as session:
+            stamper = HTTPTimeStamper(tsa_url, timeout=tsa_timeout, session=session) if tsa_url else None
+            service = await asyncio.to_thread(SealService.from_env, Database.open(database_url), stamper)
+            return await run_batch(service, OPERATOR, code, sources, target, batch_id, options)
+
+    report = asyncio.run(run())
     for name, error in report.failed:
         click.echo(
             f"{name}: 错误 error [{error.code.name}] {error.message_zh} / {error.message_en}", err=True

@@ -61,9 +61,12 @@ def validation_context(
     moment: datetime | None = None,
     allow_fetching: bool = False,
     revocation_mode: str | None = None,
+    retroactive_revinfo: bool = False,
 ) -> ValidationContext:
     """A context whose revocation checks are hard when CRLs are given, soft otherwise (offline by default);
     ``revocation_mode`` overrides that rule (certvalidator's names: soft-fail, hard-fail, require).
+    ``retroactive_revinfo`` lets revocation data issued after ``moment`` speak about it (judging at a
+    proven time in the past with data embedded later: what B-LT is for).
     """
     crl_list = list(crls)
     return ValidationContext(
@@ -74,6 +77,7 @@ def validation_context(
         moment=moment,
         allow_fetching=allow_fetching,
         revocation_mode=revocation_mode or ("hard-fail" if crl_list or allow_fetching else "soft-fail"),
+        retroactive_revinfo=retroactive_revinfo,
         signature_validator=SM2SignatureValidator(),
     )
 

@@ -30,7 +30,7 @@ from esign.gm.checks import (
 )
 from esign.gm.timestamps import check_timestamp
 
-__all__ = ["CmsVerification", "is_sm2_signer_info", "verify_sm2_cms"]
+__all__ = ["CmsVerification", "is_sm2_signer_info", "timestamp_token", "verify_sm2_cms"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ async def verify_sm2_cms(
         _check_signature_value(signer_info, signer, attrs, distinguishing_id),
         await check_chain(Check.SIGNER_CHAIN, signer, context),
         _check_message_digest(signer_info, attrs, document),
-        await check_timestamp(_timestamp_token(signer_info), value, context),
+        await check_timestamp(timestamp_token(signer_info), value, context),
     )
     signing_time = attrs.get("signing_time")
     return CmsVerification(
@@ -141,7 +141,8 @@ def _check_message_digest(
     return CheckResult(Check.DOCUMENT_HASH, True, detail=algorithm)
 
 
-def _timestamp_token(signer_info: cms.SignerInfo) -> bytes | None:
+def timestamp_token(signer_info: cms.SignerInfo) -> bytes | None:
+    """The signature timestamp token (unsigned attribute), DER, or None."""
     for attr in signer_info["unsigned_attrs"] or ():
         if attr["type"].native == "signature_time_stamp_token":
             return attr["values"][0].dump()

@@ -36,7 +36,14 @@ from esign.gm.checks import (
 )
 from esign.gm.timestamps import check_timestamp
 
-__all__ = ["Check", "CheckResult", "SesVerification", "verify_ses_seal", "verify_ses_signature"]
+__all__ = [
+    "Check",
+    "CheckResult",
+    "SesVerification",
+    "timestamp_token",
+    "verify_ses_seal",
+    "verify_ses_signature",
+]
 
 
 @dataclass(frozen=True)
@@ -99,12 +106,14 @@ async def verify_ses_signature(
         _check_seal_validity(seal_info["property"], signing_time),
         await check_chain(Check.SIGNER_CHAIN, signer, context),
         _check_document_hash(tbs["data_hash"].native, document),
-        await check_timestamp(_token(signature), value, context),
+        await check_timestamp(timestamp_token(signature), value, context),
     ]
     if version == 5:
         # GM/T 0031-2025: a version-5 seal may carry its own timestamp over the maker's signature
         maker_value = ses.seal_maker_signature(seal)[2]
-        checks.append(await check_timestamp(_token(seal), maker_value, context, Check.SEAL_TIMESTAMP))
+        checks.append(
+            await check_timestamp(timestamp_token(seal), maker_value, context, Check.SEAL_TIMESTAMP)
+        )
     else:
         checks.append(CheckResult(Check.SEAL_TIMESTAMP, None, detail=f"a version-{version} seal has none"))
     return SesVerification(
@@ -142,7 +151,9 @@ async def verify_ses_seal(der: bytes, context: ValidationContext, moment: dateti
     ]
     if version == 5:
         maker_value = ses.seal_maker_signature(seal)[2]
-        checks.append(await check_timestamp(_token(seal), maker_value, context, Check.SEAL_TIMESTAMP))
+        checks.append(
+            await check_timestamp(timestamp_token(seal), maker_value, context, Check.SEAL_TIMESTAMP)
+        )
     return SesVerification(
         format=("GMT0031-v1" if version == 1 else f"GBT38540-v{version}"),
         checks=tuple(checks),
@@ -160,7 +171,7 @@ def _check_versions(tbs_version: object, seal_version: int) -> CheckResult:
     return CheckResult(Check.STRUCTURE, True, detail=f"version {seal_version}")
 
 
-def _token(structure: ses.AnySignature | ses.AnySeal) -> bytes | None:
+def timestamp_token(structure: ses.AnySignature | ses.AnySeal) -> bytes | None:
     """The optional ``timeStamp`` [0] of a v4/v5 signature or v5 seal (absent in version 1)."""
     if "time_stamp" not in structure or structure["time_stamp"].native is None:
         return None

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Literal
 
 from asn1crypto import cms, crl, ocsp, parser, x509
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.errors import PathError, ValidationError
 
 from esign.errors import EsignError
 from esign.findings import FindingCode
 from esign.gm import certs, ses, sm2
 from esign.gm.checks import Check, CheckResult, SignedContent, content_digest, failed, find_certificate
 from esign.gm.cms_verify import is_sm2_signer_info, verify_sm2_cms
+from esign.gm.cms_verify import timestamp_token as cms_timestamp_token
+from esign.gm.ses_verify import timestamp_token as ses_timestamp_token
 from esign.gm.ses_verify import verify_ses_signature
 from esign.gm.timestamps import check_timestamp, gen_time
 from esign.pdf.input import open_pdf
@@ -35,8 +38,10 @@ __all__ = [
     "PKCS7_SM2",
     "RFC3161_SM2",
     "GmResult",
+    "embedded_revocation_problem",
     "gm_format",
     "gm_validation_context",
+    "proven_signature_time",
     "verify_gm_pdf",
     "verify_gm_signature",
 ]
@@ -239,7 +244,79 @@ def gm_validation_context(
         moment=moment or policy.validation_time,
         allow_fetching=policy.allow_fetching,
         revocation_mode="soft-fail",
+        retroactive_revinfo=_in_the_past(policy, moment),
     )
+
+
+def _in_the_past(policy: ValidationPolicy, moment: datetime | None) -> bool:
+    """Judging at a proven time before the validation time: data embedded later still speaks about it
+    (as :func:`esign.verify.evidence.validation_context` does for PAdES)."""
+    if moment is None:
+        return False
+    return policy.validation_time is not None or moment < datetime.now(UTC)
+
+
+async def proven_signature_time(contents: bytes, context: ValidationContext) -> datetime | None:
+    """``genTime`` of the signature's own timestamp — ``SES_Signature.timeStamp`` or the SM2 CMS
+    signature timestamp — once the token is judged whole (imprint over the signature value, TSA
+    signature, chain, timeStamping EKU: :func:`esign.gm.timestamps.check_timestamp`); None without
+    a valid one. That time is the proof of existence the chain and the seal are then judged at,
+    as a PAdES signature timestamp is; a forged token proves nothing and is reported by the check.
+    """
+    der = _der(contents) or b""
+    signed_data = _sm2_signed_data(der)
+    try:
+        if signed_data is not None:
+            if _is_timestamp(signed_data):
+                return None
+            info = signed_data["signer_infos"][0]
+            token, value = cms_timestamp_token(info), info["signature"].native
+            embedded = [c.chosen for c in signed_data["certificates"] or () if c.name == "certificate"]
+            context.certificate_registry.register_multiple(embedded)  # the TSA's CA may be among them
+        else:
+            signature = ses.parse_signature(der)
+            token, value = ses_timestamp_token(signature), signature["signature"].native
+    except (EsignError, ValueError, TypeError, KeyError, IndexError):
+        return None
+    if token is None or not (await check_timestamp(token, value, context)).passed:
+        return None
+    return gen_time(token)
+
+
+async def embedded_revocation_problem(
+    signer: x509.Certificate,
+    policy: ValidationPolicy,
+    *,
+    other_certs: Iterable[x509.Certificate],
+    crls: Iterable[crl.CertificateList],
+    ocsps: Iterable[ocsp.OCSPResponse],
+    moment: datetime,
+) -> str | None:
+    """Why the revocation data the file embeds does not establish the signer chain's status at
+    ``moment``; None when it does (the signature is then long-term, B-LT).
+
+    The verdict's chain check is soft, as for every signature (missing data is the policy's call),
+    so there a CRL whose signature does not verify, or one about another certificate, simply does
+    not count. This check is hard and offline: every certificate of the chain that names
+    revocation sources must be covered by embedded data that verifies.
+    """
+    crl_list, ocsp_list = list(crls), list(ocsps)
+    if not crl_list and not ocsp_list:
+        return "the file embeds no CRL or OCSP response"
+    context = certs.validation_context(
+        policy.trust_roots,
+        other_certs=[*other_certs, *policy.extra_certs],
+        crls=crl_list,
+        ocsps=ocsp_list,
+        moment=moment,
+        revocation_mode="hard-fail",
+        retroactive_revinfo=_in_the_past(policy, moment),
+    )
+    try:
+        await certs.validate_signer_chain(signer, context)
+    except (PathError, ValidationError, ValueError, TypeError) as exc:
+        return f"the embedded revocation data does not cover the chain: {str(exc)[:200]}"
+    return None
 
 
 async def _verify_document_timestamp(

@@ -41,7 +41,13 @@ from esign.verify.cms_judgements import (
     signer_identity,
 )
 from esign.verify.evidence import Evidence, cms_revocation_data, validation_context
-from esign.verify.gm import gm_format, gm_validation_context, verify_gm_signature
+from esign.verify.gm import (
+    embedded_revocation_problem,
+    gm_format,
+    gm_validation_context,
+    proven_signature_time,
+    verify_gm_signature,
+)
 from esign.verify.public_keys import lenient_context
 from esign.verify.sigformat import (
     parse_contents,
@@ -151,12 +157,17 @@ async def _assess(
 async def _assess_gm(
     pdf: ParsedPdf, out: Assessment, policy: ValidationPolicy, dss: Evidence, times: DocumentTimes
 ) -> None:
-    """SM2 CMS (style 2) or GB/T 38540 seal signature (style 3): esign.gm checks instead of pyHanko's."""
+    """SM2 CMS (style 2) or GB/T 38540 seal signature (style 3): esign.gm checks instead of pyHanko's.
+
+    As for PAdES, the best signature time is the earliest proof of existence: the signature's own
+    timestamp (verified whole) or a later document timestamp; the chain and the seal are judged then.
+    """
     slot = out.slot
-    best = times.covering(out.signed_end) or times.validation_time
-    context = gm_validation_context(
-        policy, other_certs=dss.certs, crls=dss.crls, ocsps=dss.ocsps, moment=best
-    )
+    evidence = {"other_certs": dss.certs, "crls": dss.crls, "ocsps": dss.ocsps}
+    tst_time = await proven_signature_time(slot.contents or b"", gm_validation_context(policy, **evidence))
+    proofs = [t for t in (tst_time, times.covering(out.signed_end)) if t is not None]
+    best = min(proofs) if proofs else times.validation_time
+    context = gm_validation_context(policy, **evidence, moment=best)
     usable = out.signed_end is not None and slot.byte_range is not None
     document = partial(pdf.digests.of_ranges, slot.byte_range) if usable else b""
     result = await verify_gm_signature(slot.contents or b"", document, context)
@@ -164,7 +175,7 @@ async def _assess_gm(
     out.integrity = "broken" if out.integrity == "broken" else result.integrity
     out.crypto, out.chain = result.crypto, result.chain
     out.claimed_signing_time = result.signing_time or _pdf_signing_time(slot)
-    out.best_signature_time = best
+    out.best_signature_time, out.timestamped = best, bool(proofs)
     if result.signer is not None:
         out.signed_by = signer_identity(result.signer)
     for check in result.checks:
@@ -179,6 +190,16 @@ async def _assess_gm(
     indication, sub = result.indication
     if indication is not Indication.TOTAL_PASSED and sub is not None:
         out.fail_verdict(indication, sub)
+    if out.kind == "document_timestamp":
+        out.proven_time = result.signing_time if indication is Indication.TOTAL_PASSED else None
+        return
+    if tst_time is None:
+        out.note(FindingCode.NO_TIMESTAMP)
+    if out.chain == "trusted" and result.signer is not None and not policy.allow_fetching:
+        problem = await embedded_revocation_problem(result.signer, policy, **evidence, moment=best)
+        out.revocation_data = problem is None
+        if problem is not None:
+            out.note(FindingCode.REVOCATION_DATA_MISSING, problem)
 
 
 def _with_one_signer(signed_data: cms.SignedData, index: int) -> cms.SignedData:
