@@ -431,6 +431,13 @@ class FindingCode(Enum):
         "请注意批注不属于签名内容。",
         "Note that the comments are not part of the signed content.",
     )
+    COMMENT_ADDED_AFTER_APPROVAL = _f(
+        Severity.WARNING,
+        "签名后添加了批注（文本框、图章等），签名不涵盖批注显示的内容。",
+        "A comment (text box, stamp, drawing) was added after signing; the signature does not cover it.",
+        "请核对批注内容，以签名时的版本为准。",
+        "Check what the comment says; only the revision as signed is covered by the signature.",
+    )
     LATER_SIGNATURE_ADDED = _f(
         Severity.INFO,
         "签名后文件又加盖了其他签名或印章。",
