@@ -79,6 +79,13 @@ class FindingCode(Enum):
         "请联系受理机构人工核验。",
         "Ask the receiving office for a manual check.",
     )
+    RENDER_LIMIT_EXCEEDED = _f(
+        Severity.WARNING,
+        "页面渲染超出内存限制，无法比对签名后页面的显示效果。",
+        "Rendering a page exceeded its memory limit; what it shows after signing could not be compared.",
+        "请联系受理机构人工核验。",
+        "Ask the receiving office for a manual check.",
+    )
     # -- structure and format --------------------------------------------------------------------
     BYTERANGE_INVALID = _f(
         Severity.ERROR,

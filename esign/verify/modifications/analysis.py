@@ -60,6 +60,7 @@ UNKNOWN_CODES = frozenset(
         "ANNOTATIONS_OVERLAP",
         "UPDATE_NOT_WELL_FORMED",
         "RENDERERS_DISAGREE",
+        "RENDER_LIMIT_EXCEEDED",
     }
 )
 #: Permitted changes that make the page show what its signer never saw (a comment after an approval

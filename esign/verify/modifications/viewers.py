@@ -30,10 +30,12 @@ from esign.verify.modifications.model import ChangeFinding
 from esign.verify.modifications.page_changes import PageComparison, PagePair
 from esign.verify.modifications.page_tree import list_pages
 from esign.verify.modifications.visual import (
+    DEFAULT_RENDER_MEMORY_MB,
     ENGINES,
     Engine,
     EngineUnavailable,
     RenderError,
+    RenderLimitExceeded,
     RenderTimeout,
     compare,
     page_count,
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
 DEFAULT_RENDER_DPI = 72
 DEFAULT_RENDER_BATCH = 16
 DISAGREE = "RENDERERS_DISAGREE"
+OUT_OF_MEMORY = "RENDER_LIMIT_EXCEEDED"
 #: how a revision reads: reader name → page count, None when it could not open the file
 View = dict[str, int | None]
 
@@ -85,6 +88,7 @@ def _judge_pages(
 ) -> Iterator[ChangeFinding]:
     dpi = int(getattr(limits, "render_dpi", DEFAULT_RENDER_DPI))
     batch = max(1, int(getattr(limits, "render_batch_pages", DEFAULT_RENDER_BATCH)))
+    memory_mb = int(getattr(limits, "render_memory_mb", DEFAULT_RENDER_MEMORY_MB))
     by_dpi: dict[int, list[PagePair]] = {}
     for pair in changed:
         by_dpi.setdefault(page_dpi(pair.geometry, dpi), []).append(pair)
@@ -92,7 +96,9 @@ def _judge_pages(
     for pair_dpi, pairs in by_dpi.items():
         for start in range(0, len(pairs), batch):
             chunk = pairs[start : start + batch]
-            yield from _judge_chunk(signed_pdf, pdf, chunk, engines, constraints, pages, pair_dpi, deadline)
+            yield from _judge_chunk(
+                signed_pdf, pdf, chunk, engines, constraints, pages, (pair_dpi, memory_mb), deadline
+            )
     if not engines:
         yield ChangeFinding("DIFF_ANALYSIS_FAILED", False, (), "no rendering engine could open the document")
 
@@ -104,19 +110,25 @@ def _judge_chunk(
     engines: list[Engine],
     constraints: MdpConstraints,
     pages: PageComparison,
-    dpi: int,
+    resources: tuple[int, int],
     deadline: float,
 ) -> Iterator[ChangeFinding]:
+    """Each engine's findings on one batch of pages; ``resources`` is (DPI, memory limit in MiB)."""
+    dpi, memory_mb = resources
     numbers = tuple(p.new_number for p in chunk)
     seen: dict[str, list[ChangeFinding]] = {}
     failed: dict[str, str] = {}
     for engine in list(engines):
         try:
             old_numbers = [p.old_number for p in chunk]
-            before = render_pages(signed_pdf, old_numbers, dpi, deadline, len(chunk), engine)
-            after = render_pages(pdf, list(numbers), dpi, deadline, len(chunk), engine)
+            before = render_pages(signed_pdf, old_numbers, dpi, deadline, len(chunk), engine, memory_mb)
+            after = render_pages(pdf, list(numbers), dpi, deadline, len(chunk), engine, memory_mb)
         except RenderTimeout:
             raise
+        except RenderLimitExceeded as e:
+            # a doubt, not a verdict: these pages have no picture in this engine (a bomb, or a huge scan)
+            yield ChangeFinding(OUT_OF_MEMORY, False, numbers, f"{e} ({memory_mb} MB)")
+            continue
         except RenderError as e:
             if isinstance(e, EngineUnavailable) or not _opens(engine, (signed_pdf, pdf), deadline):
                 engines.remove(engine)  # the page-count check below says whether the update caused it
