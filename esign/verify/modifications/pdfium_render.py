@@ -2,8 +2,10 @@
 
 Run as ``python -I -S pdfium_render.py SITE DPI MAX_PIXELS MEMORY_MB SOURCE PREFIX [FIRST LAST]``: prints
 ``pages N`` (the page count PDFium sees), then writes ``PREFIX-<n>.pgm`` (8-bit gray) for pages
-FIRST..LAST, at a lower resolution where a page would exceed MAX_PIXELS (the caller chose DPI from its
-own reading of the page size; PDFium's may differ, and memory must stay bounded either way). Exit status
+FIRST..LAST, each followed by a line ``annots <n> <count>`` (the annotations PDFium finds there,
+links and popups not counted, :mod:`esign.verify.modifications.annotation_views`), at a lower
+resolution where a page would exceed MAX_PIXELS (the caller chose DPI from its own reading of the page
+size; PDFium's may differ, and memory must stay bounded either way). Exit status
 2 when PDFium cannot open the file, 3 when a page is out of its range or cannot be rendered, 4 when the
 process outgrew MEMORY_MB of address space (0 = no limit) and was ended. SITE is
 the directory pypdfium2 is installed in: without the site machinery (-S) the interpreter starts in a
@@ -62,6 +64,7 @@ def main(argv: list[str]) -> int:
         doc.init_forms()
         for number in range(first, last + 1):
             _render(doc, number, dpi, max_pixels, f"{prefix}-{number}.pgm")
+            print(f"annots {number} {_annotations(doc, number)}", flush=True)
     except pdfium.PdfiumError as e:
         print(f"PDFium failed: {e}", file=sys.stderr)
         return EXIT_BAD_PAGE
@@ -91,6 +94,25 @@ def limit_memory(limit_mb: int) -> None:
             time.sleep(WATCH_INTERVAL_S)
 
     threading.Thread(target=watch, name="memory-limit", daemon=True).start()
+
+
+def _annotations(doc, number: int) -> int:
+    """How many annotations (dictionaries, links and popups aside) PDFium finds on the page."""
+    import pypdfium2.raw as raw
+
+    page = doc[number - 1]
+    count = 0
+    try:
+        for i in range(raw.FPDFPage_GetAnnotCount(page.raw)):
+            annot = raw.FPDFPage_GetAnnot(page.raw, i)
+            if not annot:
+                continue
+            if raw.FPDFAnnot_GetSubtype(annot) not in (raw.FPDF_ANNOT_LINK, raw.FPDF_ANNOT_POPUP):
+                count += 1
+            raw.FPDFPage_CloseAnnot(annot)
+    finally:
+        page.close()
+    return count
 
 
 def _render(doc, number: int, dpi: float, max_pixels: int, target: str) -> None:

@@ -11,7 +11,9 @@ parser (pyHanko) is one reader; poppler and PDFium are the ones people look thro
   when the update makes them disagree (different counts, or a file an engine no longer opens while
   another does) the document is not read alike by everyone: ``RENDERERS_DISAGREE``, a doubt
   (the signature at most INDETERMINATE), since we can't tell which reading the applicant's viewer takes;
-* an engine that fails on pages another engine renders is the same doubt.
+* an engine that fails on pages another engine renders is the same doubt;
+* on every changed page, the annotations are counted by pyHanko, PDFium and MuPDF
+  (:mod:`.annotation_views`): a new disagreement is the same doubt again.
 
 Disagreements already present in the signed revision are the signed document's own and not repeated.
 Engines run one after the other, so only one engine's bitmaps of one batch are in memory at a time.
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from esign.pdf.input import end_of_revisions
+from esign.verify.modifications.annotation_views import annotation_disagreements
 from esign.verify.modifications.mdp_rules import MdpConstraints
 from esign.verify.modifications.model import ChangeFinding
 from esign.verify.modifications.page_changes import PageComparison, PagePair
@@ -73,6 +76,8 @@ def visual_changes(
     changed = [p for p in pages.changed if p.needs_rendering(pages.optional_content_changed)]
     if changed:
         yield from _judge_pages(signed_pdf, pdf, changed, constraints, pages, limits, deadline)
+        numbers = [(p.old_number, p.new_number) for p in changed]
+        yield from annotation_disagreements(signed_pdf, pdf, reader, signed_revision, numbers, deadline)
     # asked last: PDFium has stated its page counts while rendering, which saves asking again
     yield from _engine_views(signed_pdf, pdf, reader, signed_revision, deadline)
 

@@ -81,6 +81,8 @@ class Engine:
     command: Command
     #: the line of its output (stdout) that states the page count
     page_count_line: re.Pattern[bytes]
+    #: lines ``annots <page> <count>`` the engine prints while rendering (None: it tells nothing)
+    annotation_line: re.Pattern[bytes] | None = None
     #: the exit status with which the process says it outgrew its memory limit
     out_of_memory_status: int | None = None
 
@@ -120,7 +122,13 @@ def _pdfium_site() -> str:
 
 
 POPPLER = Engine("poppler", _poppler, re.compile(rb"^Pages:\s+(\d+)", re.M))
-PDFIUM = Engine("PDFium", _pdfium, re.compile(rb"^pages (\d+)", re.M), pdfium_render.EXIT_OUT_OF_MEMORY)
+PDFIUM = Engine(
+    "PDFium",
+    _pdfium,
+    re.compile(rb"^pages (\d+)", re.M),
+    re.compile(rb"^annots (\d+) (\d+)$", re.M),
+    pdfium_render.EXIT_OUT_OF_MEMORY,
+)
 #: every engine a page is judged in; a page that changed in any of them changed
 ENGINES = (POPPLER, PDFIUM)
 
@@ -175,6 +183,7 @@ def render_pages(
             cmd = engine.command(source, dpi, first, last, prefix, memory_mb)
             out = _run(engine, cmd, deadline, f"pages {first}-{last}")
             _keep_count(pdf, engine, out)
+            _keep_annotations(pdf, engine, out)
             for out in Path(tmp).glob(f"p{first}-*.pgm"):
                 number = int(re.search(r"-(\d+)\.pgm$", out.name).group(1))  # type: ignore[union-attr]
                 with Image.open(out) as img:
@@ -218,6 +227,25 @@ def _keep(key: tuple[str, bytes], answer: int | str) -> None:
         _COUNTS[key] = answer
         while len(_COUNTS) > COUNTS_KEPT:
             _COUNTS.pop(next(iter(_COUNTS)))
+
+
+def annotation_counts(pdf: bytes) -> dict[int, int]:
+    """Page → annotations PDFium found there, for the pages of ``pdf`` it rendered lately ({} if none)."""
+    with _COUNTS_LOCK:
+        return dict(_ANNOTATIONS.get(hashlib.sha256(pdf).digest(), {}))
+
+
+_ANNOTATIONS: dict[bytes, dict[int, int]] = {}
+
+
+def _keep_annotations(pdf: bytes, engine: Engine, out: bytes) -> None:
+    if engine.annotation_line is None:
+        return
+    found = {int(m.group(1)): int(m.group(2)) for m in engine.annotation_line.finditer(out)}
+    with _COUNTS_LOCK:
+        _ANNOTATIONS.setdefault(hashlib.sha256(pdf).digest(), {}).update(found)
+        while len(_ANNOTATIONS) > COUNTS_KEPT:
+            _ANNOTATIONS.pop(next(iter(_ANNOTATIONS)))
 
 
 def _keep_count(pdf: bytes, engine: Engine, out: bytes) -> None:
