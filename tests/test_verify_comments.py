@@ -9,6 +9,7 @@ over the seal, is still an attack. Documents are real seals (``esign.seal``) and
 
 from __future__ import annotations
 
+import pytest
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name, pdf_string
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -88,9 +89,10 @@ def test_a_text_box_over_signed_text_is_an_attack(licence, policy) -> None:
     attacks._shows_change(attacks._verify(attacked, policy), "ANNOTATION_ADDED_OVER_CONTENT")
 
 
-def test_a_stamp_over_the_seal_is_never_passed(licence, policy) -> None:
+@pytest.mark.parametrize("subtype", ["/FreeText", "/Stamp"])
+def test_a_comment_over_the_seal_is_never_passed(licence, policy, subtype) -> None:
     result = attacks._never_passes(
-        attacks._verify(attacks._update(licence, _comment("/Stamp", SEAL_RECT)), policy), attacks.SEAL
+        attacks._verify(attacks._update(licence, _comment(subtype, SEAL_RECT)), policy), attacks.SEAL
     )
     assert {"ANNOTATIONS_OVERLAP", "ANNOTATION_ADDED_OVER_CONTENT"} & set(result.findings), result.findings
 
