@@ -79,6 +79,13 @@ class FindingCode(Enum):
         "请联系受理机构人工核验。",
         "Ask the receiving office for a manual check.",
     )
+    RENDER_LIMIT_EXCEEDED = _f(
+        Severity.WARNING,
+        "页面渲染超出内存限制，无法比对签名后页面的显示效果。",
+        "Rendering a page exceeded its memory limit; what it shows after signing could not be compared.",
+        "请联系受理机构人工核验。",
+        "Ask the receiving office for a manual check.",
+    )
     # -- structure and format --------------------------------------------------------------------
     BYTERANGE_INVALID = _f(
         Severity.ERROR,
@@ -430,6 +437,13 @@ class FindingCode(Enum):
         "Comments were added after signing, as the certification signature permits.",
         "请注意批注不属于签名内容。",
         "Note that the comments are not part of the signed content.",
+    )
+    COMMENT_ADDED_AFTER_APPROVAL = _f(
+        Severity.WARNING,
+        "签名后添加了批注（文本框、图章等），签名不涵盖批注显示的内容。",
+        "A comment (text box, stamp, drawing) was added after signing; the signature does not cover it.",
+        "请核对批注内容，以签名时的版本为准。",
+        "Check what the comment says; only the revision as signed is covered by the signature.",
     )
     LATER_SIGNATURE_ADDED = _f(
         Severity.INFO,

@@ -37,6 +37,9 @@ class Limits:
     max_object_syntax: int = 1024 * 1024
     max_signatures: int = 500
     time_budget_s: float = 120.0
+    #: address space of one PDFium rendering process, in MiB (the change analysis; 0 = no limit): PDFium
+    #: decodes each image whole, so a small file can ask it for gigabytes
+    render_memory_mb: int = 1024
 
 
 @dataclass(frozen=True)

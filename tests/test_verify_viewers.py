@@ -282,3 +282,39 @@ def test_pdfium_keeps_a_huge_page_within_the_pixel_bound() -> None:
     doc.save(out)
     (image,) = render_pages(out.getvalue(), [1], 72, time.monotonic() + 60, 1, PDFIUM).values()
     assert image.width * image.height <= MAX_PAGE_PIXELS
+
+
+def _stream_annotation(writer: IncrementalPdfFileWriter) -> None:
+    """A square comment written as a *stream* object: pyHanko and MuPDF list it, PDFium does not."""
+    page_ref = writer.root["/Pages"]["/Kids"].raw_get(0)
+    page = page_ref.get_object()
+    box = generic.ArrayObject([N(0), N(0), N(60), N(60)])
+    look = generic.StreamObject(
+        {
+            pdf_name("/Type"): pdf_name("/XObject"),
+            pdf_name("/Subtype"): pdf_name("/Form"),
+            pdf_name("/BBox"): box,
+        },
+        stream_data=b"0 g 0 0 60 60 re f",
+    )
+    entries = {
+        pdf_name("/Type"): pdf_name("/Annot"),
+        pdf_name("/Subtype"): pdf_name("/Square"),
+        pdf_name("/Rect"): generic.ArrayObject([N(100), N(250), N(160), N(310)]),
+        pdf_name("/F"): N(4),
+        pdf_name("/AP"): generic.DictionaryObject({pdf_name("/N"): writer.add_object(look)}),
+    }
+    page["/Annots"].append(writer.add_object(generic.StreamObject(entries, stream_data=b"")))
+    writer.mark_update(page_ref)
+
+
+def test_an_annotation_one_reader_does_not_list_is_a_disagreement(approved) -> None:
+    """Per changed page, pyHanko, PDFium and MuPDF count the annotations: one that a reader misses may
+    draw over the page in one viewer and not in another."""
+    pdf = _update(approved, _stream_annotation)
+    reader = PdfFileReader(BytesIO(pdf))
+    analysis = analyse_changes(pdf, reader, reader.xrefs.total_revisions - 2)
+    assert analysis.status == "unknown"
+    (disagreement,) = [f for f in analysis.findings if f.code == "RENDERERS_DISAGREE"]
+    assert disagreement.pages == (1,)
+    assert "pyHanko: 2, PDFium: 1, MuPDF: 2" in disagreement.detail, disagreement

@@ -96,6 +96,7 @@ _RULES: dict[str, _Rule] = {
             F.VALIDATION_ERROR,
             F.UPDATE_NOT_WELL_FORMED,
             F.ANNOTATIONS_OVERLAP,
+            F.RENDER_LIMIT_EXCEEDED,
         ),
         holds=lambda c, p, f: (
             c.integrity == "ok"

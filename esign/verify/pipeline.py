@@ -37,6 +37,7 @@ from esign.verify.evidence import Evidence, read_dss
 from esign.verify.law import reliable_signature
 from esign.verify.modifications.analysis import (
     UNKNOWN_CODES,
+    UNSIGNED_CONTENT_CODES,
     ChangeAnalysis,
     ChangeFinding,
     analyse_changes,
@@ -208,6 +209,9 @@ def _judge_changes(
         a.fail_verdict(
             Indication.INDETERMINATE, SubIndication.TRY_LATER if budget else SubIndication.FORMAT_FAILURE
         )
+    elif any(f.code in UNSIGNED_CONTENT_CODES for f in analysis.findings):
+        # permitted, but the page shows what the signer never saw: the signature does not vouch for it
+        a.fail_verdict(Indication.INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE)
     return analysis.status, frozenset(defeats)
 
 

@@ -42,7 +42,14 @@ from esign.verify.modifications.visual import RenderTimeout
 if TYPE_CHECKING:
     from esign.policy import Limits
 
-__all__ = ["UNKNOWN_CODES", "ChangeAnalysis", "ChangeFinding", "analyse_changes", "unaccounted"]
+__all__ = [
+    "UNKNOWN_CODES",
+    "UNSIGNED_CONTENT_CODES",
+    "ChangeAnalysis",
+    "ChangeFinding",
+    "analyse_changes",
+    "unaccounted",
+]
 
 DEFAULT_TIME_BUDGET_S = 60.0
 #: Codes meaning "we could not tell" rather than "something bad happened".
@@ -53,8 +60,12 @@ UNKNOWN_CODES = frozenset(
         "ANNOTATIONS_OVERLAP",
         "UPDATE_NOT_WELL_FORMED",
         "RENDERERS_DISAGREE",
+        "RENDER_LIMIT_EXCEEDED",
     }
 )
+#: Permitted changes that make the page show what its signer never saw (a comment after an approval
+#: signature): not tampering, but the signature is no proof of the document as shown — at most INDETERMINATE.
+UNSIGNED_CONTENT_CODES = frozenset({"COMMENT_ADDED_AFTER_APPROVAL"})
 #: What a reader can pick up from bytes outside every revision: object definitions, tables, trailers.
 _REVISION_SYNTAX = re.compile(rb"(\d+)\s+\d+\s+obj\b|\bxref\b|\btrailer\b")
 

@@ -15,6 +15,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import HistoricalResolver
 from pyhanko.sign.diff_analysis import (
     DEFAULT_DIFF_POLICY,
+    CatalogModificationRule,
     DiffResult,
     DSSCompareRule,
     FormUpdatingRule,
@@ -270,9 +271,8 @@ class EsignDiffPolicy(StandardDiffPolicy):
         field_mdp_spec: FieldMDPSpec | None = None,
         doc_mdp: MDPPerm | None = None,
     ) -> DiffResult:
+        load_usages(old)
         freed = new.refs_freed_in_revision()
-        if freed:
-            old._load_reverse_xref_cache()
         in_use = [
             ref
             for ref in freed
@@ -284,13 +284,96 @@ class EsignDiffPolicy(StandardDiffPolicy):
         return super().apply(old, new, field_mdp_spec, doc_mdp)
 
 
-#: pyHanko's standard rules, its DSS and orphan rules replaced by tolerant ones, plus the annotation rule.
+def load_usages(resolver: HistoricalResolver) -> None:
+    """pyHanko's reverse index of a revision, with a /StructTreeRoot that is no dictionary treated as absent.
+
+    pyHanko walks the structure tree to build the index and fails on a /StructTreeRoot that is a
+    reference to an object the revision does not define (null by ISO 32000 §7.3.10; an entry whose
+    value is null is the same as no entry, §7.3.7). A null structure tree has no elements, so the index
+    is built with the entry out of the way, and the entry is put back.
+    """
+    root = resolver.root
+    value = root.raw_get("/StructTreeRoot") if "/StructTreeRoot" in root else None
+    if value is None or isinstance(value.get_object(), generic.DictionaryObject):
+        resolver._load_reverse_xref_cache()
+        return
+    del root["/StructTreeRoot"]
+    try:
+        resolver._load_reverse_xref_cache()
+    finally:
+        root["/StructTreeRoot"] = value
+
+
+class CatalogRule(CatalogModificationRule):
+    """pyHanko's catalog rule, except that the appearance name tree (/Names /AP) may grow with comments.
+
+    Viewers that add a comment (Acrobat among them) also file the appearances of its icons in the
+    catalog's /Names /AP tree (ISO 32000 §7.7.4), which pyHanko rejects as a new catalog entry. That tree
+    only names appearance streams; nothing is drawn from it by itself. So a /Names whose other entries
+    are unchanged in value is cleared at level ANNOTATIONS (a comment's level: forbidden under DocMDP
+    P=1 and P=2), with whatever the new /AP tree reaches that the update wrote, provided the signed
+    revision used none of it outside /Names /AP. Any other /Names change (scripts, embedded files,
+    destinations) is judged by pyHanko's rule: not permitted.
+    """
+
+    def apply_qualified(
+        self, old: HistoricalResolver, new: HistoricalResolver
+    ) -> Iterable[tuple[ModificationLevel, ReferenceUpdate]]:
+        cleared = _appearance_names(old, new)
+        if cleared is None:
+            yield from super().apply_qualified(old, new)
+            return
+        yield from CatalogModificationRule(self.ignored_keys | {"/Names"}).apply_qualified(old, new)
+        for ref in cleared:
+            yield ModificationLevel.ANNOTATIONS, ReferenceUpdate(ref)
+
+
+def _appearance_names(old: HistoricalResolver, new: HistoricalResolver) -> set[generic.Reference] | None:
+    """The objects to clear when /Names changed only in /AP; None when it changed otherwise or not at all."""
+    old_raw = old.root.raw_get("/Names") if "/Names" in old.root else None
+    new_raw = new.root.raw_get("/Names") if "/Names" in new.root else None
+    if new_raw is None:
+        return None
+    old_names = old_raw.get_object() if old_raw is not None else generic.DictionaryObject()
+    new_names = new_raw.get_object()
+    if not isinstance(old_names, generic.DictionaryObject) or not isinstance(
+        new_names, generic.DictionaryObject
+    ):
+        return None
+    keys = set(new_names.keys()) - {"/AP"}
+    copies: set[generic.Reference] = set()
+    if keys != set(old_names.keys()) - {"/AP"} or "/AP" not in new_names:
+        return None
+    if not all(_same_value(old_names.raw_get(k), new_names.raw_get(k), old, new, copies) for k in keys):
+        return None
+    if "/AP" in old_names and _same_value(
+        old_names.raw_get("/AP"), new_names.raw_get("/AP"), old, new, set()
+    ):
+        return None  # the appearance names did not change: nothing to clear here
+    cleared = copies | new.collect_dependencies(new_names.raw_get("/AP"), since_revision=new.revision)
+    if isinstance(new_raw, generic.IndirectObject):
+        cleared.add(new_raw.reference)
+    load_usages(old)
+    allowed = (("/Root", "/Names", "/AP"),) if old_raw is not None else ()
+    for ref in cleared:
+        for path in old._get_usages_of_ref(ref):
+            if ref != getattr(old_raw, "reference", None) and not any(
+                tuple(path)[: len(prefix)] == prefix for prefix in allowed
+            ):
+                return None
+    return cleared
+
+
+#: pyHanko's standard rules, its catalog, DSS and orphan rules replaced by tolerant ones, plus the
+#: annotation rule.
 DIFF_POLICY = EsignDiffPolicy(
     global_rules=[
+        CatalogRule(),
         *(
             r
             for r in DEFAULT_DIFF_POLICY.global_rules
-            if not isinstance(getattr(r, "rule", None), DSSCompareRule)
+            if not isinstance(r, CatalogModificationRule)
+            and not isinstance(getattr(r, "rule", None), DSSCompareRule)
         ),
         ValidationDataRule(),
         OrphanRule(),

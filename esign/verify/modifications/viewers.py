@@ -11,7 +11,9 @@ parser (pyHanko) is one reader; poppler and PDFium are the ones people look thro
   when the update makes them disagree (different counts, or a file an engine no longer opens while
   another does) the document is not read alike by everyone: ``RENDERERS_DISAGREE``, a doubt
   (the signature at most INDETERMINATE), since we can't tell which reading the applicant's viewer takes;
-* an engine that fails on pages another engine renders is the same doubt.
+* an engine that fails on pages another engine renders is the same doubt;
+* on every changed page, the annotations are counted by pyHanko, PDFium and MuPDF
+  (:mod:`.annotation_views`): a new disagreement is the same doubt again.
 
 Disagreements already present in the signed revision are the signed document's own and not repeated.
 Engines run one after the other, so only one engine's bitmaps of one batch are in memory at a time.
@@ -25,15 +27,18 @@ from typing import TYPE_CHECKING
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from esign.pdf.input import end_of_revisions
+from esign.verify.modifications.annotation_views import annotation_disagreements
 from esign.verify.modifications.mdp_rules import MdpConstraints
 from esign.verify.modifications.model import ChangeFinding
 from esign.verify.modifications.page_changes import PageComparison, PagePair
 from esign.verify.modifications.page_tree import list_pages
 from esign.verify.modifications.visual import (
+    DEFAULT_RENDER_MEMORY_MB,
     ENGINES,
     Engine,
     EngineUnavailable,
     RenderError,
+    RenderLimitExceeded,
     RenderTimeout,
     compare,
     page_count,
@@ -48,6 +53,7 @@ if TYPE_CHECKING:
 DEFAULT_RENDER_DPI = 72
 DEFAULT_RENDER_BATCH = 16
 DISAGREE = "RENDERERS_DISAGREE"
+OUT_OF_MEMORY = "RENDER_LIMIT_EXCEEDED"
 #: how a revision reads: reader name → page count, None when it could not open the file
 View = dict[str, int | None]
 
@@ -70,6 +76,8 @@ def visual_changes(
     changed = [p for p in pages.changed if p.needs_rendering(pages.optional_content_changed)]
     if changed:
         yield from _judge_pages(signed_pdf, pdf, changed, constraints, pages, limits, deadline)
+        numbers = [(p.old_number, p.new_number) for p in changed]
+        yield from annotation_disagreements(signed_pdf, pdf, reader, signed_revision, numbers, deadline)
     # asked last: PDFium has stated its page counts while rendering, which saves asking again
     yield from _engine_views(signed_pdf, pdf, reader, signed_revision, deadline)
 
@@ -85,6 +93,7 @@ def _judge_pages(
 ) -> Iterator[ChangeFinding]:
     dpi = int(getattr(limits, "render_dpi", DEFAULT_RENDER_DPI))
     batch = max(1, int(getattr(limits, "render_batch_pages", DEFAULT_RENDER_BATCH)))
+    memory_mb = int(getattr(limits, "render_memory_mb", DEFAULT_RENDER_MEMORY_MB))
     by_dpi: dict[int, list[PagePair]] = {}
     for pair in changed:
         by_dpi.setdefault(page_dpi(pair.geometry, dpi), []).append(pair)
@@ -92,7 +101,9 @@ def _judge_pages(
     for pair_dpi, pairs in by_dpi.items():
         for start in range(0, len(pairs), batch):
             chunk = pairs[start : start + batch]
-            yield from _judge_chunk(signed_pdf, pdf, chunk, engines, constraints, pages, pair_dpi, deadline)
+            yield from _judge_chunk(
+                signed_pdf, pdf, chunk, engines, constraints, pages, (pair_dpi, memory_mb), deadline
+            )
     if not engines:
         yield ChangeFinding("DIFF_ANALYSIS_FAILED", False, (), "no rendering engine could open the document")
 
@@ -104,19 +115,25 @@ def _judge_chunk(
     engines: list[Engine],
     constraints: MdpConstraints,
     pages: PageComparison,
-    dpi: int,
+    resources: tuple[int, int],
     deadline: float,
 ) -> Iterator[ChangeFinding]:
+    """Each engine's findings on one batch of pages; ``resources`` is (DPI, memory limit in MiB)."""
+    dpi, memory_mb = resources
     numbers = tuple(p.new_number for p in chunk)
     seen: dict[str, list[ChangeFinding]] = {}
     failed: dict[str, str] = {}
     for engine in list(engines):
         try:
             old_numbers = [p.old_number for p in chunk]
-            before = render_pages(signed_pdf, old_numbers, dpi, deadline, len(chunk), engine)
-            after = render_pages(pdf, list(numbers), dpi, deadline, len(chunk), engine)
+            before = render_pages(signed_pdf, old_numbers, dpi, deadline, len(chunk), engine, memory_mb)
+            after = render_pages(pdf, list(numbers), dpi, deadline, len(chunk), engine, memory_mb)
         except RenderTimeout:
             raise
+        except RenderLimitExceeded as e:
+            # a doubt, not a verdict: these pages have no picture in this engine (a bomb, or a huge scan)
+            yield ChangeFinding(OUT_OF_MEMORY, False, numbers, f"{e} ({memory_mb} MB)")
+            continue
         except RenderError as e:
             if isinstance(e, EngineUnavailable) or not _opens(engine, (signed_pdf, pdf), deadline):
                 engines.remove(engine)  # the page-count check below says whether the update caused it

@@ -44,6 +44,9 @@ PAPER_LEVEL = 200
 MAX_PAGE_PIXELS = 16_000_000
 #: Margin around annotation rectangles, in pixels, for anti-aliased edges.
 RECT_MARGIN = 2
+#: Address space one PDFium process may use (``Limits.render_memory_mb``): a 600-DPI scan of an A4 page
+#: decodes to about 100 MB, an image bomb to gigabytes.
+DEFAULT_RENDER_MEMORY_MB = 1024
 
 Rect = tuple[float, float, float, float]
 PixelBox = tuple[int, int, int, int]
@@ -61,8 +64,13 @@ class EngineUnavailable(RenderError):
     """The engine is not installed: says nothing about the file."""
 
 
-#: (source, dpi, first, last, output prefix) → command line; first > last = only count the pages
-Command = Callable[[Path, int, int, int, Path], list[str]]
+class RenderLimitExceeded(RenderError):
+    """The engine process outgrew its memory limit and was ended: the page was not rendered."""
+
+
+#: (source, dpi, first, last, output prefix, memory limit in MiB) → command line; first > last = only
+#: count the pages
+Command = Callable[[Path, int, int, int, Path, int], list[str]]
 
 
 @dataclass(frozen=True)
@@ -73,9 +81,13 @@ class Engine:
     command: Command
     #: the line of its output (stdout) that states the page count
     page_count_line: re.Pattern[bytes]
+    #: lines ``annots <page> <count>`` the engine prints while rendering (None: it tells nothing)
+    annotation_line: re.Pattern[bytes] | None = None
+    #: the exit status with which the process says it outgrew its memory limit
+    out_of_memory_status: int | None = None
 
 
-def _poppler(source: Path, dpi: int, first: int, last: int, prefix: Path) -> list[str]:
+def _poppler(source: Path, dpi: int, first: int, last: int, prefix: Path, memory_mb: int) -> list[str]:
     tool = "pdftoppm" if first <= last else "pdfinfo"
     binary = shutil.which(tool)
     if binary is None:
@@ -86,13 +98,14 @@ def _poppler(source: Path, dpi: int, first: int, last: int, prefix: Path) -> lis
     return [binary, "-q", "-gray", "-r", str(dpi), *pages, str(source), str(prefix)]
 
 
-def _pdfium(source: Path, dpi: int, first: int, last: int, prefix: Path) -> list[str]:
+def _pdfium(source: Path, dpi: int, first: int, last: int, prefix: Path, memory_mb: int) -> list[str]:
     pages = [str(first), str(last)] if first <= last else []
     script = [
         pdfium_render.__file__,
         _pdfium_site(),
         str(dpi),
         str(MAX_PAGE_PIXELS),
+        str(memory_mb),
         str(source),
         str(prefix),
     ]
@@ -109,7 +122,13 @@ def _pdfium_site() -> str:
 
 
 POPPLER = Engine("poppler", _poppler, re.compile(rb"^Pages:\s+(\d+)", re.M))
-PDFIUM = Engine("PDFium", _pdfium, re.compile(rb"^pages (\d+)", re.M))
+PDFIUM = Engine(
+    "PDFium",
+    _pdfium,
+    re.compile(rb"^pages (\d+)", re.M),
+    re.compile(rb"^annots (\d+) (\d+)$", re.M),
+    pdfium_render.EXIT_OUT_OF_MEMORY,
+)
 #: every engine a page is judged in; a page that changed in any of them changed
 ENGINES = (POPPLER, PDFIUM)
 
@@ -141,9 +160,18 @@ def page_dpi(geometry: PageGeometry, dpi: int) -> int:
 
 
 def render_pages(
-    pdf: bytes, pages: Sequence[int], dpi: int, deadline: float, batch: int, engine: Engine = POPPLER
+    pdf: bytes,
+    pages: Sequence[int],
+    dpi: int,
+    deadline: float,
+    batch: int,
+    engine: Engine = POPPLER,
+    memory_mb: int = DEFAULT_RENDER_MEMORY_MB,
 ) -> dict[int, Image.Image]:
-    """Gray bitmaps of the 1-based ``pages`` of ``pdf``; one engine call per run of consecutive pages."""
+    """Gray bitmaps of the 1-based ``pages`` of ``pdf``; one engine call per run of consecutive pages.
+
+    ``memory_mb`` bounds each PDFium process (:class:`RenderLimitExceeded` when it is reached).
+    """
     if not pages:
         return {}
     images: dict[int, Image.Image] = {}
@@ -152,10 +180,10 @@ def render_pages(
         source.write_bytes(pdf)
         for first, last in _runs(sorted(set(pages)), batch):
             prefix = Path(tmp) / f"p{first}"
-            out = _run(
-                engine, engine.command(source, dpi, first, last, prefix), deadline, f"pages {first}-{last}"
-            )
+            cmd = engine.command(source, dpi, first, last, prefix, memory_mb)
+            out = _run(engine, cmd, deadline, f"pages {first}-{last}")
             _keep_count(pdf, engine, out)
+            _keep_annotations(pdf, engine, out)
             for out in Path(tmp).glob(f"p{first}-*.pgm"):
                 number = int(re.search(r"-(\d+)\.pgm$", out.name).group(1))  # type: ignore[union-attr]
                 with Image.open(out) as img:
@@ -201,6 +229,25 @@ def _keep(key: tuple[str, bytes], answer: int | str) -> None:
             _COUNTS.pop(next(iter(_COUNTS)))
 
 
+def annotation_counts(pdf: bytes) -> dict[int, int]:
+    """Page → annotations PDFium found there, for the pages of ``pdf`` it rendered lately ({} if none)."""
+    with _COUNTS_LOCK:
+        return dict(_ANNOTATIONS.get(hashlib.sha256(pdf).digest(), {}))
+
+
+_ANNOTATIONS: dict[bytes, dict[int, int]] = {}
+
+
+def _keep_annotations(pdf: bytes, engine: Engine, out: bytes) -> None:
+    if engine.annotation_line is None:
+        return
+    found = {int(m.group(1)): int(m.group(2)) for m in engine.annotation_line.finditer(out)}
+    with _COUNTS_LOCK:
+        _ANNOTATIONS.setdefault(hashlib.sha256(pdf).digest(), {}).update(found)
+        while len(_ANNOTATIONS) > COUNTS_KEPT:
+            _ANNOTATIONS.pop(next(iter(_ANNOTATIONS)))
+
+
 def _keep_count(pdf: bytes, engine: Engine, out: bytes) -> None:
     """An engine that states the page count while rendering (PDFium) saves a process for asking."""
     count = _stated_count(engine, out)
@@ -212,7 +259,8 @@ def _count_pages(pdf: bytes, engine: Engine, deadline: float) -> int:
     with tempfile.TemporaryDirectory(prefix="esign-count-") as tmp:
         source = Path(tmp) / "in.pdf"
         source.write_bytes(pdf)
-        out = _run(engine, engine.command(source, 72, 1, 0, Path(tmp) / "p"), deadline, "the page count")
+        cmd = engine.command(source, 72, 1, 0, Path(tmp) / "p", DEFAULT_RENDER_MEMORY_MB)
+        out = _run(engine, cmd, deadline, "the page count")
     count = _stated_count(engine, out)
     if count is None:
         raise RenderError(f"{engine.name} reported no page count")
@@ -234,6 +282,8 @@ def _run(engine: Engine, cmd: list[str], deadline: float, what: str) -> bytes:
         done = subprocess.run(cmd, capture_output=True, timeout=remaining, check=False)
     except subprocess.TimeoutExpired as e:
         raise RenderTimeout(f"{engine.name} exceeded the time budget on {what}") from e
+    if done.returncode != 0 and done.returncode == engine.out_of_memory_status:
+        raise RenderLimitExceeded(f"{engine.name} reached its memory limit on {what}")
     if done.returncode != 0:
         raise RenderError(f"{engine.name} failed on {what}: {done.stderr[:200]!r}")
     return done.stdout

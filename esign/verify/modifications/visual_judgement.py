@@ -24,6 +24,12 @@ from esign.verify.modifications.visual import PixelDiff, min_changed_pixels
 COMMENT_SUBTYPES = frozenset(
     {"/Text", "/Highlight", "/Underline", "/StrikeOut", "/Squiggly", "/Popup", "/Caret"}
 )
+#: Markup annotations that draw content of their own (ISO 32000 §12.5.6): after an approval signature
+#: they are comments too, but they may not touch signed ink at all (a text box over a figure, a stamp
+#: over a seal). Under a P=3 certification they stay foreign: the evil annotation attack.
+DRAWN_COMMENT_SUBTYPES = frozenset(
+    {"/FreeText", "/Stamp", "/Ink", "/Square", "/Circle", "/Line", "/Polygon", "/PolyLine"}
+)
 
 
 class Role(Enum):
@@ -31,6 +37,10 @@ class Role(Enum):
 
     SIGNATURE = auto()  # widget of a later signature: may add ink, may not erase
     COMMENT = auto()  # comment allowed by DocMDP P=3: may add ink, may not erase
+    #: comment after an approval signature (no certification): may add ink, may not erase; a drawn
+    #: one may not draw over signed ink either. Allowed, but not signed: the signature is no proof of it
+    UNSIGNED_COMMENT = auto()
+    UNSIGNED_DRAWING = auto()
     FORM_FIELD = auto()  # widget of a form field filled as permitted: may add ink, not change signed ink
     FORM_FIELD_LOCKED = auto()  # widget of a form field whose filling is not permitted
     FOREIGN = auto()  # annotation added without permission
@@ -64,8 +74,18 @@ def regions_of(pair: PagePair, constraints: MdpConstraints) -> list[Region]:
 def _added_role(annot: Annotation, constraints: MdpConstraints) -> Role:
     if annot.field_type == "/Sig":
         return Role.SIGNATURE
-    if not annot.is_widget and constraints.allows_annotations and annot.subtype in COMMENT_SUBTYPES:
+    if annot.is_widget:
+        return Role.FOREIGN
+    if constraints.allows_annotations and annot.subtype in COMMENT_SUBTYPES:
         return Role.COMMENT
+    if constraints.doc_mdp is not None or not annot.visible:
+        # without an appearance stream of its own, what a comment shows is each viewer's invention
+        # (ISO 32000-2 §12.5.5 requires one): no longer a comment whose drawing can be judged
+        return Role.FOREIGN
+    if annot.subtype in COMMENT_SUBTYPES:
+        return Role.UNSIGNED_COMMENT
+    if annot.subtype in DRAWN_COMMENT_SUBTYPES:
+        return Role.UNSIGNED_DRAWING
     return Role.FOREIGN
 
 
@@ -79,12 +99,24 @@ def judge_page(
         annot, role = region.annotation, region.role
         changed, erased = diff.changed_in[i], diff.erased_in[i]
         what = f"{annot.subtype[1:] or 'annotation'} {annot.field_name or ''}".strip()
-        if role in (Role.SIGNATURE, Role.COMMENT) and erased > threshold:
+        if role in (Role.SIGNATURE, Role.COMMENT, Role.UNSIGNED_COMMENT) and erased > threshold:
             yield ChangeFinding(
                 "ANNOTATION_ADDED_OVER_CONTENT",
                 False,
                 page,
                 f"{what} hides signed content ({erased} px)",
+            )
+        elif role is Role.UNSIGNED_DRAWING and max(erased, _at(diff.covered_in, i)) > threshold:
+            covered = max(erased, _at(diff.covered_in, i))
+            yield ChangeFinding(
+                "ANNOTATION_ADDED_OVER_CONTENT", False, page, f"{what} hides signed content ({covered} px)"
+            )
+        elif role in (Role.UNSIGNED_COMMENT, Role.UNSIGNED_DRAWING) and changed > threshold:
+            yield ChangeFinding(
+                "COMMENT_ADDED_AFTER_APPROVAL",
+                True,
+                page,
+                f"{what} added after signing ({changed} px changed)",
             )
         elif role is Role.FORM_FIELD and _at(diff.covered_in, i) > threshold:
             yield ChangeFinding(
