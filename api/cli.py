@@ -12,6 +12,10 @@ import logging
 
 import click
 
+from api.logging import silence_library_warnings
+
+silence_library_warnings()  # before any subcommand imports pyHanko (``--help`` imports them all)
+
 #: subcommand name → "module:attribute" of its click command
 COMMANDS: dict[str, str] = {
     "fixtures": "api.commands.fixtures:fixtures",
