@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "seals": "api.commands.seals:seals",
     "clients": "api.commands.clients:clients",
     "audit": "api.commands.audit:audit",
+    "batches": "api.commands.batches:batches",
 }
 
 
