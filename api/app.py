@@ -7,6 +7,7 @@ copies that share only the database and the keystore directory.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ from api.metrics import forget_this_process
 from api.middleware import BodyDeadline, RequestEnvelope
 from api.problems import install_problem_handlers
 from api.ratelimit import rate_limiter
+from api.retention import prune_batches_daily
 from api.routes import audit, batches, clients, health, seals, verify
 from api.settings import Settings
 from api.uploads import Intake
@@ -82,9 +84,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.intake = Intake.from_settings(settings)
         app.state.batches = batch_queue(settings, runtime.service)
         await runtime.verify_pool.start()
+        pruning = asyncio.create_task(prune_batches_daily(runtime.db, settings.batch_retention_days))
         try:
             yield
         finally:
+            pruning.cancel()
             app.state.batches.close()
             runtime.verify_pool.shutdown()
             runtime.seal_pool.shutdown()

@@ -12,6 +12,10 @@ import logging
 
 import click
 
+from api.logging import silence_library_warnings
+
+silence_library_warnings()  # before any subcommand imports pyHanko (``--help`` imports them all)
+
 #: subcommand name → "module:attribute" of its click command
 COMMANDS: dict[str, str] = {
     "fixtures": "api.commands.fixtures:fixtures",
@@ -25,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "seals": "api.commands.seals:seals",
     "clients": "api.commands.clients:clients",
     "audit": "api.commands.audit:audit",
+    "batches": "api.commands.batches:batches",
 }
 
 

@@ -11,10 +11,17 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import warnings
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["LIBRARIES", "JsonFormatter", "configure_library_logging", "configure_logging"]
+__all__ = [
+    "LIBRARIES",
+    "JsonFormatter",
+    "configure_library_logging",
+    "configure_logging",
+    "silence_library_warnings",
+]
 
 #: LogRecord attributes that are plumbing, not content
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
@@ -64,10 +71,26 @@ def configure_logging(level: str = "INFO") -> None:
     configure_library_logging()
 
 
+def silence_library_warnings() -> None:
+    """Drop the one warning a library raises on every start: pyHanko's ``pdf_cms`` imports cryptography's
+    DSA types, and cryptography deprecates DSA on that import. It says nothing about a document and
+    nothing a user or operator can act on; anything else a library warns about still shows.
+    Must run before pyHanko is imported, since the warning is raised once, at import."""
+    from cryptography.utils import CryptographyDeprecationWarning
+
+    warnings.filterwarnings(
+        "ignore",
+        message="DSA is deprecated",
+        category=CryptographyDeprecationWarning,
+        module=r"pyhanko\.sign\.signers\.pdf_cms",
+    )
+
+
 def configure_library_logging() -> None:
     """The libraries' warnings as JSON lines without tracebacks — also in spawned worker processes,
     which inherit no logging configuration and would otherwise print Python's bare tracebacks."""
-    logging.captureWarnings(True)  # e.g. cryptography's DeprecationWarnings on importing pyHanko
+    silence_library_warnings()
+    logging.captureWarnings(True)  # a library's other warnings, e.g. further DeprecationWarnings
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(full_exceptions=False))
     for name in LIBRARIES:

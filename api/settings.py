@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     batch_max_documents: int = Field(default=1000, ge=1, le=100_000)
     #: all the documents of one batch together, unpacked (each is also at most ``max_upload_bytes``)
     batch_max_bytes: int = Field(default=1024 * MIB, ge=1024)
+    #: finished batches (every document sealed or failed) are deleted, uploads and sealed bytes with
+    #: them, this many days after their upload: at start-up and once a day (``api.retention``)
+    batch_retention_days: int = Field(default=30, ge=1, le=36_500)
 
     log_level: str = "INFO"
 

@@ -16,15 +16,17 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from esign.errors import ErrorCode, EsignError
+from keystore import audit
 from keystore.authz import Principal, require_sealer
 from keystore.db import Database
-from keystore.models import AuditRecord, Batch, BatchDocument, Client
+from keystore.models import AuditRecord, Batch, BatchDocument, Client, utcnow
 from keystore.registry import require_usable, seal_state
 
 __all__ = [
@@ -43,12 +45,15 @@ __all__ = [
     "outcomes",
     "pending_jobs",
     "principal",
+    "prune",
     "recorded",
     "request_key",
     "status",
 ]
 
 STATES = ("pending", "sealed", "failed")
+#: batches deleted per statement when pruning (an IN list stays small on either database)
+_PRUNE_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -311,3 +316,47 @@ def counts(db: Database) -> dict[str, int]:
             connection.execute(select(BatchDocument.state, func.count()).group_by(BatchDocument.state)).all()
         )
     return {state: tally.get(state, 0) for state in STATES}
+
+
+def prune(db: Database, actor: str, older_than: timedelta, *, now: datetime | None = None) -> list[str]:
+    """Delete the finished batches created more than ``older_than`` ago; returns their ids.
+
+    A batch keeps every uploaded and every sealed document in the database, so without this the
+    database grows with every batch. Finished means no document pending: a batch still being sealed
+    is kept whatever its age. The audit log keeps each document's ``seal.applied`` record (its
+    request id names the batch); one ``batches.pruned`` record, in the same transaction, names the
+    batches removed. Two nodes pruning at once remove each batch once: the ids come from the deletes.
+    """
+    cutoff = (now or utcnow()) - older_than
+    unfinished = select(BatchDocument.batch_id).where(BatchDocument.state == "pending")
+    with db.statements() as connection:
+        candidates = list(
+            connection.execute(
+                select(Batch.id)
+                .where(Batch.created_at < cutoff, Batch.id.not_in(unfinished))
+                .order_by(Batch.created_at, Batch.id)
+            ).scalars()
+        )
+        removed: list[str] = []
+        documents = 0
+        for start in range(0, len(candidates), _PRUNE_CHUNK):
+            chunk = candidates[start : start + _PRUNE_CHUNK]
+            documents += connection.execute(
+                delete(BatchDocument).where(BatchDocument.batch_id.in_(chunk))
+            ).rowcount
+            removed += connection.execute(
+                delete(Batch).where(Batch.id.in_(chunk)).returning(Batch.id)
+            ).scalars()
+        if removed:
+            audit.append(
+                connection,
+                actor=actor,
+                action="batches.pruned",
+                payload={
+                    "older_than_days": older_than / timedelta(days=1),
+                    "before": cutoff.isoformat(timespec="seconds"),
+                    "documents": documents,
+                    "batches": sorted(removed),
+                },
+            )
+    return removed

@@ -185,6 +185,26 @@ def test_pyhanko_reprs_become_objects_locations_and_revisions_from_one() -> None
     assert "第 3 版改动了对象 16 0 R" in zh and latin_sentence(zh) is None
 
 
+def test_pyhanko_suspicious_modifications_name_the_entry_and_never_a_repr() -> None:
+    changed = "Values for dict key /StructTreeRoot differ:{'/Type': '/StructTreeRoot'} changed to "
+    changed += "IndirectObject(32, 0)"
+    en, zh = describe_change(ChangeFinding("MODIFIED_AFTER_SIGNING", False, (), changed), 2)
+    assert (
+        en
+        == "after revision 3 (the signed one): the entry /StructTreeRoot of a signed dictionary was changed"
+    )
+    assert zh == "签名所在的第 3 版之后：已签名的字典中条目 /StructTreeRoot 被改动"
+    deleted = ChangeFinding(
+        "MODIFIED_AFTER_SIGNING", False, (), "Fields {'Sig2', 'Text1'} were deleted after signing."
+    )
+    assert describe_change(deleted, None) == (
+        "form fields Sig2, Text1 were deleted",
+        "表单域 Sig2, Text1 被删除",
+    )
+    unworded = ChangeFinding("MODIFIED_AFTER_SIGNING", False, (), "Unexpected keys in DSS: {'/Foo'}.")
+    assert describe_change(unworded, 0) == ("after revision 1 (the signed one)", "签名所在的第 1 版之后")
+
+
 def test_the_page_and_the_text_report_label_every_sub_indication() -> None:
     from esign.report.labels import label
     from esign.report.model import SubIndication

@@ -20,6 +20,7 @@ from esign.gm.certs import is_sm2_certificate
 from esign.pdf.digests import UnsupportedDigestError
 from esign.pdf.input import ParsedPdf
 from esign.policy import ValidationPolicy
+from esign.report.labels import label
 from esign.report.model import Indication, SignerIdentity, SubIndication
 from esign.uscc import find_uscc
 from esign.verify.assessment import Assessment
@@ -125,8 +126,13 @@ def judge_signature_timestamp(out: Assessment, tst: object) -> datetime | None:
             FindingCode.TIMESTAMP_INVALID, Indication.INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE
         )
         return None
-    if tst.trust_problem_indic is not None:  # type: ignore[attr-defined]
-        out.note(FindingCode.TIMESTAMP_UNTRUSTED, str(tst.trust_problem_indic))  # type: ignore[attr-defined]
+    problem = tst.trust_problem_indic  # type: ignore[attr-defined]
+    if problem is not None:  # its ETSI sub-indication in words (str() would be pyHanko's enum repr)
+        out.note(
+            FindingCode.TIMESTAMP_UNTRUSTED,
+            label("subindication", problem.name, "en"),
+            label("subindication", problem.name, "zh"),
+        )
         return None
     return tst.timestamp  # type: ignore[attr-defined]
 

@@ -19,10 +19,13 @@ _REF = re.compile(r"Reference\(idnum=(\d+), generation=(\d+)\)")
 _PATH = re.compile(r"AbsoluteContext\(path=PathInRevision\('([^']*)'\)\)")
 _UNEXPLAINED = re.compile(r"There are unexplained xrefs in revision (\d+): ([^\n]*)")
 _KEYS = re.compile(r"Dict keys differ: \{([^}]*)\} vs\. \{([^}]*)\}")
+_INDIRECT = re.compile(r"IndirectObject\((\d+), (\d+)\)")
+#: what must never reach a report: Python class names, reprs, tracebacks (then only the place is given)
+_INTERNALS = re.compile(r"<class |\w+(?:Error|Exception)\b|pyhanko|Traceback| at 0x|\b[A-Z]\w*\(|\{'|\['")
 
 #: (pattern, English, Chinese) for the phrases esign's own judges write; groups fill both templates
 _PHRASES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
-    (re.compile(pattern), en, zh)
+    (re.compile(pattern, re.DOTALL), en, zh)
     for pattern, en, zh in (
         (r"(\d+) px changed", "{0} pixels changed", "{0} 个像素发生变化"),
         (r"page size changed", "the page size changed", "页面尺寸发生变化"),
@@ -78,6 +81,56 @@ _PHRASES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
             "a cross-reference section was appended after the last revision, outside the chain",
             "最后一个版本之后追加了不在交叉引用链中的交叉引用表",
         ),
+        (
+            r"the document's structure after signing could not be analysed",
+            "the document's structure after signing could not be analysed",
+            "无法分析签名后的文件结构",
+        ),
+        (
+            r"the PDF objects changed after signing could not be compared",
+            "the PDF objects changed after signing could not be compared",
+            "无法比较签名后改动的 PDF 对象",
+        ),
+        (
+            r"an update cannot be parsed strictly",
+            "an update cannot be parsed strictly",
+            "有增量更新无法严格解析",
+        ),
+        # pyHanko's difference analysis (SuspiciousModification), with its reprs left out
+        (
+            r"Values for dict key (/[^\s:]+) differ:.*",
+            "the entry {0} of a signed dictionary was changed",
+            "已签名的字典中条目 {0} 被改动",
+        ),
+        (
+            r"Key (/\S+) was deleted from dictionary",
+            "the entry {0} was removed from a signed dictionary",
+            "已签名的字典中删除了条目 {0}",
+        ),
+        (
+            r"Attempted to update an appearance stream in an annotation appearance dictionary, .*",
+            "an annotation's appearance stream was changed while its appearance dictionary is shared"
+            " with other annotations",
+            "某个注释的外观流被改动，而其外观字典与其他注释共用",
+        ),
+        (
+            r"Update clobbers or reuses (.*) in an unexpected way\.",
+            "{0} was overwritten or reused in a way no permitted change explains",
+            "{0} 被覆盖或复用，不属于允许的改动",
+        ),
+        (
+            r"Update of (.*) is not allowed because the form field (.*) is locked\.",
+            "{0} was updated although the form field {1} is locked",
+            "表单域 {1} 已锁定，但 {0} 被改动",
+        ),
+        (r"Fields (.*) were deleted after signing\.", "form fields {0} were deleted", "表单域 {0} 被删除"),
+        (r"Annotations (.*) were deleted\.", "annotations {0} were deleted", "注释 {0} 被删除"),
+        (
+            r"The newly added annotations (.*) were not recognised\.",
+            "the added annotations {0} are of no permitted kind",
+            "新增的注释 {0} 不属于允许的类型",
+        ),
+        (r"Unexpected change to page tree structure\.", "the page tree was changed", "页面树结构被改动"),
     )
 )
 
@@ -85,6 +138,7 @@ _PHRASES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
 def describe_change(change: ChangeFinding, signed_revision: int | None) -> tuple[str, str]:
     """(English, Chinese) detail of ``change``; ``signed_revision`` is pyHanko's 0-based number."""
     en, zh = _object_diff(change.detail) or _phrase(change.detail) or (_plain(change.detail), "")
+    en, zh = ("" if _INTERNALS.search(en) else en), ("" if _INTERNALS.search(zh) else zh)
     if not zh and latin_sentence(en) is None:
         zh = en  # a field name or object numbers read the same in both languages
     where_en, where_zh = _where(change.pages, signed_revision)
@@ -138,14 +192,23 @@ def _phrase(detail: str) -> tuple[str, str] | None:
     for pattern, en, zh in _PHRASES:
         match = pattern.fullmatch(detail)
         if match is not None:
-            return en.format(*match.groups()), zh.format(*match.groups())
+            groups = [_listing(_plain(group)) for group in match.groups()]
+            return en.format(*groups), zh.format(*groups)
     return None
 
 
 def _plain(detail: str) -> str:
     """Any other text with pyHanko's reprs made readable."""
     text = _REF.sub(lambda m: f"object {m.group(1)} {m.group(2)} R", detail)
+    text = _INDIRECT.sub(lambda m: f"object {m.group(1)} {m.group(2)} R", text)
     return _PATH.sub(lambda m: _slash(m.group(1)), text).replace("\n", " ")
+
+
+def _listing(text: str) -> str:
+    """A Python set or list of names (``{'a', 'b'}``) as the names: ``a, b``."""
+    if text[:1] in "{[(" and text[-1:] in "}])":
+        return ", ".join(sorted(_names(text[1:-1])))
+    return text
 
 
 def _slash(path: str) -> str:
