@@ -41,6 +41,7 @@ from esign.verify.modifications.visual import (
     RenderLimitExceeded,
     RenderTimeout,
     compare,
+    forget_files,
     page_count,
     page_dpi,
     render_pages,
@@ -74,12 +75,15 @@ def visual_changes(
     """
     signed_pdf = pdf[: end_of_revisions(pdf, reader, signed_revision)]
     changed = [p for p in pages.changed if p.needs_rendering(pages.optional_content_changed)]
-    if changed:
-        yield from _judge_pages(signed_pdf, pdf, changed, constraints, pages, limits, deadline)
-        numbers = [(p.old_number, p.new_number) for p in changed]
-        yield from annotation_disagreements(signed_pdf, pdf, reader, signed_revision, numbers, deadline)
-    # asked last: PDFium has stated its page counts while rendering, which saves asking again
-    yield from _engine_views(signed_pdf, pdf, reader, signed_revision, deadline)
+    try:
+        if changed:
+            yield from _judge_pages(signed_pdf, pdf, changed, constraints, pages, limits, deadline)
+            numbers = [(p.old_number, p.new_number) for p in changed]
+            yield from annotation_disagreements(signed_pdf, pdf, reader, signed_revision, numbers, deadline)
+        # asked last: PDFium has stated its page counts while rendering, which saves asking again
+        yield from _engine_views(signed_pdf, pdf, reader, signed_revision, deadline)
+    finally:
+        forget_files()
 
 
 def _judge_pages(

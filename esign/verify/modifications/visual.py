@@ -201,7 +201,7 @@ def page_count(pdf: bytes, engine: Engine, deadline: float) -> int:
     The answers for the last few files are kept (by content digest): every signature of a document
     asks about the same final file.
     """
-    key = (engine.name, hashlib.sha256(pdf).digest())
+    key = (engine.name, _sha256(pdf))
     with _COUNTS_LOCK:
         answer = _COUNTS.get(key)
     if answer is None:
@@ -222,6 +222,29 @@ _COUNTS: dict[tuple[str, bytes], int | str] = {}
 _COUNTS_LOCK = threading.Lock()
 
 
+#: (file, SHA-256) of the files being judged now: the caches below are keyed by content, and hashing
+#: a 10 MB file for every render and count call was a fifth of its verification
+_RECENT_DIGESTS: list[tuple[bytes, bytes]] = []
+
+
+def _sha256(pdf: bytes) -> bytes:
+    with _COUNTS_LOCK:
+        for data, digest in _RECENT_DIGESTS:
+            if data is pdf:  # the very object, not equal bytes: an identity can't go stale while held
+                return digest
+    digest = hashlib.sha256(pdf).digest()
+    with _COUNTS_LOCK:
+        _RECENT_DIGESTS.append((pdf, digest))
+        del _RECENT_DIGESTS[:-2]  # the signed revision and the final file
+    return digest
+
+
+def forget_files() -> None:
+    """Let go of the files :func:`_sha256` holds on to (call when a document's judgement is over)."""
+    with _COUNTS_LOCK:
+        _RECENT_DIGESTS.clear()
+
+
 def _keep(key: tuple[str, bytes], answer: int | str) -> None:
     with _COUNTS_LOCK:
         _COUNTS[key] = answer
@@ -232,7 +255,7 @@ def _keep(key: tuple[str, bytes], answer: int | str) -> None:
 def annotation_counts(pdf: bytes) -> dict[int, int]:
     """Page → annotations PDFium found there, for the pages of ``pdf`` it rendered lately ({} if none)."""
     with _COUNTS_LOCK:
-        return dict(_ANNOTATIONS.get(hashlib.sha256(pdf).digest(), {}))
+        return dict(_ANNOTATIONS.get(_sha256(pdf), {}))
 
 
 _ANNOTATIONS: dict[bytes, dict[int, int]] = {}
@@ -243,7 +266,7 @@ def _keep_annotations(pdf: bytes, engine: Engine, out: bytes) -> None:
         return
     found = {int(m.group(1)): int(m.group(2)) for m in engine.annotation_line.finditer(out)}
     with _COUNTS_LOCK:
-        _ANNOTATIONS.setdefault(hashlib.sha256(pdf).digest(), {}).update(found)
+        _ANNOTATIONS.setdefault(_sha256(pdf), {}).update(found)
         while len(_ANNOTATIONS) > COUNTS_KEPT:
             _ANNOTATIONS.pop(next(iter(_ANNOTATIONS)))
 
@@ -252,7 +275,7 @@ def _keep_count(pdf: bytes, engine: Engine, out: bytes) -> None:
     """An engine that states the page count while rendering (PDFium) saves a process for asking."""
     count = _stated_count(engine, out)
     if count is not None:
-        _keep((engine.name, hashlib.sha256(pdf).digest()), count)
+        _keep((engine.name, _sha256(pdf)), count)
 
 
 def _count_pages(pdf: bytes, engine: Engine, deadline: float) -> int:
