@@ -221,3 +221,56 @@ def test_mutated_syntax_reads_as_pyhanko_reads_it_or_is_declined(strict: bool) -
                 tally.check(mutant, pos, generic.Reference(4, 0, reader))
     assert tally.taken > 1000  # the mutations leave much syntax plain: the comparison compares
     assert tally.declined > 1000
+
+
+#: the edges read from pyHanko's reader: what it takes, what it refuses, where it looks further
+_EDGES = [
+    b"12 0 R",  # at the end: pyHanko's pattern wants a byte after R, so this is the number 12
+    b"12 0 R ",
+    b"12 0\x0bR ",
+    b"12\x0b0 R ",
+    b"1 0 R1 ",
+    b"[1 0 R1 0 R]",
+    b"0 0 R ",
+    b"123456789 0        R ",
+    b"[12345678901 0     R]",
+    b"<< /A 1 >>stream\n",
+    b"<< /A 1 >> %c",
+    b"<< /A 1 >>\n  s",
+    b"<< /A 1 >>\n  x",
+    b"<< /A 1 >x",
+    b"<< /A 1 /A 2 >>",
+    b"<< /A >>",
+    b"<</A/B>>",
+    b"true1",
+    b"[true1]",
+    b"[1,2]",
+    b"[1.2.3]",
+    b"[. + - 5. -.5 +.5 -0 -0.0 007 1e5]",
+    b"[/A#20 /B]",
+    b"[(a(b)c) (d)]",
+    b"[(a\\)b)]",
+    b"[<41 4> <4G> <>]",
+    b"[nul null nullx]",
+    b" 1",
+    b"%c\n1",
+    b"[1 2",
+    b">>",
+    b"]",
+    b"[" * 40 + b"]" * 40,
+    b"9" * 5000,
+]
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_the_edges_of_pyhankos_syntax_read_as_pyhanko_reads_them(strict: bool) -> None:
+    reader = IndexedReader(BytesIO(long_pdf(1)), strict=strict)
+    tally = _Tally()
+    for data in _EDGES:
+        tally.check(data, 0, generic.Reference(4, 0, reader))
+    ref = generic.Reference(4, 0, reader)
+    assert fast_objects.read_object(b"12 0 R", 0, ref) == 12
+    deepest = fast_objects.MAX_DEPTH
+    assert fast_objects.read_object(b"[" * deepest + b"]" * deepest, 0, ref) is not None
+    assert fast_objects.read_object(b"[" * (deepest + 1) + b"]" * (deepest + 1), 0, ref) is None
+    assert tally.taken >= 5

@@ -1,16 +1,16 @@
-"""A faster reader for the objects inside object streams: one regular-expression scan per token.
+"""A faster reader for the objects inside object streams: one regular-expression match per token.
 
 pyHanko's ``read_object`` reads a dictionary a byte or two at a time, each a few Python calls; a
 200-page document keeps ~400 small page and annotation dictionaries in object streams, about 50 µs
-each. :func:`read_object` reads the same syntax with one compiled tokenizer and builds the very
-objects pyHanko builds (its own classes, ``container_ref`` on every object ``read_object`` sets it
-on, none on dictionary keys).
+each. :func:`read_object` reads the same syntax with one compiled tokenizer (a dictionary's key and
+a plain value in one match) and builds the very objects pyHanko builds (its own classes,
+``container_ref`` on every object ``read_object`` sets it on, none on dictionary keys).
 
 Only the plain case is taken: dictionaries and arrays nested at most :data:`MAX_DEPTH` deep, names
 without ``#``, integers and reals as pyHanko spells them, ``N G R`` references, ``true``/``false``/
 ``null``, hex strings of digits and whitespace, literal strings without backslashes or inner
 parentheses. Anything else — a comment, an escape, a duplicate key, a dictionary followed by
-``stream``, an odd token, the end of the data — answers ``None`` and the caller asks pyHanko, so
+``stream``, an odd token, truncated syntax — answers ``None`` and the caller asks pyHanko, so
 every result and every error stays pyHanko's; ``tests/test_fast_objects.py`` compares both on every
 object of a corpus and on mutated syntax. The stream position pyHanko would leave is not kept: the
 caller (:class:`esign.pdf.indexed_reader.IndexedReader`) reads one object per call.
@@ -77,6 +77,9 @@ _AFTER_DICTIONARY = re.compile(b"(?!" + _WS + b"*[s%])")
 _REFERENCE_WINDOW = 20
 
 _Dictionary, _Array, _Name = generic.DictionaryObject, generic.ArrayObject, generic.NameObject
+_Reference, _Number, _Float = generic.IndirectObject, generic.NumberObject, generic.FloatObject
+_reference_at = generic.INDIRECT_PATTERN.match
+_entry, _token, _after_dictionary = _ENTRY.match, _TOKEN.match, _AFTER_DICTIONARY.match
 
 
 def read_object(data: bytes, pos: int, container_ref: generic.Dereferenceable) -> generic.PdfObject | None:
@@ -93,7 +96,7 @@ def read_object(data: bytes, pos: int, container_ref: generic.Dereferenceable) -
     top: generic.DictionaryObject | generic.ArrayObject | None = None
     while True:
         if key is None and type(top) is _Dictionary:
-            token = _ENTRY.match(data, pos)
+            token = _entry(data, pos)
             if token is None:
                 return None
             kind = token.lastindex - _ENTRY_SHIFT
@@ -104,7 +107,7 @@ def read_object(data: bytes, pos: int, container_ref: generic.Dereferenceable) -
                     return None
             shift = _ENTRY_SHIFT
         else:
-            token = _TOKEN.match(data, pos)
+            token = _token(data, pos)
             if token is None:
                 return None
             kind = token.lastindex
@@ -120,16 +123,16 @@ def read_object(data: bytes, pos: int, container_ref: generic.Dereferenceable) -
             idnum = int(token.group(_REF + 1 + shift))
             if idnum == 0:  # pyHanko refuses object number 0
                 return None
-            value = generic.IndirectObject(idnum, int(token.group(_REF + 2 + shift)), handler)
+            value = _Reference(idnum, int(token.group(_REF + 2 + shift)), handler)
         elif kind == _UNSIGNED:
             start = token.start(kind + shift)
-            if generic.INDIRECT_PATTERN.match(data, start, start + _REFERENCE_WINDOW) is not None:
+            if _reference_at(data, start, start + _REFERENCE_WINDOW) is not None:
                 return None  # a reference spelled in a way the tokenizer does not take
-            value = generic.NumberObject(token.group(kind + shift).decode("ascii"))
+            value = _Number(token.group(kind + shift).decode("ascii"))
         elif kind == _SIGNED:
-            value = generic.NumberObject(token.group(kind + shift).decode("ascii"))
+            value = _Number(token.group(kind + shift).decode("ascii"))
         elif kind == _REAL:
-            value = generic.FloatObject(token.group(kind + shift).decode("ascii"))
+            value = _Float(token.group(kind + shift).decode("ascii"))
         elif kind in (_DICT, _ARRAY):
             if len(stack) >= MAX_DEPTH:
                 return None
@@ -139,7 +142,7 @@ def read_object(data: bytes, pos: int, container_ref: generic.Dereferenceable) -
             key = None
             continue
         elif kind == _CLOSE:
-            if _AFTER_DICTIONARY.match(data, pos) is None:
+            if _after_dictionary(data, pos) is None:
                 return None
             value = top  # type: ignore[assignment]
             stack.pop()
