@@ -22,15 +22,27 @@ from typing import IO
 
 from pyhanko.pdf_utils import generic
 
-__all__ = ["install", "read_hex_string", "read_name"]
+__all__ = [
+    "DELIMITERS",
+    "HEX_STRING",
+    "NAME",
+    "WHITESPACE",
+    "hex_string_value",
+    "install",
+    "read_hex_string",
+    "read_name",
+]
 
-_WHITESPACE = b" \n\r\t\f\x00"
-_DELIMITERS = b"()<>[]{}/%"
-_HEX_STRING = re.compile(rb"<[0-9A-Fa-f \n\r\t\f\x00]*>")
-_NAME_CHARS = bytes(b for b in range(0x21, 0x7F) if b not in _DELIMITERS and b != ord("#"))
-_NAME = re.compile(
-    b"/[" + re.escape(_NAME_CHARS) + b"]*(?=[" + re.escape(_WHITESPACE + _DELIMITERS) + b"]|$)"
-)
+#: PDF whitespace and delimiters, as pyHanko's tokenizer has them (``pyhanko.pdf_utils.misc``)
+WHITESPACE = b" \n\r\t\f\x00"
+DELIMITERS = b"()<>[]{}/%"
+#: a plain hex string: hex digits and whitespace, no comment, up to its ``>``
+HEX_STRING = rb"<[0-9A-Fa-f \n\r\t\f\x00]*>"
+_NAME_CHARS = bytes(b for b in range(0x21, 0x7F) if b not in DELIMITERS and b != ord("#"))
+#: a plain name: regular ASCII characters without ``#`` escapes, ended by a delimiter, whitespace or the end
+NAME = b"/[" + re.escape(_NAME_CHARS) + b"]*(?=[" + re.escape(WHITESPACE + DELIMITERS) + b"]|$)"
+_HEX_STRING = re.compile(HEX_STRING)
+_NAME = re.compile(NAME)
 
 _pyhanko_hex_string = generic.read_hex_string_from_stream
 _pyhanko_name = generic.NameObject.read_from_stream
@@ -41,7 +53,12 @@ def read_hex_string(stream: IO[bytes]) -> generic.ByteStringObject | generic.Tex
     token = _plain(_HEX_STRING, stream)
     if token is None:
         return _pyhanko_hex_string(stream)
-    digits = token[1:-1].translate(None, _WHITESPACE)
+    return hex_string_value(token)
+
+
+def hex_string_value(token: bytes) -> generic.ByteStringObject | generic.TextStringObject:
+    """The string a plain hex-string token (``HEX_STRING``, brackets included) stands for."""
+    digits = token[1:-1].translate(None, WHITESPACE)
     if len(digits) % 2:
         digits += b"0"  # ISO 32000-1 §7.3.4.3: a missing final digit is 0
     return generic.pdf_string(binascii.unhexlify(digits))

@@ -6,6 +6,8 @@ that looks for signature widgets and overlapping annotations spent most of the v
 there. :class:`IndexedReader` parses each header once. Only the regular case takes the fast path;
 anything unusual (an index that does not match, an object that is a stream or a reference, a parse
 error) is handed to pyHanko's own code, so strict and tolerant reading keep pyHanko's exact verdicts.
+The objects themselves are read by :mod:`esign.pdf.fast_objects` where their syntax is plain, by
+pyHanko's ``read_object`` otherwise.
 
 Objects inside a compressed object stream escape the upload's pre-scan for oversized syntax
 (:func:`esign.pdf.input.oversized_syntax`): a 10 MB hex string deflates to a few kilobytes. The index
@@ -23,7 +25,7 @@ from pyhanko.pdf_utils.decode_limits import DecodePurpose
 from pyhanko.pdf_utils.misc import PdfDecodeLimitError, PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from esign.pdf import fast_tokens
+from esign.pdf import fast_objects, fast_tokens
 
 __all__ = ["IndexedReader"]
 
@@ -64,12 +66,16 @@ class IndexedReader(PdfFileReader):
         entry = index.entries.get(idnum) if index is not None else None
         if index is None or entry is None or entry[0] != idx:
             return super()._get_object_from_stream(idnum, stmnum, idx)
-        data = BytesIO(index.data)
-        data.seek(index.first + entry[1])
-        try:
-            obj = generic.read_object(data, generic.Reference(idnum, 0, self))
-        except (PdfError, ValueError):
-            return super()._get_object_from_stream(idnum, stmnum, idx)
+        start = index.first + entry[1]
+        container_ref = generic.Reference(idnum, 0, self)
+        obj = fast_objects.read_object(index.data, start, container_ref)
+        if obj is None:  # not plain syntax: pyHanko's reader decides
+            data = BytesIO(index.data)
+            data.seek(start)
+            try:
+                obj = generic.read_object(data, container_ref)
+            except (PdfError, ValueError):
+                return super()._get_object_from_stream(idnum, stmnum, idx)
         if isinstance(obj, (generic.StreamObject, generic.IndirectObject)):
             return super()._get_object_from_stream(idnum, stmnum, idx)
         return obj
