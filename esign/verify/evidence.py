@@ -16,7 +16,19 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.general import NonexistentAttributeError, find_unique_cms_attribute
 from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.errors import (
+    CRLNoMatchesError,
+    CRLValidationError,
+    CRLValidationIndeterminateError,
+    OCSPNoMatchesError,
+    OCSPValidationError,
+    OCSPValidationIndeterminateError,
+)
 from pyhanko_certvalidator.fetchers.api import FetcherBackend
+from pyhanko_certvalidator.path import ValidationPath
+from pyhanko_certvalidator.revinfo.validate_crl import verify_crl
+from pyhanko_certvalidator.revinfo.validate_ocsp import verify_ocsp_response
+from pyhanko_certvalidator.util import get_declared_revinfo
 
 from esign.policy import ValidationPolicy
 from esign.verify.public_keys import lenient_context
@@ -96,6 +108,56 @@ def validation_context(
         retroactive_revinfo=point_in_time,
         fetcher_backend=backend,
     )
+
+
+#: the detail of REVOCATION_DATA_MISSING when nothing at all is embedded
+NOTHING_EMBEDDED = "the file embeds no CRL or OCSP response"
+
+
+async def revocation_gap(path: ValidationPath, context: ValidationContext) -> str | None:
+    """Why the revocation data of ``context`` does not establish the status of every certificate of
+    ``path`` at the context's moment; None when it does (the signature is then long-term, B-LT).
+
+    The verdict's path validation is soft-fail (missing data is the policy's call), so there a CRL
+    of another CA, or none, simply does not count. This asks what a hard-fail validation of the same
+    path would: every certificate that names revocation sources (CRL distribution points, OCSP in
+    its AIA) must be covered by a CRL or OCSP response that verifies, is fresh enough and speaks
+    about it. ``context`` is the one the path was validated in — the CRL issuers it found are
+    remembered, so no CRL signature is checked twice — and must not fetch (fetched is not embedded).
+    """
+    manager, moment = context.revinfo_manager, context.moment
+    if isinstance(path.leaf, x509.Certificate) and manager.check_asserted_unrevoked(path.leaf, moment):
+        return None
+    for cert in path.iter_certs(include_root=False):
+        has_crl, has_ocsp = get_declared_revinfo(cert)
+        if manager.check_asserted_unrevoked(cert, moment) or not (has_crl or has_ocsp):
+            continue
+        reasons = []
+        if has_ocsp:
+            try:
+                await verify_ocsp_response(cert, path, context)
+                continue
+            except OCSPValidationError as exc:
+                reasons.append(_why_unusable(exc, "no embedded OCSP response is about it"))
+        if has_crl:
+            try:
+                await verify_crl(cert, path, context)
+                continue
+            except CRLValidationError as exc:
+                reasons.append(_why_unusable(exc, "no embedded CRL comes from its issuer"))
+        name = cert.subject.human_friendly[:120]
+        return f"the embedded revocation data does not establish the status of {name}: {'; '.join(reasons)}"
+    return None
+
+
+def _why_unusable(exc: CRLValidationError | OCSPValidationError, no_match: str) -> str:
+    """certvalidator's reasons, without its position words (it calls every certificate checked this
+    way "the end-entity certificate")."""
+    if isinstance(exc, CRLNoMatchesError | OCSPNoMatchesError):
+        return no_match
+    if isinstance(exc, CRLValidationIndeterminateError | OCSPValidationIndeterminateError) and exc.failures:
+        return "; ".join(dict.fromkeys(str(failure[0])[:160] for failure in exc.failures))
+    return str(exc.args[0] if exc.args else exc)[:160]
 
 
 def _fetcher_backend(timeout_s: float) -> FetcherBackend | None:

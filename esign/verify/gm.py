@@ -18,7 +18,6 @@ from typing import Literal
 
 from asn1crypto import cms, crl, ocsp, parser, x509
 from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.errors import PathError, ValidationError
 
 from esign.errors import EsignError
 from esign.findings import FindingCode
@@ -38,7 +37,6 @@ __all__ = [
     "PKCS7_SM2",
     "RFC3161_SM2",
     "GmResult",
-    "embedded_revocation_problem",
     "gm_format",
     "gm_validation_context",
     "proven_signature_time",
@@ -281,42 +279,6 @@ async def proven_signature_time(contents: bytes, context: ValidationContext) -> 
     if token is None or not (await check_timestamp(token, value, context)).passed:
         return None
     return gen_time(token)
-
-
-async def embedded_revocation_problem(
-    signer: x509.Certificate,
-    policy: ValidationPolicy,
-    *,
-    other_certs: Iterable[x509.Certificate],
-    crls: Iterable[crl.CertificateList],
-    ocsps: Iterable[ocsp.OCSPResponse],
-    moment: datetime,
-) -> str | None:
-    """Why the revocation data the file embeds does not establish the signer chain's status at
-    ``moment``; None when it does (the signature is then long-term, B-LT).
-
-    The verdict's chain check is soft, as for every signature (missing data is the policy's call),
-    so there a CRL whose signature does not verify, or one about another certificate, simply does
-    not count. This check is hard and offline: every certificate of the chain that names
-    revocation sources must be covered by embedded data that verifies.
-    """
-    crl_list, ocsp_list = list(crls), list(ocsps)
-    if not crl_list and not ocsp_list:
-        return "the file embeds no CRL or OCSP response"
-    context = certs.validation_context(
-        policy.trust_roots,
-        other_certs=[*other_certs, *policy.extra_certs],
-        crls=crl_list,
-        ocsps=ocsp_list,
-        moment=moment,
-        revocation_mode="hard-fail",
-        retroactive_revinfo=_in_the_past(policy, moment),
-    )
-    try:
-        await certs.validate_signer_chain(signer, context)
-    except (PathError, ValidationError, ValueError, TypeError) as exc:
-        return f"the embedded revocation data does not cover the chain: {str(exc)[:200]}"
-    return None
 
 
 async def _verify_document_timestamp(

@@ -21,6 +21,7 @@ from pyhanko.sign.validation import generic_cms
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.utils import CMSAlgorithmUsagePolicy
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.path import ValidationPath
 from pyhanko_certvalidator.policy_decl import AcceptAllAlgorithms
 
 from esign.findings import FindingCode
@@ -40,9 +41,14 @@ from esign.verify.cms_judgements import (
     library_failure,
     signer_identity,
 )
-from esign.verify.evidence import Evidence, cms_revocation_data, validation_context
+from esign.verify.evidence import (
+    NOTHING_EMBEDDED,
+    Evidence,
+    cms_revocation_data,
+    revocation_gap,
+    validation_context,
+)
 from esign.verify.gm import (
-    embedded_revocation_problem,
     gm_format,
     gm_validation_context,
     proven_signature_time,
@@ -195,11 +201,9 @@ async def _assess_gm(
         return
     if tst_time is None:
         out.note(FindingCode.NO_TIMESTAMP)
-    if out.chain == "trusted" and result.signer is not None and not policy.allow_fetching:
-        problem = await embedded_revocation_problem(result.signer, policy, **evidence, moment=best)
-        out.revocation_data = problem is None
-        if problem is not None:
-            out.note(FindingCode.REVOCATION_DATA_MISSING, problem)
+    path = context.check_validation(result.signer) if result.signer is not None else None
+    if out.chain == "trusted" and path is not None:
+        await _judge_revocation_data(out, policy, dss, path, context)
 
 
 def _with_one_signer(signed_data: cms.SignedData, index: int) -> cms.SignedData:
@@ -300,7 +304,6 @@ async def _assess_signature(
         return pdf.digests.of_ranges(byte_range, algorithm) if byte_range else b""
 
     revinfo = dss.plus(cms_revocation_data(signer_info))
-    out.revocation_data = revinfo.has_revocation_data
     ts_context = validation_context(policy, revinfo, times.validation_time, times.validation_time)
     try:
         timing = await generic_cms.collect_timing_info(signer_info, ts_context, digest, _CMS_ALGORITHMS)
@@ -349,14 +352,38 @@ async def _assess_signature(
         judge_sha1_subfilter(pdf, out, signed_data, byte_range)
     judge_algorithms(out, signer_info, status["signing_cert"], policy)
     judge_chain(out, status, status["signing_cert"], best)
-    if out.chain == "trusted" and not out.revocation_data and not policy.allow_fetching:
-        out.note(FindingCode.REVOCATION_DATA_MISSING)
+    if out.chain == "trusted":
+        await _judge_revocation_data(out, policy, revinfo, status["validation_path"], context)
     out.format = signature_level(
         pades=slot.subfilter == _PADES,
         timestamped=tst_time is not None,
         revocation_embedded=out.revocation_data,
         archived=covering is not None,
     )
+
+
+async def _judge_revocation_data(
+    out: Assessment,
+    policy: ValidationPolicy,
+    revinfo: Evidence,
+    path: ValidationPath,
+    context: ValidationContext,
+) -> None:
+    """Does the embedded revocation data establish the trusted chain's status (B-LT), or why not?
+
+    Only asked for a trusted chain with revocation data, so a B-B signature pays nothing; the
+    context is the one that validated the path (offline unless the policy fetches at "now", and
+    then nothing is embedded about the signature's time: such a signature is never B-LT).
+    """
+    if not revinfo.has_revocation_data:
+        gap: str | None = NOTHING_EMBEDDED
+    elif context.fetching_allowed:
+        gap = "revocation data was fetched, not embedded"
+    else:
+        gap = await revocation_gap(path, context)
+    out.revocation_data = gap is None
+    if gap is not None and not policy.allow_fetching:
+        out.note(FindingCode.REVOCATION_DATA_MISSING, gap)
 
 
 def _value_only_context() -> ValidationContext:
