@@ -4,7 +4,9 @@ Documents never cross the verification workers' pipes (``api.processes``): the u
 here and the worker gets the file's path. The file is created by ``mkstemp`` (mode 0600, only
 this user can read a citizen's document) in the service's own spool directory (mode 0700,
 :func:`spool_directory`), and SHA-256 is computed on the way in, so the access log's digest costs
-no second pass over 50 MB.
+no second pass over 50 MB. A route whose worker hashes the document anyway (``POST /v1/verify``: the
+report carries its SHA-256) spools without a digest (``digest=False``) and takes the worker's;
+:func:`file_sha256` is for when no worker answered.
 
 The bytes are batched in memory up to :data:`FLUSH_BYTES` and each batch is hashed and written by a
 thread (hashlib and file writes release the GIL) *while the event loop goes on receiving the next
@@ -29,7 +31,7 @@ from typing import TypeAlias
 
 from esign.errors import ErrorCode, EsignError
 
-__all__ = ["FLUSH_BYTES", "Spool", "remove_spool_directory", "spool_directory"]
+__all__ = ["FLUSH_BYTES", "Spool", "file_sha256", "remove_spool_directory", "spool_directory"]
 
 #: a chunk of an upload as received: bytes, or a view of bytes
 Buffer: TypeAlias = bytes | memoryview
@@ -42,21 +44,30 @@ def spool_directory(parent: str | None) -> Path:
     return Path(tempfile.mkdtemp(prefix="esign-uploads-", dir=parent))
 
 
+def file_sha256(path: Path) -> str:
+    """The hex SHA-256 of a spooled file, read in blocks (run it in a thread)."""
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
 def remove_spool_directory(directory: Path) -> None:
     """At shutdown: whatever a killed request may have left behind goes with the directory."""
     shutil.rmtree(directory, ignore_errors=True)
 
 
 class Spool:
-    """One upload's file; refuses with ``PDF_TOO_LARGE`` once more than ``limit`` bytes are added."""
+    """One upload's file; refuses with ``PDF_TOO_LARGE`` once more than ``limit`` bytes are added.
 
-    def __init__(self, directory: Path, limit: int) -> None:
+    ``digest=False``: no SHA-256 on the way (:meth:`finish` returns ``""``).
+    """
+
+    def __init__(self, directory: Path, limit: int, digest: bool = True) -> None:
         fd, name = tempfile.mkstemp(prefix="upload-", suffix=".pdf", dir=directory)
         self.path = Path(name)
         self.size = 0
         self._file = os.fdopen(fd, "wb")
         self._limit = limit
-        self._hash = hashlib.sha256()
+        self._hash = hashlib.sha256() if digest else None
         self._pending: list[Buffer] = []
         self._pending_bytes = 0
         #: the batch being hashed and written by a thread, if any
@@ -85,11 +96,11 @@ class Spool:
             self._start(self._write)
 
     async def finish(self) -> str:
-        """Write the rest and close the file; returns the hex SHA-256 of everything added."""
+        """Write the rest and close the file; returns the hex SHA-256 of everything added (or "")."""
         await self._written()
         self._start(self._write_and_close)
         await self._written()
-        return self._hash.hexdigest()
+        return self._hash.hexdigest() if self._hash is not None else ""
 
     def discard(self) -> None:
         """Close and delete the file (idempotent): after the job, on a refusal, or when the client left.
@@ -131,8 +142,9 @@ class Spool:
         return pending
 
     def _write(self, pending: list[Buffer]) -> None:
-        for data in pending:
-            self._hash.update(data)
+        if self._hash is not None:
+            for data in pending:
+                self._hash.update(data)
         self._file.writelines(pending)
 
     def _write_and_close(self, pending: list[Buffer]) -> None:

@@ -55,7 +55,10 @@ RAW_TYPES = ("application/pdf", "application/octet-stream")
 
 @dataclass(frozen=True)
 class Upload:
-    """A complete upload on disk: the job reads ``path``; size and digest are for the access log."""
+    """A complete upload on disk: the job reads ``path``; size and digest are for the access log.
+
+    ``sha256`` is ``""`` when the route asked for no digest (its worker reports it, ``api.spool``).
+    """
 
     path: Path
     size: int
@@ -109,19 +112,26 @@ class Intake:
         remove_spool_directory(self.directory)
 
     @asynccontextmanager
-    async def document(self, request: Request, caller: Principal | None) -> AsyncIterator[Upload]:
+    async def document(
+        self, request: Request, caller: Principal | None, digest: bool = True
+    ) -> AsyncIterator[Upload]:
         """The PDF of ``request``, complete on disk for the block; its file is deleted when the block ends."""
-        async with self.documents(request, caller, 1, self.max_bytes) as [upload]:
+        async with self.documents(request, caller, 1, self.max_bytes, digest) as [upload]:
             yield upload
 
     @asynccontextmanager
     async def documents(
-        self, request: Request, caller: Principal | None, max_files: int, max_total: int
+        self,
+        request: Request,
+        caller: Principal | None,
+        max_files: int,
+        max_total: int,
+        digest: bool = True,
     ) -> AsyncIterator[list[Upload]]:
         """The 1 to ``max_files`` documents of ``request`` (repeated ``file`` parts), each at most the
         upload limit and ``max_total`` bytes together, on disk for the block (deleted when it ends).
-        Each :class:`Upload` carries the form's fields."""
-        received = await self._receive(request, caller, "file", self.max_bytes, max_files, max_total)
+        Each :class:`Upload` carries the form's fields; ``digest=False`` spools them without SHA-256."""
+        received = await self._receive(request, caller, "file", self.max_bytes, max_files, max_total, digest)
         try:
             if not received.files:
                 detail = "the PDF goes in the multipart part 'file'"
@@ -155,11 +165,12 @@ class Intake:
         limit: int,
         max_files: int = 1,
         max_total: int | None = None,
+        digest: bool = True,
     ) -> _Received:
         """The body on disk; on any refusal nothing of it is left there."""
         with self._in_progress(_client_of(request, caller)):
             try:
-                return await self._spool_body(request, part, limit, max_files, max_total or limit)
+                return await self._spool_body(request, part, limit, max_files, max_total or limit, digest)
             except ClientDisconnect:
                 detail = "the client disconnected before the body was complete"
                 raise EsignError(
@@ -167,7 +178,7 @@ class Intake:
                 ) from None
 
     async def _spool_body(
-        self, request: Request, part: str, limit: int, max_files: int, max_total: int
+        self, request: Request, part: str, limit: int, max_files: int, max_total: int, digest: bool
     ) -> _Received:
         content_type = request.headers.get("content-type", "")
         media_type = content_type.split(";")[0].strip().lower()
@@ -177,12 +188,12 @@ class Intake:
             _refuse_declared(declared, cap, max_total)
             body = _limited(request, cap, max_total)
             files, fields = await parse_form(
-                content_type, body, part, lambda: Spool(self.directory, limit), max_files, max_total
+                content_type, body, part, lambda: Spool(self.directory, limit, digest), max_files, max_total
             )
             return _Received(files, fields)
         if media_type in RAW_TYPES:
             _refuse_declared(declared, limit, limit)
-            spool = Spool(self.directory, limit)
+            spool = Spool(self.directory, limit, digest)
             try:
                 async for chunk in request.stream():
                     spool.add(chunk)
