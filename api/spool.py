@@ -12,7 +12,7 @@ The bytes are batched in memory up to :data:`FLUSH_BYTES` and each batch is hash
 thread (hashlib and file writes release the GIL) *while the event loop goes on receiving the next
 one*: hashing and writing on the loop, or waiting for each write, made a 10 MB upload take about
 17 ms, a seventh of its verification. At most one batch is being written and one is filling, so
-memory per upload stays bounded (2 × :data:`FLUSH_BYTES`, plus one received chunk), and a slow disk
+memory per upload stays bounded (2 × :data:`FLUSH_BYTES` = 512 KiB, plus one received chunk), and a slow disk
 slows only its own upload (the next batch waits for the previous write), never the event loop. The
 batches hold the received chunks themselves (views, not copies): a chunk is copied once, by the
 kernel into the file.
@@ -36,7 +36,7 @@ __all__ = ["FLUSH_BYTES", "Spool", "file_sha256", "remove_spool_directory", "spo
 #: a chunk of an upload as received: bytes, or a view of bytes
 Buffer: TypeAlias = bytes | memoryview
 #: bytes gathered in memory per upload before a thread hashes and writes them out
-FLUSH_BYTES = 512 * 1024
+FLUSH_BYTES = 256 * 1024
 
 
 def spool_directory(parent: str | None) -> Path:
