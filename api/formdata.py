@@ -142,7 +142,7 @@ class _Collector:
             self._total += end - start
             if self._total > self.max_total:
                 raise EsignError(ErrorCode.PDF_TOO_LARGE, limit=self.max_total)
-            self._file.spool.add(data[start:end])
+            self._file.spool.add(memoryview(data)[start:end])  # a view: the spool keeps it, uncopied
             return
         assert self._field is not None  # on_headers_finished opened a file or a field, or refused
         self._field += data[start:end]

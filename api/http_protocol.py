@@ -10,6 +10,13 @@ uvicorn with it; the callbacks used are httptools' parser callbacks, which uvico
 A request the parser cannot read (a broken request line, bad headers or chunk framing) never
 reaches the application; uvicorn answers it with a plain-text 400. This protocol answers it with
 the same ``application/problem+json`` body as every other error (code ``MALFORMED_REQUEST``).
+
+It also hands a request body to the application as the chunks that arrived. uvicorn appends every
+chunk to a ``bytearray`` and copies that into a new ``bytes`` for each ``http.request`` message:
+two copies of every uploaded byte on the event loop, about 9 ms of a 10 MB upload's 18 ms. Here
+the body waiting to be received is a :class:`_Chunks` (what uvicorn's ``cycle.body += chunk``,
+``len`` and ``bytes(cycle.body)`` see), so a message carries the chunk itself, or the few chunks
+joined once. uvicorn's flow control (reading paused while more than 64 KiB wait) is unchanged.
 """
 
 from __future__ import annotations
@@ -36,6 +43,27 @@ def _header_timeout_s() -> float:
     return Settings().header_timeout_s
 
 
+class _Chunks:
+    """The received, not yet delivered part of a request body, in place of uvicorn's ``bytearray``."""
+
+    __slots__ = ("_chunks", "_size")
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def __iadd__(self, chunk: bytes) -> _Chunks:
+        self._chunks.append(chunk)
+        self._size += len(chunk)
+        return self
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __bytes__(self) -> bytes:
+        return self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+
+
 class HeaderDeadlineProtocol(HttpToolsProtocol):
     _header_timer: asyncio.TimerHandle | None = None
 
@@ -50,6 +78,12 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        cycle = self.cycle
+        if cycle is not None and not isinstance(cycle.body, _Chunks):  # a new request, or one just received
+            cycle.body = _Chunks()  # type: ignore[assignment]
+        super().on_body(body)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

@@ -6,10 +6,13 @@ pickle only keeps the message), and the front door must still answer with the ty
 job names the upload by the path of its spooled file (``api.spool``), and the
 outcome carries the response body already rendered, plus the one field the front door reads (the
 indication): the report is serialised once, in the worker, and the event loop only sends bytes.
+It also carries the document's SHA-256 for the access log: the report has it (the verifier hashes
+the document anyway), so the front door spools the upload without hashing it a second time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -37,6 +40,8 @@ class Outcome:
     worker_ms: float = 0.0
     error: str | None = None
     params: dict[str, str] = field(default_factory=dict)
+    #: hex SHA-256 of the document (the report's, or hashed here when the document was refused)
+    sha256: str = ""
 
     def raise_error(self) -> None:
         if self.error is not None:
@@ -68,6 +73,7 @@ def verify_document(
     from esign.verify.pipeline import verify
 
     started = time.perf_counter()
+    pdf = b""
     try:
         pdf = Path(path).read_bytes()
         extra = (*_extra_certs, *(x509.Certificate.load(der) for der in offered))
@@ -75,12 +81,13 @@ def verify_document(
         report = verify(pdf, policy, name=name).to_dict()
         body = render(report, fmt, lang)
         elapsed = (time.perf_counter() - started) * 1000
-        return Outcome(indication=report["indication"], body=body, worker_ms=elapsed)
+        digest = report["document"]["sha256"]
+        return Outcome(indication=report["indication"], body=body, worker_ms=elapsed, sha256=digest)
     except EsignError as exc:
         params = {k: str(v) for k, v in exc.params.items()}
         if exc.detail_zh:  # a keyword of EsignError, so raise_error passes it back as it came
             params["detail_zh"] = exc.detail_zh
-        return Outcome(error=exc.code.name, params=params)
+        return Outcome(error=exc.code.name, params=params, sha256=hashlib.sha256(pdf).hexdigest())
 
 
 def render(report: dict[str, Any], fmt: str, lang: str) -> bytes:

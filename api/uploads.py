@@ -55,7 +55,10 @@ RAW_TYPES = ("application/pdf", "application/octet-stream")
 
 @dataclass(frozen=True)
 class Upload:
-    """A complete upload on disk: the job reads ``path``; size and digest are for the access log."""
+    """A complete upload on disk: the job reads ``path``; size and digest are for the access log.
+
+    ``sha256`` is ``""`` when the route asked for no digest (its worker reports it, ``api.spool``).
+    """
 
     path: Path
     size: int
@@ -113,13 +116,18 @@ class Intake:
 
     @asynccontextmanager
     async def document(
-        self, request: Request, caller: Principal | None, side_part: str | None = None
+        self,
+        request: Request,
+        caller: Principal | None,
+        side_part: str | None = None,
+        digest: bool = True,
     ) -> AsyncIterator[Upload]:
         """The PDF of ``request``, complete on disk for the block; its file is deleted when the block ends.
 
-        ``side_part`` names the multipart parts of a few small files beside it (``api.formdata``).
+        ``side_part`` names the multipart parts of a few small files beside it (``api.formdata``);
+        ``digest=False`` spools it without SHA-256.
         """
-        async with self.documents(request, caller, 1, self.max_bytes, side_part) as [upload]:
+        async with self.documents(request, caller, 1, self.max_bytes, side_part, digest) as [upload]:
             yield upload
 
     @asynccontextmanager
@@ -130,12 +138,14 @@ class Intake:
         max_files: int,
         max_total: int,
         side_part: str | None = None,
+        digest: bool = True,
     ) -> AsyncIterator[list[Upload]]:
         """The 1 to ``max_files`` documents of ``request`` (repeated ``file`` parts), each at most the
         upload limit and ``max_total`` bytes together, on disk for the block (deleted when it ends).
-        Each :class:`Upload` carries the form's fields and side files."""
+        Each :class:`Upload` carries the form's fields and side files; ``digest=False`` spools them
+        without SHA-256."""
         received = await self._receive(
-            request, caller, "file", self.max_bytes, max_files, max_total, side_part
+            request, caller, "file", self.max_bytes, max_files, max_total, side_part, digest
         )
         try:
             if not received.files:
@@ -178,11 +188,14 @@ class Intake:
         max_files: int = 1,
         max_total: int | None = None,
         side_part: str | None = None,
+        digest: bool = True,
     ) -> _Received:
         """The body on disk; on any refusal nothing of it is left there."""
         with self._in_progress(_client_of(request, caller)):
             try:
-                return await self._spool_body(request, part, limit, max_files, max_total or limit, side_part)
+                return await self._spool_body(
+                    request, part, limit, max_files, max_total or limit, side_part, digest
+                )
             except ClientDisconnect:
                 detail = "the client disconnected before the body was complete"
                 raise EsignError(
@@ -190,7 +203,14 @@ class Intake:
                 ) from None
 
     async def _spool_body(
-        self, request: Request, part: str, limit: int, max_files: int, max_total: int, side_part: str | None
+        self,
+        request: Request,
+        part: str,
+        limit: int,
+        max_files: int,
+        max_total: int,
+        side_part: str | None,
+        digest: bool,
     ) -> _Received:
         content_type = request.headers.get("content-type", "")
         media_type = content_type.split(";")[0].strip().lower()
@@ -205,7 +225,7 @@ class Intake:
                 content_type,
                 body,
                 part,
-                lambda: Spool(self.directory, limit),
+                lambda: Spool(self.directory, limit, digest),
                 max_files,
                 max_total,
                 side_part,
@@ -213,7 +233,7 @@ class Intake:
             return _Received(files, fields, tuple(side_files))
         if media_type in RAW_TYPES:
             _refuse_declared(declared, limit, limit)
-            spool = Spool(self.directory, limit)
+            spool = Spool(self.directory, limit, digest)
             try:
                 async for chunk in request.stream():
                     spool.add(chunk)

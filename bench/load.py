@@ -250,7 +250,7 @@ async def _seal(http: httpx.AsyncClient, document: bytes) -> bytes:
     return response.content
 
 
-async def _documents(server: Server) -> tuple[bytes, dict[str, bytes], dict[str, bytes]]:
+async def sealed_documents(server: Server) -> tuple[bytes, dict[str, bytes], dict[str, bytes]]:
     """A sealed one-page document (for the overhead phase), and the :data:`MIX` sizes plain and sealed."""
     plain = {label: sized_pdf(size) for label, size, _share in MIX}
     headers = {"Authorization": f"Bearer {server.keys['demo']}"}
@@ -261,7 +261,7 @@ async def _documents(server: Server) -> tuple[bytes, dict[str, bytes], dict[str,
 
 
 async def _one_config(server: Server, pki: TestPKI, workers: int, clients: int, seconds: float) -> dict:
-    one_page, plain, sealed = await _documents(server)
+    one_page, plain, sealed = await sealed_documents(server)
     await _load(server, "demo", "/v1/verify", sealed, clients, 2)  # warm every worker
     rss_before = _tree_rss_kib(server.process.pid)
     paired, worker_ms = await asyncio.to_thread(_paired, server, one_page, pki, seconds)
@@ -280,7 +280,7 @@ async def _one_config(server: Server, pki: TestPKI, workers: int, clients: int, 
 
 async def _soak(server: Server, clients: int, seconds: float, every: float = 10.0) -> dict:
     """Half the clients verifying, half sealing the mix, for ``seconds``; RSS every ``every`` s."""
-    _one_page, plain, sealed = await _documents(server)
+    _one_page, plain, sealed = await sealed_documents(server)
     samples: list[tuple[float, int, int]] = []  # (seconds since start, main process KiB, process tree KiB)
     started = time.monotonic()
     sealers = max(1, clients - clients // 2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -359,9 +361,20 @@ def test_concurrent_seals_and_verifications_all_succeed(api_server: Server, seal
     assert results == [(200, "seal" if i % 2 == 0 else "verify") for i in range(12)]
 
 
-def test_log_lines_are_json_with_request_ids_and_no_secrets(api_server: Server, sealed: bytes) -> None:
-    import json
+def _access_line(server: Server, request_id: str) -> tuple[str, dict[str, object]]:
+    """The server's log and its access line for ``request_id`` (written just after the response is sent)."""
+    deadline = time.monotonic() + 10
+    while True:
+        log = server.log()
+        entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+        for entry in entries:
+            if entry.get("request_id") == request_id and entry.get("route") == "/v1/verify":
+                return log, entry
+        assert time.monotonic() < deadline, f"no access log line for request {request_id}"
+        time.sleep(0.05)
 
+
+def test_log_lines_are_json_with_request_ids_and_no_secrets(api_server: Server, sealed: bytes) -> None:
     with api_server.client("a-verifier") as http:
         request_id = http.post(
             "/v1/verify",
@@ -369,16 +382,26 @@ def test_log_lines_are_json_with_request_ids_and_no_secrets(api_server: Server, 
             headers={"Content-Type": "application/pdf", "X-Request-Id": "intake-42"},
         ).headers["x-request-id"]
     assert request_id == "intake-42"
-    deadline = time.monotonic() + 10  # the access line is written just after the response is sent
-    while True:
-        log = api_server.log()
-        entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
-        if any(e.get("request_id") == "intake-42" and e.get("route") == "/v1/verify" for e in entries):
-            break
-        assert time.monotonic() < deadline, "no access log line for request intake-42"
-        time.sleep(0.05)
+    log, entry = _access_line(api_server, "intake-42")
     for key in api_server.keys.values():
         assert key not in log
     assert MARKER.decode() not in log
     # the serving process and its verification workers silence cryptography's DSA import warning
     assert "DSA is deprecated" not in log
+    # the upload is spooled without a digest; the worker's report supplies it
+    assert entry["document_sha256"] == hashlib.sha256(sealed).hexdigest()
+    assert entry["document_bytes"] == len(sealed)
+
+
+def test_a_refused_document_is_logged_with_its_digest(api_server: Server) -> None:
+    """The worker refuses it (no report to take the digest from), and hashes it itself."""
+    garbage = b"%PDF-1.7\n" + b"not a PDF at all " * 100
+    with api_server.client("a-verifier") as http:
+        response = http.post(
+            "/v1/verify",
+            content=garbage,
+            headers={"Content-Type": "application/pdf", "X-Request-Id": "intake-43"},
+        )
+    assert response.status_code in (400, 422), response.text
+    _log, entry = _access_line(api_server, "intake-43")
+    assert entry["document_sha256"] == hashlib.sha256(garbage).hexdigest()

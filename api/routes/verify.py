@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -12,6 +13,7 @@ from api.formdata import MAX_SIDE_BYTES, MAX_SIDE_FILES
 from api.jobs import verify_document
 from api.metrics import VERIFICATIONS
 from api.problems import problems
+from api.spool import file_sha256
 from api.uploads import IntakeDep
 from esign.policy import parse_certificates
 from keystore.authz import Principal, require_verifier
@@ -104,24 +106,30 @@ async def verify_pdf(
     if caller is not None:
         require_verifier(caller)
     chosen = _chosen_format(fmt, accept)
-    # the body first, then a worker: a slow upload holds its client's upload place, not a worker's
-    async with intake.document(request, caller, side_part="cert") as upload:
-        request.state.document_sha256, request.state.document_bytes = upload.sha256, upload.size
+    # the body first, then a worker: a slow upload holds its client's upload place, not a worker's.
+    # No digest on the way in: the worker's report has it (one SHA-256 of the document, not two)
+    async with intake.document(request, caller, side_part="cert", digest=False) as upload:
+        request.state.document_bytes = upload.size
         offered = _offered_certs(upload.side_files)
-        async with runtime.verify_pool.admitted() as run_job:
-            outcome = await run_job(
-                verify_document,
-                str(upload.path),
-                policy or runtime.settings.default_policy,
-                upload.filename[:_MAX_NAME],
-                chosen,
-                lang,
-                offered,
-            )
+        try:
+            async with runtime.verify_pool.admitted() as run_job:
+                outcome = await run_job(
+                    verify_document,
+                    str(upload.path),
+                    policy or runtime.settings.default_policy,
+                    upload.filename[:_MAX_NAME],
+                    chosen,
+                    lang,
+                    offered,
+                )
+        except Exception:  # no worker answered (pool full, worker gone): the log's digest from the file
+            request.state.document_sha256 = await asyncio.to_thread(file_sha256, upload.path)
+            raise
+    request.state.document_sha256 = outcome.sha256
     outcome.raise_error()
     indication = outcome.indication
     VERIFICATIONS.labels(indication).inc()
-    await _record(runtime, caller, upload.sha256, indication, request.state.request_id)
+    await _record(runtime, caller, outcome.sha256, indication, request.state.request_id)
     headers = {"X-Esign-Indication": indication, "Server-Timing": f"verify;dur={outcome.worker_ms:.1f}"}
     return Response(outcome.body, media_type=_MEDIA[chosen], headers=headers)
 
