@@ -254,8 +254,9 @@ def _keep(key: tuple[str, bytes], answer: int | str) -> None:
 
 def annotation_counts(pdf: bytes) -> dict[int, int]:
     """Page → annotations PDFium found there, for the pages of ``pdf`` it rendered lately ({} if none)."""
+    digest = _sha256(pdf)  # before the lock: it takes the lock itself
     with _COUNTS_LOCK:
-        return dict(_ANNOTATIONS.get(_sha256(pdf), {}))
+        return dict(_ANNOTATIONS.get(digest, {}))
 
 
 _ANNOTATIONS: dict[bytes, dict[int, int]] = {}
@@ -265,8 +266,9 @@ def _keep_annotations(pdf: bytes, engine: Engine, out: bytes) -> None:
     if engine.annotation_line is None:
         return
     found = {int(m.group(1)): int(m.group(2)) for m in engine.annotation_line.finditer(out)}
+    digest = _sha256(pdf)
     with _COUNTS_LOCK:
-        _ANNOTATIONS.setdefault(_sha256(pdf), {}).update(found)
+        _ANNOTATIONS.setdefault(digest, {}).update(found)
         while len(_ANNOTATIONS) > COUNTS_KEPT:
             _ANNOTATIONS.pop(next(iter(_ANNOTATIONS)))
 
