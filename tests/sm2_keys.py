@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import pem
+from tongsuopy.crypto import serialization as sm2_serialization
 
 from fixtures import pki_sm2
 from keystore import keyring
@@ -20,6 +21,23 @@ from keystore.registry import SealSpec, appearance_for, register_seal
 PASS = "sm2-p12-passphrase"
 PASS_ENV = "ESIGN_TEST_SM2_PASSPHRASE"
 SM2_ORG = "测试市市场监督管理局"
+
+
+def maker_pem_files(directory: Path, passphrase: bytes | None = None) -> tuple[Path, Path]:
+    """The test PKI's seal maker as ``maker.key.pem`` (PKCS#8, encrypted when ``passphrase`` is given) and
+    ``maker.pem`` in ``directory``, the files ``export-esl --maker-key/--maker-cert`` take."""
+    pki = pki_sm2.load()
+    encryption = (
+        sm2_serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else sm2_serialization.NoEncryption()
+    )
+    key_pem = pki.key("sm2-maker").private_bytes(
+        sm2_serialization.Encoding.PEM, sm2_serialization.PrivateFormat.PKCS8, encryption
+    )
+    (directory / "maker.key.pem").write_bytes(key_pem)
+    (directory / "maker.pem").write_bytes(pem.armor("CERTIFICATE", pki.cert("sm2-maker").dump()))
+    return directory / "maker.key.pem", directory / "maker.pem"
 
 
 def openssl_p12(directory: Path, label: str = "sm2-agency-a", *extra: str) -> Path:

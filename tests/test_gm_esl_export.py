@@ -8,34 +8,20 @@ import sys
 from pathlib import Path
 
 import pytest
-from asn1crypto import pem
-from tongsuopy.crypto import serialization as sm2_serialization
 
 from esign.gm import ses, sm2
 from fixtures.pki_sm2 import load as load_sm2_pki
 from keystore.db import Database
 from tests.keystore_fixtures import *  # noqa: F403 - the fixtures
-from tests.sm2_keys import SM2_ORG, register_sm2_seal
+from tests.sm2_keys import SM2_ORG, maker_pem_files, register_sm2_seal
 
 MAKER_PASS = "maker-passphrase-7c1e"
-
-
-def _maker_files(tmp_path: Path) -> tuple[Path, Path]:
-    sm2_pki = load_sm2_pki()
-    key_pem = sm2_pki.key("sm2-maker").private_bytes(
-        sm2_serialization.Encoding.PEM,
-        sm2_serialization.PrivateFormat.PKCS8,
-        sm2_serialization.BestAvailableEncryption(MAKER_PASS.encode()),
-    )
-    (tmp_path / "maker.key.pem").write_bytes(key_pem)
-    (tmp_path / "maker.pem").write_bytes(pem.armor("CERTIFICATE", sm2_pki.cert("sm2-maker").dump()))
-    return tmp_path / "maker.key.pem", tmp_path / "maker.pem"
 
 
 def _export(
     db_url: str, tmp_path: Path, *extra: str, code: str = "SM2-A"
 ) -> subprocess.CompletedProcess[str]:
-    key, cert = _maker_files(tmp_path)
+    key, cert = maker_pem_files(tmp_path, MAKER_PASS.encode())
     command = [
         sys.executable,
         "-m",

@@ -17,20 +17,15 @@ import pytest
 from click.testing import CliRunner, Result
 
 from api.cli import main
-from fixtures import pki_sm2
 from fixtures.pki import TestPKI
 from fixtures.pki_sm2 import SM2TestPKI
-from keystore.authz import OPERATOR
-from keystore.clients import create_client, grant_seal
-from keystore.db import Database
-from keystore.keys import KeyStore
-from keystore.registry import find_seal
-from tests.api_server import Server, start_server, stop_server
+from tests.api_server import Server
 from tests.gm_long_term import TITLE, assert_level
 from tests.gm_openssl import needs_openssl
 from tests.keystore_fixtures import *  # noqa: F403 - the fixtures
 from tests.keystore_fixtures import small_pdf
-from tests.sm2_keys import PASS, PASS_ENV, SM2_ORG, register_sm2_seal
+from tests.sm2_keys import PASS, PASS_ENV, register_sm2_seal
+from tests.sm2_server import serving_sm2_seal
 
 LEVELS = ("B-T", "B-LT", "B-LTA")
 pytestmark = needs_openssl
@@ -113,30 +108,8 @@ def sm2_server(
 ) -> Iterator[tuple[Server, str]]:
     """The service with the loopback SM2 TSA as its TSA, an SM2 seal and a client allowed to use it."""
     directory = tmp_path_factory.mktemp("sm2-lt-api")
-    (directory / "maker.p12").write_bytes(sm2.pkcs12("sm2-maker", PASS.encode()))
-    server = start_server(
-        directory,
-        pki,
-        ESIGN_TSA_URL=pki.sm2_tsa_url,
-        ESIGN_SEAL_MAKER_P12=str(directory / "maker.p12"),
-        ESIGN_SEAL_MAKER_PASSPHRASE=f"env:{PASS_ENV}",
-        **{PASS_ENV: PASS},
-    )
-    try:
-        db = Database(f"sqlite:///{directory / 'esign.db'}")
-        with pytest.MonkeyPatch.context() as monkeypatch:
-            code = register_sm2_seal(db, KeyStore(), directory, monkeypatch, pki=sm2)
-        with db.transaction() as session:
-            made = create_client(
-                session, OPERATOR, name="sm2-lt", org_name=SM2_ORG, uscc=pki_sm2.USCC_A, roles="sealer"
-            )
-            session.flush()
-            grant_seal(session, OPERATOR, "sm2-lt", find_seal(session, code))
-        db.dispose()
-        server.keys["sm2-lt"] = made.api_key
-        yield server, code
-    finally:
-        stop_server(server)
+    with serving_sm2_seal(directory, pki, sm2, "sm2-lt", ESIGN_TSA_URL=pki.sm2_tsa_url) as served:
+        yield served
 
 
 def test_http_apply_seals_sm2_at_long_term_levels(

@@ -12,9 +12,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from asn1crypto import pem
 from click.testing import CliRunner, Result
-from tongsuopy.crypto import serialization as sm2_serialization
 
 from api.cli import main
 from esign.gm import ses
@@ -31,7 +29,7 @@ from keystore.service import SealService
 from tests.gm_openssl import contents_der, needs_openssl, sm2_verifies
 from tests.keystore_fixtures import *  # noqa: F403 - the fixtures
 from tests.keystore_fixtures import small_pdf
-from tests.sm2_keys import PASS, PASS_ENV, SM2_ORG, register_sm2_seal
+from tests.sm2_keys import PASS, PASS_ENV, SM2_ORG, maker_pem_files, register_sm2_seal
 
 
 @pytest.fixture
@@ -141,16 +139,8 @@ def test_a_seal_from_before_migration_0005_gets_its_seal_stored_on_first_export(
         assert find_seal(session, "SM2-A").ses_seal is None
     assert _export(tmp_path, "first.esl").exit_code == 0  # the configured maker makes it, and it is stored
     _forget_maker(monkeypatch)
-    key_pem = pki.key("sm2-maker").private_bytes(
-        sm2_serialization.Encoding.PEM,
-        sm2_serialization.PrivateFormat.PKCS8,
-        sm2_serialization.NoEncryption(),
-    )
-    (tmp_path / "m.key").write_bytes(key_pem)
-    (tmp_path / "m.pem").write_bytes(pem.armor("CERTIFICATE", pki.cert("sm2-maker").dump()))
-    again = _export(
-        tmp_path, "again.esl", "--maker-key", str(tmp_path / "m.key"), "--maker-cert", str(tmp_path / "m.pem")
-    )
+    maker_key, maker_cert = maker_pem_files(tmp_path)
+    again = _export(tmp_path, "again.esl", "--maker-key", str(maker_key), "--maker-cert", str(maker_cert))
     assert again.exit_code == 0, again.output
     assert (tmp_path / "again.esl").read_bytes() == (tmp_path / "first.esl").read_bytes()
     with db.reading() as session:

@@ -18,6 +18,7 @@ from esign.report.model import Indication
 from esign.seal.pades import Invisible, SealOptions, seal
 from esign.verify.modifications.visual import PDFIUM, POPPLER, RenderLimitExceeded, render_pages
 from tests import test_verify_attacks as attacks
+from tests.test_verify_bombs import pdf_from_objects
 
 pki, policy, signer = attacks.pki, attacks.policy, attacks.signer
 
@@ -42,16 +43,7 @@ def _image_page_pdf() -> bytes:
         b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceRGB /BitsPerComponent 8"
         b" /Filter /FlateDecode /Length %d >>\nstream\n" % (SIDE, SIDE, len(data)) + data + b"\nendstream",
     ]
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    return pdf_from_objects(objects)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pytest
 MEMORY_CAP = 1536 * 1024 * 1024  # bytes of address space for the child
 
 
-def _pdf(objects: list[bytes], root: int = 1) -> bytes:
+def pdf_from_objects(objects: list[bytes], root: int = 1) -> bytes:
     """A syntactically complete PDF with a correct xref table around ``objects`` (1-based numbers)."""
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
@@ -55,26 +55,28 @@ def _flate_bomb() -> bytes:
         b"<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached"
         b" /ByteRange [0 10 20 30] /Contents 4 0 R >>"
     )
-    return _pdf(objects)
+    return pdf_from_objects(objects)
 
 
 HOSTILE = {
     "flate-bomb": _flate_bomb,
-    "deep-array-nesting": lambda: _pdf(
+    "deep-array-nesting": lambda: pdf_from_objects(
         [
             b"<< /Type /Catalog /Pages 2 0 R /X " + b"[" * 200_000 + b"]" * 200_000 + b" >>",
             b"<< /Type /Pages /Kids [] /Count 0 >>",
         ]
     ),
-    "page-tree-cycle": lambda: _pdf(
+    "page-tree-cycle": lambda: pdf_from_objects(
         [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [2 0 R] /Count 1 >>"]
     ),
-    "huge-page-count": lambda: _pdf(
+    "huge-page-count": lambda: pdf_from_objects(
         [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 999999999999 >>"]
     ),
-    "self-referencing-object": lambda: _pdf([b"<< /Type /Catalog /Pages 1 0 R >>"]),
-    "xref-offsets-past-eof": lambda: _pdf(_page_with(b"BT ET"))[:-60] + b"startxref\n99999999\n%%EOF\n",
-    "signature-with-absurd-byterange": lambda: _pdf(
+    "self-referencing-object": lambda: pdf_from_objects([b"<< /Type /Catalog /Pages 1 0 R >>"]),
+    "xref-offsets-past-eof": lambda: (
+        pdf_from_objects(_page_with(b"BT ET"))[:-60] + b"startxref\n99999999\n%%EOF\n"
+    ),
+    "signature-with-absurd-byterange": lambda: pdf_from_objects(
         [
             *_page_with(b"BT ET")[:3],
             b"<< /Length 0 >>\nstream\n\nendstream",

@@ -11,16 +11,14 @@ import json
 from pathlib import Path
 
 import pytest
-from asn1crypto import pem
 from click.testing import CliRunner, Result
-from tongsuopy.crypto import serialization as sm2_serialization
 
 from api.cli import main
 from esign.gm import ses, ses_make, sm2
 from fixtures import pki_sm2
 from keystore.db import Database
 from tests.keystore_fixtures import *  # noqa: F403 - the fixtures
-from tests.sm2_keys import SM2_ORG, register_sm2_seal
+from tests.sm2_keys import SM2_ORG, maker_pem_files, register_sm2_seal
 
 DOCUMENT = b"<ofd:Document>esign standalone seal signature</ofd:Document>"
 PROPERTY = "/Doc_0/Signs/Sign_0/Signature.xml"
@@ -37,15 +35,9 @@ def files(db: Database, db_url: str, keys, tmp_path: Path, monkeypatch: pytest.M
     """a.esl (exported), SignedValue.dat over DOCUMENT, and the trust files, in ``tmp_path``."""
     pki = pki_sm2.load()
     register_sm2_seal(db, keys, tmp_path, monkeypatch)
-    key_pem = pki.key("sm2-maker").private_bytes(
-        sm2_serialization.Encoding.PEM,
-        sm2_serialization.PrivateFormat.PKCS8,
-        sm2_serialization.NoEncryption(),
-    )
-    (tmp_path / "maker.key.pem").write_bytes(key_pem)
-    (tmp_path / "maker.pem").write_bytes(pem.armor("CERTIFICATE", pki.cert("sm2-maker").dump()))
+    maker_key, maker_cert = maker_pem_files(tmp_path)
     monkeypatch.setenv("ESIGN_DATABASE_URL", db_url)
-    maker = ["--maker-key", str(tmp_path / "maker.key.pem"), "--maker-cert", str(tmp_path / "maker.pem")]
+    maker = ["--maker-key", str(maker_key), "--maker-cert", str(maker_cert)]
     exported = esign("seals", "export-esl", "SM2-A", "-o", str(tmp_path / "a.esl"), *maker)
     assert exported.exit_code == 0, exported.output
     seal = ses.parse_seal((tmp_path / "a.esl").read_bytes())
