@@ -45,6 +45,7 @@ from esign.seal.pades import (
     SealOptions,
     SM2Format,
     aseal,
+    check_timestamper,
     prepare_field,
 )
 from esign.seal.signers import check_signing_certificate
@@ -340,10 +341,7 @@ def _own_root_context(signer: SM2Signer) -> ValidationContext:
 def _check_ses_options(
     options: SealOptions, timestamper: TimeStamper | None, validation_context: ValidationContext | None
 ) -> None:
-    if options.level.needs_tsa and timestamper is None:
-        raise EsignError(
-            ErrorCode.BAD_OPTION, detail=f"{options.level} needs a time-stamping service (--tsa)"
-        )
+    check_timestamper(options.level, timestamper)
     if options.level.embeds_validation_data and validation_context is None:
         raise EsignError(
             ErrorCode.BAD_OPTION,

@@ -55,6 +55,7 @@ __all__ = [
     "SealImageLike",
     "SealOptions",
     "aseal",
+    "check_timestamper",
     "prepare_field",
     "seal",
     "validation_context_for",
@@ -234,13 +235,16 @@ def seal(
     )
 
 
+def check_timestamper(level: Level, timestamper: TimeStamper | None) -> None:
+    """A level with a timestamp needs a time-stamping service (both seal formats)."""
+    if level.needs_tsa and timestamper is None:
+        raise EsignError(ErrorCode.BAD_OPTION, detail=f"level {level} needs a time-stamping service (TSA)")
+
+
 def _check_options(
     options: SealOptions, image: SealImageLike | None, timestamper: TimeStamper | None
 ) -> None:
-    if options.level.needs_tsa and timestamper is None:
-        raise EsignError(
-            ErrorCode.BAD_OPTION, detail=f"level {options.level} needs a time-stamping service (TSA)"
-        )
+    check_timestamper(options.level, timestamper)
     if not isinstance(options.placement, Invisible) and image is None:
         raise EsignError(ErrorCode.BAD_OPTION, detail="a visible seal needs a seal image")
 

@@ -133,20 +133,21 @@ async def revocation_gap(path: ValidationPath, context: ValidationContext) -> st
         if manager.check_asserted_unrevoked(cert, moment) or not (has_crl or has_ocsp):
             continue
         reasons = []
-        if has_ocsp:
-            try:
-                await verify_ocsp_response(cert, path, context)
+        sources = (
+            (has_ocsp, verify_ocsp_response, "no embedded OCSP response is about it"),
+            (has_crl, verify_crl, "no embedded CRL comes from its issuer"),
+        )
+        for declared, check, no_match in sources:
+            if not declared:
                 continue
-            except OCSPValidationError as exc:
-                reasons.append(_why_unusable(exc, "no embedded OCSP response is about it"))
-        if has_crl:
             try:
-                await verify_crl(cert, path, context)
-                continue
-            except CRLValidationError as exc:
-                reasons.append(_why_unusable(exc, "no embedded CRL comes from its issuer"))
-        name = cert.subject.human_friendly[:120]
-        return f"the embedded revocation data does not establish the status of {name}: {'; '.join(reasons)}"
+                await check(cert, path, context)
+                break  # this certificate's status is established
+            except (OCSPValidationError, CRLValidationError) as exc:
+                reasons.append(_why_unusable(exc, no_match))
+        else:
+            name, why = cert.subject.human_friendly[:120], "; ".join(reasons)
+            return f"the embedded revocation data does not establish the status of {name}: {why}"
     return None
 
 
