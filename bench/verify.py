@@ -67,7 +67,7 @@ def stock_verifier(root_pem: Path) -> Callable[[bytes], object]:
     return run
 
 
-def build_documents(pki: TestPKI, large: Path | None) -> dict[str, bytes]:
+def build_documents(pki: TestPKI, large: bool) -> dict[str, bytes]:
     from pyhanko.sign.timestamps import HTTPTimeStamper
 
     from esign.seal.image import round_seal
@@ -90,11 +90,10 @@ def build_documents(pki: TestPKI, large: Path | None) -> dict[str, bytes]:
     for i in range(10):
         ten = seal(ten, signers[i % 3])
     docs["10 signatures"] = ten
-    if large is not None:
+    if large:
         from fixtures.documents import large_pdf
 
         docs["50 MB B-B"] = seal(large_pdf(50), signers[0])
-        large.write_bytes(docs["50 MB B-B"])
     return docs
 
 
@@ -134,7 +133,7 @@ def main() -> None:
         workdir = Path(tmp)
         with running_services() as services:
             root_pem = services.pki.write_trust_dir(workdir / "trust") / "esign-test-root.pem"
-            docs = build_documents(services.pki, None if args.skip_large else workdir / "large.pdf")
+            docs = build_documents(services.pki, large=not args.skip_large)
         cases = workdir / "cases"
         cases.mkdir()
         (cases / "cases.json").write_text(json.dumps(list(docs)))
