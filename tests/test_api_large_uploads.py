@@ -8,6 +8,7 @@ also when the worker died.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import stat
@@ -94,6 +95,8 @@ def test_50_mb_document_verifies(large_server: Server, spool_parent: Path) -> No
     response = _verify(large_server, pdf)
     assert response.status_code == 200, response.text
     assert response.json()["document"]["size"] == len(pdf)
+    # received chunk by chunk and spooled without a digest: the worker's hash proves every byte arrived
+    assert response.json()["document"]["sha256"] == hashlib.sha256(pdf).hexdigest()
     assert spooled_files(spool_parent) == []
 
 
