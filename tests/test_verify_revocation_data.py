@@ -7,11 +7,13 @@ misplaced.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import urllib.request
 from io import BytesIO
+from pathlib import Path
 
 import pytest
-from asn1crypto import crl, ocsp
+from asn1crypto import crl, ocsp, pem, x509
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko_certvalidator import ValidationContext
@@ -46,6 +48,15 @@ def _broken(value: crl.CertificateList | ocsp.OCSPResponse) -> crl.CertificateLi
     raw = bytearray(value.dump())
     raw[-5] ^= 0x01
     return type(value).load(bytes(raw))
+
+
+def _openssl_verifies_crl(tmp_path: Path, value: crl.CertificateList, issuer: x509.Certificate) -> bool:
+    """OpenSSL's verdict on the CRL's signature (the independent referee for "broken")."""
+    (tmp_path / "c.crl").write_bytes(value.dump())
+    (tmp_path / "issuer.pem").write_bytes(pem.armor("CERTIFICATE", issuer.dump()))
+    command = ["openssl", "crl", "-inform", "DER", "-in", str(tmp_path / "c.crl"), "-noout"]
+    done = subprocess.run([*command, "-CAfile", str(tmp_path / "issuer.pem")], capture_output=True, text=True)
+    return "verify OK" in done.stdout + done.stderr
 
 
 def _with_dss(pdf: bytes, pki: TestPKI, crls: list, ocsps: list = ()) -> bytes:  # type: ignore[assignment]
@@ -120,13 +131,16 @@ def test_revocation_data_that_does_not_speak_for_the_signer_does_not_count(
     ["signer's CRL with a broken signature", "signer's OCSP with a broken signature", "OCSP of another cert"],
 )
 def test_forged_revocation_data_about_the_chain_is_not_b_lt_and_keeps_its_verdict(
-    pki: TestPKI, b_t: bytes, embedded: str
+    pki: TestPKI, b_t: bytes, embedded: str, tmp_path: Path
 ) -> None:
     """Data that names the chain but does not verify already fails certvalidator's soft-fail check
     (INDETERMINATE, as before); it must not make the level B-LT either."""
     root_crl = _crl_named_by(pki, "interm")
     if embedded == "signer's CRL with a broken signature":
-        pdf = _with_dss(b_t, pki, [_broken(_crl_named_by(pki, "agency-a")), root_crl])
+        genuine = _crl_named_by(pki, "agency-a")
+        assert _openssl_verifies_crl(tmp_path, genuine, pki.cert("interm"))
+        assert not _openssl_verifies_crl(tmp_path, _broken(genuine), pki.cert("interm"))
+        pdf = _with_dss(b_t, pki, [_broken(genuine), root_crl])
     elif embedded == "signer's OCSP with a broken signature":
         pdf = _with_dss(b_t, pki, [root_crl], [_broken(_ocsp_for(pki, "agency-a"))])
     else:
